@@ -1,0 +1,44 @@
+# The two commands a user needs: `make run` and `make test`. Everything else supports them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test lint typecheck unit e2e bench clean
+
+# A fresh venv with exactly the pinned versions (constraints.txt pins the whole dependency tree).
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Starts the Arktos simulator (unless ARKTOS_URL is set), the processor and Envoy on loopback.
+run: install
+	$(PY) -m gateway_stack
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+unit: install
+	$(VENV)/bin/pytest -q tests/unit tests/sim
+
+e2e: install
+	$(VENV)/bin/pytest -q tests/e2e tests/plumbing
+
+# The whole suite: style, types, then every test (unit, simulator, plumbing, end to end).
+test: lint typecheck
+	$(VENV)/bin/pytest -q -ra
+
+bench: install
+	$(PY) -m bench
+
+clean:
+	rm -rf .run bench/results .mypy_cache .ruff_cache .pytest_cache

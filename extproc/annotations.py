@@ -1,0 +1,22 @@
+"""Label and annotation keys the gateway writes on Arktos objects (readers and writers share them)."""
+
+from __future__ import annotations
+
+PREFIX = "openstack.arktos.io/"
+
+# Annotations on VM pods.
+DISPLAY_NAME = PREFIX + "display-name"
+FLAVOR_ID = PREFIX + "flavor-id"
+IMAGE_ID = PREFIX + "image-id"
+KEY_NAME = PREFIX + "key-name"
+USER_ID = PREFIX + "user-id"
+METADATA = PREFIX + "metadata"  # JSON object: Nova server metadata
+CREATED_BY = PREFIX + "created-by"
+CREATED_BY_GATEWAY = "openstack-gateway"
+
+# Labels on VM pods (selectable by Arktos).
+RESERVATION_ID = PREFIX + "reservation-id"
+
+# ConfigMaps (in each tenant's gateway namespace) that hold the flavors and images of that tenant.
+FLAVORS_CONFIGMAP = "openstack-flavors"
+IMAGES_CONFIGMAP = "openstack-images"

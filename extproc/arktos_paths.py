@@ -1,0 +1,68 @@
+"""Builders for every Arktos path the gateway may call.
+
+Nothing else in the processor writes an Arktos path by hand: the segments given here have already
+been validated (``extproc.ids``), and each builder quotes them again so a value can never add a segment.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote, urlencode
+
+
+def _seg(value: str) -> str:
+    # safe="" so "/" and "?" are escaped even if a caller forgot to validate.
+    return quote(value, safe="")
+
+
+def _prefix(api: str, tenant: str | None, namespace: str) -> str:
+    if tenant is None:
+        # Arktos resolves the short path to the caller's tenant.
+        return f"{api}/namespaces/{_seg(namespace)}"
+    return f"{api}/tenants/{_seg(tenant)}/namespaces/{_seg(namespace)}"
+
+
+def with_query(path: str, params: dict[str, str] | None) -> str:
+    if not params:
+        return path
+    return f"{path}?{urlencode(params)}"
+
+
+def pods(tenant: str | None, namespace: str, query: dict[str, str] | None = None) -> str:
+    return with_query(f"{_prefix('/api/v1', tenant, namespace)}/pods", query)
+
+
+def all_tenants_pods(query: dict[str, str] | None = None) -> str:
+    return with_query("/api/v1/tenants/all/pods", query)
+
+
+def pod(tenant: str | None, namespace: str, name: str) -> str:
+    return f"{_prefix('/api/v1', tenant, namespace)}/pods/{_seg(name)}"
+
+
+def pod_action(tenant: str | None, namespace: str, name: str) -> str:
+    return f"{pod(tenant, namespace, name)}/action"
+
+
+def actions(tenant: str | None, namespace: str, query: dict[str, str] | None = None) -> str:
+    return with_query(f"{_prefix('/api/v1', tenant, namespace)}/actions", query)
+
+
+def configmap(tenant: str | None, namespace: str, name: str) -> str:
+    return f"{_prefix('/api/v1', tenant, namespace)}/configmaps/{_seg(name)}"
+
+
+def configmaps(tenant: str | None, namespace: str, query: dict[str, str] | None = None) -> str:
+    return with_query(f"{_prefix('/api/v1', tenant, namespace)}/configmaps", query)
+
+
+def replicasets(tenant: str | None, namespace: str, query: dict[str, str] | None = None) -> str:
+    return with_query(f"{_prefix('/apis/apps/v1', tenant, namespace)}/replicasets", query)
+
+
+def replicaset(tenant: str | None, namespace: str, name: str) -> str:
+    return f"{_prefix('/apis/apps/v1', tenant, namespace)}/replicasets/{_seg(name)}"
+
+
+def namespace(name: str) -> str:
+    """Short-path namespace GET: proves a token and reveals its tenant in ``metadata.tenant``."""
+    return f"/api/v1/namespaces/{_seg(name)}"

@@ -1,0 +1,29 @@
+"""What a translator knows about the request it is translating, besides the request itself."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from extproc.config import GatewayConfig
+from extproc.messages import ClientRequest, Outcome
+
+if TYPE_CHECKING:
+    from extproc.catalog import CatalogStore
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    config: GatewayConfig
+    # Flavors and images per tenant, kept fresh by a watch; read-only for translators.
+    catalog: CatalogStore
+    # "req-<uuid>", sent back as x-openstack-request-id (and x-compute-request-id).
+    request_id: str
+    # The Arktos tenant named by the URL (/compute/v2.1/{project_id}/...); None means the caller's own
+    # tenant, which only Arktos knows (short paths).
+    tenant: str | None
+
+
+# A route handler: (context, request, path parameters already validated) -> what to do.
+Handler = Callable[[RequestContext, ClientRequest, Mapping[str, str]], Outcome]

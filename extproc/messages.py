@@ -1,0 +1,88 @@
+"""The values that cross the boundary between the gRPC layer and the pure translators.
+
+The gRPC layer (``extproc.server``) builds a ``ClientRequest`` from what Envoy sends, asks the
+application (``extproc.app``) for an ``Outcome`` and carries it out:
+
+- ``Reply``: answer the client directly (Envoy ImmediateResponse); Arktos is never called.
+- ``Forward``: rewrite the request into ``ArktosRequest``, let Envoy send it to Arktos, then hand the
+  ``ArktosReply`` to ``Forward.translate`` and send the client the ``Reply`` it returns.
+
+Everything here is plain data so the translators stay ``dict in -> dict out`` and testable without Envoy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+JSON_CONTENT_TYPE = "application/json"
+
+
+@dataclass(frozen=True, slots=True)
+class ClientRequest:
+    """An OpenStack request as the client sent it."""
+
+    method: str
+    # The path exactly as received (still percent-encoded), without the query string.
+    path: str
+    # Parsed query string: every value of every key, in order.
+    query: Mapping[str, list[str]]
+    # Header names lower-cased; pseudo-headers (":path", ...) are not included.
+    headers: Mapping[str, str]
+    body: bytes = b""
+
+    def query_one(self, name: str) -> str | None:
+        """The last value of a query parameter, as Nova's ``req.GET.get`` reads it."""
+        values = self.query.get(name)
+        return values[-1] if values else None
+
+    @property
+    def auth_token(self) -> str | None:
+        return self.headers.get("x-auth-token") or None
+
+
+@dataclass(frozen=True, slots=True)
+class ArktosRequest:
+    """The Arktos REST call a client request becomes."""
+
+    method: str
+    # Absolute path including an already-encoded query string, e.g. "/api/v1/namespaces/default/pods?limit=5".
+    path: str
+    # None leaves the request without a body (the client's body, if any, is dropped).
+    body: bytes | None = None
+    content_type: str | None = None
+    # Bearer token to send; None means "the client's X-Auth-Token". Identity requests carry the
+    # credential in the body, so they name it here.
+    bearer_token: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ArktosReply:
+    """What Arktos answered."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@dataclass(slots=True)
+class Reply:
+    """What the client receives. ``headers`` holds every header except content-length."""
+
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+ReplyTranslator = Callable[[ArktosReply], Reply]
+
+
+@dataclass(frozen=True, slots=True)
+class Forward:
+    """Send ``upstream`` to Arktos, then translate its reply with ``translate``."""
+
+    upstream: ArktosRequest
+    translate: ReplyTranslator
+
+
+Outcome = Reply | Forward
