@@ -1,0 +1,353 @@
+"""The node agent: plays kubelet (and scheduler) for pods, VMs in particular.
+
+State machine of a VM pod (``boot`` = ``--vm-boot-seconds``):
+
+    created ──schedule (at once)──▶ Pending   suspended/nostate, nodeName+hostIP set
+    Pending ──after boot──────────▶ Running   active/running/ready, podIP, nicStatuses, startTime
+            └─(fail injected)─────▶ Failed    error/crashed, reason+message
+    powerSpec → Shutdown ──after boot──▶ NoSchedule  stopped/shutdown, not ready
+    powerSpec → Running (while stopped) ─at once─▶ Pending ──after boot──▶ Running
+    Action created ──after boot (+ reboot delay)──▶ status.complete; reboot: restartCount+1;
+                                                    snapshot: snapshotID; restore: restoreSuccessful
+    Action older than an hour ──▶ deleted
+
+Failure injection: annotation ``arktos-sim/fail: "true"`` or an image URL containing ``fail``.
+
+One asyncio task drives a time-ordered heap of ``(due, seq, op, key, uid)``; every step re-reads the object,
+so stale entries (the pod was changed or deleted meanwhile) are harmless. ``step(now)`` is the whole state
+machine and takes the time as an argument, so tests drive it with a fake clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import ipaddress
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from . import meta
+from .resources import ACTIONS, PODS
+from .store import ADDED, DELETED, MODIFIED, Event, Key, Store, copy_obj
+
+Json = dict[str, Any]
+
+FAIL_ANNOTATION = "arktos-sim/fail"
+NODE_NAME = "arktos-sim-node-0"
+HOST_IP = "172.18.0.2"
+ACTION_TTL = 3600.0
+
+
+def _vm(obj: Json) -> Json | None:
+    vm = obj.get("spec", {}).get("virtualMachine")
+    return vm if isinstance(vm, dict) else None
+
+
+def _power(obj: Json) -> str:
+    vm = _vm(obj)
+    return str(vm.get("powerSpec", "Running")) if vm else "Running"
+
+
+def fail_injected(obj: Json) -> bool:
+    annotations = obj["metadata"].get("annotations") or {}
+    if str(annotations.get(FAIL_ANNOTATION, "")).lower() == "true":
+        return True
+    vm = _vm(obj)
+    return bool(vm and "fail" in str(vm.get("image", "")).lower())
+
+
+def _condition(type_: str, value: bool, now: str) -> Json:
+    return {
+        "type": type_,
+        "status": "True" if value else "False",
+        "lastProbeTime": None,
+        "lastTransitionTime": now,
+    }
+
+
+class NodeAgent:
+    def __init__(
+        self,
+        store: Store,
+        boot_seconds: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        node_name: str = NODE_NAME,
+        host_ip: str = HOST_IP,
+        pod_cidr: str = "10.244.0.0/16",
+    ) -> None:
+        self.store = store
+        self.boot = max(0.0, boot_seconds)
+        self.clock = clock
+        self.wall = wall
+        self.node_name = node_name
+        self.host_ip = host_ip
+        self.heap: list[tuple[float, int, str, Key, str]] = []
+        self._seq = 0
+        self._network = ipaddress.ip_network(pod_cidr)
+        self._next_ip = 2
+        self._ips: dict[str, str] = {}  # pod uid -> IP
+        self._used: set[str] = set()
+        self._wake: asyncio.Event | None = None
+        store.listeners.append(self._on_event)
+
+    # ------------------------------------------------------------------ scheduling of work
+    def _push(self, due: float, op: str, key: Key, uid: str) -> None:
+        self._seq += 1
+        heapq.heappush(self.heap, (due, self._seq, op, key, uid))
+        if self._wake is not None:
+            self._wake.set()
+
+    def _on_event(self, event: Event) -> None:
+        obj = event.obj
+        m = obj["metadata"]
+        key = (m.get("tenant", ""), m.get("namespace", ""), m["name"])
+        now = self.clock()
+        if event.rt is PODS:
+            if event.type == DELETED:
+                self._release(m.get("uid", ""))
+                return
+            if m.get("deletionTimestamp"):
+                return
+            if event.type == ADDED and not obj.get("spec", {}).get("nodeName"):
+                self._push(now, "schedule", key, m["uid"])
+            elif event.type == MODIFIED and event.old is not None and _power(event.old) != _power(obj):
+                if _power(obj) == "Shutdown":
+                    self._push(now + self.boot, "stop", key, m["uid"])
+                elif _power(obj) == "Running":
+                    self._push(now, "start", key, m["uid"])
+        elif event.rt is ACTIONS and event.type == ADDED and not obj.get("status"):
+            delay = float(obj.get("spec", {}).get("rebootAction", {}).get("delayInSeconds", 0) or 0)
+            self._push(now + self.boot + delay, "action", key, m["uid"])
+            self._push(now + ACTION_TTL, "expire", key, m["uid"])
+
+    def resync(self) -> None:
+        """Queue the work implied by the stored state (after loading ``--state``)."""
+        now = self.clock()
+        for entry in self.store.table(PODS).scan(None, None):
+            obj = entry.obj
+            m = obj["metadata"]
+            key = (m["tenant"], m["namespace"], m["name"])
+            ip = obj.get("status", {}).get("podIP")
+            if ip:
+                self._ips[m["uid"]] = ip
+                self._used.add(ip)
+            phase = obj.get("status", {}).get("phase")
+            if not obj.get("spec", {}).get("nodeName"):
+                self._push(now, "schedule", key, m["uid"])
+            elif _power(obj) == "Shutdown" and phase != "NoSchedule":
+                self._push(now + self.boot, "stop", key, m["uid"])
+            elif _power(obj) == "Running" and phase == "NoSchedule":
+                self._push(now, "start", key, m["uid"])
+            elif phase == "Pending":
+                self._push(now + self.boot, "boot", key, m["uid"])
+        for entry in self.store.table(ACTIONS).scan(None, None):
+            m = entry.obj["metadata"]
+            key = (m["tenant"], m["namespace"], m["name"])
+            if not entry.obj.get("status"):
+                self._push(now + self.boot, "action", key, m["uid"])
+            self._push(now + ACTION_TTL, "expire", key, m["uid"])
+
+    # ------------------------------------------------------------------ the state machine
+    def step(self, now: float | None = None) -> int:
+        """Run every queued transition that is due at ``now``; returns how many ran."""
+        now = self.clock() if now is None else now
+        done = 0
+        while self.heap and self.heap[0][0] <= now:
+            _, _, op, key, uid = heapq.heappop(self.heap)
+            getattr(self, "_" + op)(key, uid, now)
+            done += 1
+        return done
+
+    def next_due(self) -> float | None:
+        return self.heap[0][0] if self.heap else None
+
+    def _pod(self, key: Key, uid: str) -> Json | None:
+        entry = self.store.get(PODS, key)
+        if (
+            entry is None
+            or entry.obj["metadata"].get("uid") != uid
+            or entry.obj["metadata"].get("deletionTimestamp")
+        ):
+            return None
+        return copy_obj(entry.obj)
+
+    def _vm_status(self, pod: Json, state: str, power: str, ready: bool) -> Json:
+        vm = _vm(pod) or {}
+        st = pod.setdefault("status", {})
+        old = st.get("virtualMachineStatus") or {}
+        vms: Json = {
+            "name": vm.get("name", ""),
+            "virtualMachineId": old.get("virtualMachineId") or str(uuid.uuid4()),
+            "imageId": old.get("imageId") or str(uuid.uuid5(uuid.NAMESPACE_URL, str(vm.get("image", "")))),
+            "image": vm.get("image", ""),
+            "state": state,
+            "powerState": power,
+            "ready": ready,
+            "restartCount": int(old.get("restartCount", 0)),
+            "resources": vm.get("resources") or {},
+        }
+        if old.get("lastTerminationState"):
+            vms["lastTerminationState"] = old["lastTerminationState"]
+        st["virtualMachineStatus"] = vms
+        return vms
+
+    def _conditions(self, pod: Json, ready: bool) -> None:
+        now = meta.timestamp(self.wall())
+        pod["status"]["conditions"] = [
+            _condition("Initialized", True, now),
+            _condition("Ready", ready, now),
+            _condition("ContainersReady", ready, now),
+            _condition("PodScheduled", True, now),
+        ]
+
+    def _schedule(self, key: Key, uid: str, now: float) -> None:
+        pod = self._pod(key, uid)
+        if pod is None or pod["spec"].get("nodeName"):
+            return
+        pod["spec"]["nodeName"] = self.node_name
+        st = pod.setdefault("status", {})
+        st["phase"] = "Pending"
+        st["hostIP"] = self.host_ip
+        st["conditions"] = [_condition("PodScheduled", True, meta.timestamp(self.wall()))]
+        if _vm(pod):
+            self._vm_status(pod, "suspended", "nostate", False)
+        self.store.update(PODS, pod)
+        self._push(now + self.boot, "stop" if _power(pod) == "Shutdown" else "boot", key, uid)
+
+    def _boot(self, key: Key, uid: str, now: float) -> None:
+        pod = self._pod(key, uid)
+        if pod is None or pod["status"].get("phase") != "Pending" or _power(pod) != "Running":
+            return
+        st = pod["status"]
+        st.setdefault("startTime", meta.timestamp(self.wall()))
+        if fail_injected(pod):
+            st["phase"] = "Failed"
+            st["reason"] = "VmFailed"
+            st["message"] = "arktos-sim: the virtual machine failed to start (failure injected)"
+            if _vm(pod):
+                self._vm_status(pod, "error", "crashed", False)
+            self._conditions(pod, False)
+            self.store.update(PODS, pod)
+            return
+        st["phase"] = "Running"
+        st.pop("reason", None)
+        st.pop("message", None)
+        st["podIP"] = self._allocate(uid)
+        self._conditions(pod, True)
+        if _vm(pod):
+            self._vm_status(pod, "active", "running", True)
+            old_nics = {n.get("name"): n for n in st.get("nicStatuses") or []}
+            nics = pod["spec"].get("nics") or [{"name": "eth0"}]
+            st["nicStatuses"] = [
+                {
+                    "name": n.get("name", f"eth{i}"),
+                    "portID": n.get("portId")
+                    or old_nics.get(n.get("name"), {}).get("portID")
+                    or str(uuid.uuid4()),
+                    "state": "Ready",
+                }
+                for i, n in enumerate(nics)
+            ]
+        else:
+            started = meta.timestamp(self.wall())
+            st["containerStatuses"] = [
+                {
+                    "name": c.get("name", ""),
+                    "image": c.get("image", ""),
+                    "imageID": "",
+                    "containerID": f"containerd://{uuid.uuid4().hex}",
+                    "ready": True,
+                    "restartCount": 0,
+                    "state": {"running": {"startedAt": started}},
+                    "lastState": {},
+                }
+                for c in pod["spec"].get("containers") or []
+            ]
+        self.store.update(PODS, pod)
+
+    def _stop(self, key: Key, uid: str, now: float) -> None:
+        pod = self._pod(key, uid)
+        if pod is None or _power(pod) != "Shutdown" or pod["status"].get("phase") in ("Failed", "NoSchedule"):
+            return
+        pod["status"]["phase"] = "NoSchedule"
+        self._vm_status(pod, "stopped", "shutdown", False)
+        self._conditions(pod, False)
+        self.store.update(PODS, pod)
+
+    def _start(self, key: Key, uid: str, now: float) -> None:
+        pod = self._pod(key, uid)
+        if pod is None or _power(pod) != "Running" or pod["status"].get("phase") != "NoSchedule":
+            return
+        pod["status"]["phase"] = "Pending"
+        self._vm_status(pod, "suspended", "nostate", False)
+        self._conditions(pod, False)
+        self.store.update(PODS, pod)
+        self._push(now + self.boot, "boot", key, uid)
+
+    def _action(self, key: Key, uid: str, now: float) -> None:
+        entry = self.store.get(ACTIONS, key)
+        if entry is None or entry.obj["metadata"].get("uid") != uid or entry.obj.get("status"):
+            return
+        action = copy_obj(entry.obj)
+        spec = action["spec"]
+        pod_entry = self.store.get(PODS, (key[0], key[1], spec.get("podName", "")))
+        running = pod_entry is not None and pod_entry.obj.get("status", {}).get("phase") == "Running"
+        result: Json = {"complete": True}
+        if not running:
+            result["error"] = f"pod {spec.get('podName')} is not running"
+        if "rebootAction" in spec:
+            result["rebootStatus"] = {"rebootSuccessful": running}
+            if running and pod_entry is not None:
+                pod = copy_obj(pod_entry.obj)
+                vms = pod["status"].get("virtualMachineStatus")
+                if vms is not None:
+                    vms["restartCount"] = int(vms.get("restartCount", 0)) + 1
+                    self.store.update(PODS, pod)
+        elif "snapshotAction" in spec:
+            result["snapshotStatus"] = {"snapshotID": str(uuid.uuid4()) if running else ""}
+        elif "restoreAction" in spec:
+            result["restoreStatus"] = {"restoreSuccessful": running}
+        action["status"] = result
+        self.store.update(ACTIONS, action)
+
+    def _expire(self, key: Key, uid: str, now: float) -> None:
+        entry = self.store.get(ACTIONS, key)
+        if entry is not None and entry.obj["metadata"].get("uid") == uid:
+            self.store.delete(ACTIONS, key)
+
+    # ------------------------------------------------------------------ pod IPs
+    def _allocate(self, uid: str) -> str:
+        if uid in self._ips:
+            return self._ips[uid]
+        size = self._network.num_addresses
+        while True:
+            ip = str(self._network.network_address + self._next_ip)
+            self._next_ip = self._next_ip + 1 if self._next_ip + 1 < size - 1 else 2
+            if ip not in self._used:
+                break
+        self._ips[uid] = ip
+        self._used.add(ip)
+        return ip
+
+    def _release(self, uid: str) -> None:
+        ip = self._ips.pop(uid, None)
+        if ip is not None:
+            self._used.discard(ip)
+
+    # ------------------------------------------------------------------ the task
+    async def run(self) -> None:
+        self._wake = asyncio.Event()
+        while True:
+            self.step()
+            due = self.next_due()
+            timeout = None if due is None else max(0.0, due - self.clock())
+            self._wake.clear()
+            if due is not None and timeout == 0.0:
+                await asyncio.sleep(0)
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)

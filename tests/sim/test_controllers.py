@@ -1,0 +1,276 @@
+"""The node agent's state machine (driven by a fake clock) and the ReplicaSet controller."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from arktos_sim import auth
+from arktos_sim.api import Api, ApiRequest, ApiResponse
+from arktos_sim.node_agent import NodeAgent
+from arktos_sim.replicaset_controller import ReplicaSetController
+from arktos_sim.resources import ACTIONS, PODS
+from arktos_sim.store import Store
+
+from .conftest import TOKENS
+
+BOOT = 5.0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def setup() -> tuple[Api, NodeAgent, Clock]:
+    clock = Clock()
+    store = Store()
+    api = Api(store, auth.TokenFile.parse(TOKENS), clock=clock)
+    api.ensure_tenant("demo")
+    agent = NodeAgent(store, BOOT, clock=clock)
+    return api, agent, clock
+
+
+def call(
+    api: Api, method: str, path: str, body: object = None, content_type: str = "application/json"
+) -> tuple[int, Any]:
+    raw = orjson.dumps(body) if body is not None else b""
+    resp = api.handle(ApiRequest(method, path, {}, "Bearer demo-token", content_type, raw))
+    assert isinstance(resp, ApiResponse)
+    return resp.status, orjson.loads(resp.body)
+
+
+def pod(api: Api, name: str = "p") -> dict[str, Any]:
+    entry = api.store.get(PODS, ("demo", "default", name))
+    assert entry is not None
+    return entry.obj
+
+
+def advance(agent: NodeAgent, clock: Clock, seconds: float) -> None:
+    clock.now += seconds
+    agent.step()
+
+
+def create_vm(
+    api: Api, name: str = "p", annotations: dict[str, str] | None = None, image: str = "cirros.img"
+) -> None:
+    body: dict[str, Any] = {
+        "metadata": {"name": name},
+        "spec": {"virtualMachine": {"name": "vm", "image": image, "keyPairName": "k"}},
+    }
+    if annotations:
+        body["metadata"]["annotations"] = annotations
+    assert call(api, "POST", "/api/v1/namespaces/default/pods", body)[0] == 201
+
+
+def vm_state(p: dict[str, Any]) -> tuple[str, str, str, bool]:
+    vms = p["status"]["virtualMachineStatus"]
+    return p["status"]["phase"], vms["state"], vms["powerState"], vms["ready"]
+
+
+def test_vm_boots_stops_and_starts() -> None:
+    api, agent, clock = setup()
+    create_vm(api)
+    agent.step()
+    assert vm_state(pod(api)) == ("Pending", "suspended", "nostate", False)
+    assert pod(api)["spec"]["nodeName"] and pod(api)["status"]["hostIP"]
+    advance(agent, clock, BOOT - 1)
+    assert pod(api)["status"]["phase"] == "Pending"
+    advance(agent, clock, 1)
+    p = pod(api)
+    assert vm_state(p) == ("Running", "active", "running", True)
+    assert p["status"]["podIP"].startswith("10.244.") and p["status"]["startTime"]
+    assert p["status"]["nicStatuses"][0]["state"] == "Ready"
+    patch = {"spec": {"virtualMachine": {"powerSpec": "Shutdown"}}}
+    call(api, "PATCH", "/api/v1/namespaces/default/pods/p", patch, "application/merge-patch+json")
+    advance(agent, clock, BOOT)
+    assert vm_state(pod(api)) == ("NoSchedule", "stopped", "shutdown", False)
+    patch = {"spec": {"virtualMachine": {"powerSpec": "Running"}}}
+    call(api, "PATCH", "/api/v1/namespaces/default/pods/p", patch, "application/merge-patch+json")
+    agent.step()
+    assert vm_state(pod(api)) == ("Pending", "suspended", "nostate", False)
+    advance(agent, clock, BOOT)
+    assert vm_state(pod(api)) == ("Running", "active", "running", True)
+
+
+def test_pod_ips_are_unique() -> None:
+    api, agent, clock = setup()
+    for i in range(5):
+        create_vm(api, f"p{i}")
+    agent.step()
+    advance(agent, clock, BOOT)
+    ips = {pod(api, f"p{i}")["status"]["podIP"] for i in range(5)}
+    assert len(ips) == 5
+
+
+def test_failure_injection() -> None:
+    api, agent, clock = setup()
+    create_vm(api, "a", annotations={"arktos-sim/fail": "true"})
+    create_vm(api, "b", image="http://images/fail.img")
+    agent.step()
+    advance(agent, clock, BOOT)
+    for name in ("a", "b"):
+        p = pod(api, name)
+        assert vm_state(p) == ("Failed", "error", "crashed", False)
+        assert p["status"]["reason"] and p["status"]["message"]
+
+
+def test_actions_complete() -> None:
+    api, agent, clock = setup()
+    create_vm(api)
+    agent.step()
+    advance(agent, clock, BOOT)
+    code, reply = call(
+        api,
+        "POST",
+        "/api/v1/namespaces/default/pods/p/action",
+        {"operation": "reboot", "rebootParams": {"delayInSeconds": 0}},
+    )
+    assert code == 201 and reply["details"]["name"] == f"reboot-{int(clock.now)}"
+    code, reply = call(
+        api,
+        "POST",
+        "/api/v1/namespaces/default/pods/p/action",
+        {"operation": "snapshot", "snapshotParams": {"snapshotName": "s1"}},
+    )
+    assert code == 201 and reply["details"]["name"] == "s1"
+    assert pod(api)["status"]["virtualMachineStatus"]["restartCount"] == 0  # not before completion
+    # same operation within the same second collides on the Action name, as on Arktos
+    code, reply = call(
+        api,
+        "POST",
+        "/api/v1/namespaces/default/pods/p/action",
+        {"operation": "reboot", "rebootParams": {"delayInSeconds": 0}},
+    )
+    assert code == 409
+    advance(agent, clock, BOOT)
+    assert pod(api)["status"]["virtualMachineStatus"]["restartCount"] == 1
+    _, actions = call(api, "GET", "/api/v1/namespaces/default/actions")
+    by_op = {a["metadata"]["name"].split("-")[0]: a["status"] for a in actions["items"]}
+    assert by_op["reboot"] == {"complete": True, "rebootStatus": {"rebootSuccessful": True}}
+    snapshot_id = by_op["snapshot"]["snapshotStatus"]["snapshotID"]
+    assert by_op["snapshot"]["complete"] and snapshot_id
+    code, reply = call(
+        api,
+        "POST",
+        "/api/v1/namespaces/default/pods/p/action",
+        {"operation": "restore", "restoreParams": {"snapshotID": snapshot_id}},
+    )
+    assert code == 201 and reply["details"]["name"] == snapshot_id
+    advance(agent, clock, BOOT)
+    restore = api.store.get(ACTIONS, ("demo", "default", reply["details"]["name"]))
+    restores = [
+        e.obj for e in api.store.table(ACTIONS).scan("demo", "default") if "restoreAction" in e.obj["spec"]
+    ]
+    assert restore is None and restores[0]["status"]["restoreStatus"] == {"restoreSuccessful": True}
+    advance(agent, clock, 3600)
+    assert not list(api.store.table(ACTIONS).scan("demo", "default"))  # expired
+
+
+def test_action_errors() -> None:
+    api, _, _ = setup()
+    create_vm(api)
+    assert call(api, "POST", "/api/v1/namespaces/default/pods/nope/action", {"operation": "reboot"})[0] == 404
+    code, body = call(api, "POST", "/api/v1/namespaces/default/pods/p/action", {"operation": "explode"})
+    assert code == 400 and body["message"] == "Unsupported operation 'explode' for Pod 'p'"
+
+
+# ----------------------------------------------------------------------------- ReplicaSets
+RS = {
+    "metadata": {"name": "r"},
+    "spec": {
+        "replicas": 3,
+        "selector": {"matchLabels": {"reservation": "r"}},
+        "template": {
+            "metadata": {"labels": {"reservation": "r"}},
+            "spec": {
+                "virtualMachine": {
+                    "name": "vm",
+                    "image": "img",
+                    "keyPairName": "k",
+                    "imagePullPolicy": "IfNotPresent",
+                }
+            },
+        },
+    },
+}
+RS_PATH = "/apis/apps/v1/namespaces/default/replicasets"
+
+
+def rs_pods(api: Api) -> list[dict[str, Any]]:
+    return [e.obj for e in api.store.table(PODS).scan("demo", "default")]
+
+
+def test_replicaset_controller_keeps_replicas() -> None:
+    api, agent, clock = setup()
+    controller = ReplicaSetController(api.store, api)
+    code, rs = call(api, "POST", RS_PATH, RS)
+    assert code == 201 and rs["status"] == {"replicas": 0} and rs["metadata"]["generation"] == 1
+    controller.sync_all()
+    pods = rs_pods(api)
+    assert len(pods) == 3
+    for p in pods:
+        assert p["metadata"]["name"].startswith("r-") and len(p["metadata"]["name"]) == 7
+        ref = p["metadata"]["ownerReferences"][0]
+        assert ref["uid"] == rs["metadata"]["uid"] and ref["controller"] and ref["kind"] == "ReplicaSet"
+        assert p["spec"]["virtualMachine"]["powerSpec"] == "Running"  # pod defaults applied
+    victim = pods[0]["metadata"]["name"]
+    call(api, "DELETE", f"/api/v1/namespaces/default/pods/{victim}")
+    controller.sync_all()
+    names = {p["metadata"]["name"] for p in rs_pods(api)}
+    assert len(names) == 3 and victim not in names
+    agent.step()
+    advance(agent, clock, BOOT)
+    controller.sync_all()
+    _, rs = call(api, "GET", f"{RS_PATH}/r")
+    assert rs["status"] == {
+        "replicas": 3,
+        "fullyLabeledReplicas": 3,
+        "readyReplicas": 3,
+        "availableReplicas": 3,
+        "observedGeneration": 1,
+    }
+    call(api, "PATCH", f"{RS_PATH}/r", {"spec": {"replicas": 1}}, "application/merge-patch+json")
+    controller.sync_all()
+    assert len(rs_pods(api)) == 1
+    _, rs = call(api, "GET", f"{RS_PATH}/r")
+    assert rs["metadata"]["generation"] == 2 and rs["status"]["observedGeneration"] == 2
+
+
+def test_replicaset_orphan_and_background_delete() -> None:
+    api, _, _ = setup()
+    controller = ReplicaSetController(api.store, api)
+    call(api, "POST", RS_PATH, RS)
+    controller.sync_all()
+    code, body = call(api, "DELETE", f"{RS_PATH}/r", {"kind": "DeleteOptions", "propagationPolicy": "Orphan"})
+    assert (
+        code == 200 and body["metadata"]["finalizers"] == ["orphan"] and body["metadata"]["deletionTimestamp"]
+    )
+    controller.sync_all()
+    pods = rs_pods(api)
+    assert len(pods) == 3 and all("ownerReferences" not in p["metadata"] for p in pods)
+    assert call(api, "GET", f"{RS_PATH}/r")[0] == 404
+    # a new ReplicaSet with the same selector adopts the orphans; Background deletion removes them
+    call(api, "POST", RS_PATH, RS)
+    controller.sync_all()
+    assert len(rs_pods(api)) == 3 and all(p["metadata"].get("ownerReferences") for p in rs_pods(api))
+    code, body = call(api, "DELETE", f"{RS_PATH}/r", {"propagationPolicy": "Background"})
+    assert code == 200 and body["kind"] == "Status" and body["status"] == "Success"
+    controller.sync_all()
+    assert rs_pods(api) == []
+
+
+def test_replicaset_template_validation() -> None:
+    api, _, _ = setup()
+    bad = orjson.loads(orjson.dumps(RS))
+    del bad["spec"]["template"]["spec"]["virtualMachine"]["imagePullPolicy"]
+    code, body = call(api, "POST", RS_PATH, bad)
+    assert code == 422
+    assert body["details"]["causes"][0]["field"] == "spec.template.spec.virtualMachine.imagePullPolicy"
+    bad = orjson.loads(orjson.dumps(RS))
+    bad["spec"]["selector"] = {"matchLabels": {"other": "x"}}
+    assert call(api, "POST", RS_PATH, bad)[0] == 422

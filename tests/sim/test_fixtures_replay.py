@@ -1,0 +1,229 @@
+"""Replays the requests recorded from a real Arktos server (``shared/fixtures/arktos``) against the simulator.
+
+The node agent is off, as no kubelet ran during the recording. Request bodies are reconstructed from the
+recorded responses. Comparison: same status; same keys recursively (lists element by element); equal values
+where the fixture has one (``<placeholder>`` values only need the key). Action names (``<op>-<unix seconds>``)
+and ReplicaSet pod names (``<rs>-<5 random chars>``) are volatile too and are normalized on both sides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import bearer, make_client
+
+FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "arktos"
+TOKENS = """admin-token,admin,admin-uid,"system:masters"
+t1-token,admin,t1-uid,,,tenant1
+"""
+IMAGE = "download.cirros-cloud.net/0.5.2/cirros-0.5.2-x86_64-disk.img"
+VOLATILE = [
+    (re.compile(r"^(reboot|snapshot|restore)-\d+$"), r"\1-<unix>"),
+    (re.compile(r"^r-probe-[a-z0-9]{5}$"), "r-probe-<suffix>"),
+]
+PLACEHOLDER = re.compile(r"^<[A-Za-z]+>$")
+
+
+def vm_pod(name: str, vm: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": {"app": "probe"}},
+        "spec": {"virtualMachine": {"name": "vm", "image": IMAGE, **vm}},
+    }
+
+
+def replicaset(name: str, pull_policy: bool) -> dict[str, Any]:
+    vm: dict[str, Any] = {"name": "vm", "image": IMAGE, "keyPairName": "k1"}
+    if pull_policy:
+        vm["imagePullPolicy"] = "IfNotPresent"
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": 3,
+            "selector": {"matchLabels": {"reservation": "r-probe"}},
+            "template": {"metadata": {"labels": {"reservation": "r-probe"}}, "spec": {"virtualMachine": vm}},
+        },
+    }
+
+
+# fixture number -> (token or None, body (dict, raw bytes or None), content type)
+REQUESTS: dict[str, tuple[str | None, Any, str]] = {
+    "01": (
+        "admin-token",
+        {
+            "apiVersion": "v1",
+            "kind": "Tenant",
+            "metadata": {"name": "tenant1"},
+            "spec": {"storageClusterId": "1"},
+        },
+        "application/json",
+    ),
+    "03": ("t1-token", vm_pod("p1", {"keyPairName": "k1"}), "application/json"),
+    "04": ("t1-token", vm_pod("p1", {"keyPairName": "k1"}), "application/json"),
+    "05": ("t1-token", vm_pod("p2", {}), "application/json"),
+    "06": (
+        "t1-token",
+        {
+            **vm_pod("p3", {"keyPairName": "k1"}),
+            "spec": {"virtualMachine": {"name": "My VM", "image": IMAGE, "keyPairName": "k1"}},
+        },
+        "application/json",
+    ),
+    "07": ("t1-token", b"{not json", "application/json"),
+    "08": (
+        "t1-token",
+        vm_pod(
+            "f5dc173b-6804-445a-a6d8-c705dad5b5eb",
+            {"keyPairName": "k1", "publicKey": "ssh-rsa AAAA", "userData": "aGVsbG8="},
+        ),
+        "application/json",
+    ),
+    "14": (None, None, ""),
+    "15": ("wrong-token", None, ""),
+    "17": ("admin-token", None, ""),
+    "18": (
+        "t1-token",
+        {"spec": {"virtualMachine": {"powerSpec": "Shutdown"}}},
+        "application/merge-patch+json",
+    ),
+    "19": (
+        "t1-token",
+        {
+            "apiVersion": "v1",
+            "kind": "CustomAction",
+            "operation": "reboot",
+            "rebootParams": {"delayInSeconds": 1},
+        },
+        "application/json",
+    ),
+    "20": (
+        "t1-token",
+        {
+            "apiVersion": "v1",
+            "kind": "CustomAction",
+            "operation": "snapshot",
+            "snapshotParams": {"snapshotName": "snap1"},
+        },
+        "application/json",
+    ),
+    "21": (
+        "t1-token",
+        {"apiVersion": "v1", "kind": "CustomAction", "operation": "explode"},
+        "application/json",
+    ),
+    "22": (
+        "t1-token",
+        {
+            "apiVersion": "v1",
+            "kind": "CustomAction",
+            "operation": "reboot",
+            "rebootParams": {"delayInSeconds": 1},
+        },
+        "application/json",
+    ),
+    "24": (
+        "t1-token",
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "flavors"},
+            "data": {"m1.tiny": '{"id":"1","ram":512,"vcpus":1,"disk":1}'},
+        },
+        "application/json",
+    ),
+    "26": ("t1-token", replicaset("r-probe", True), "application/json"),
+    "27": ("t1-token", replicaset("r-probe2", False), "application/json"),
+    "29": (
+        "t1-token",
+        {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Orphan"},
+        "application/json",
+    ),
+}
+
+
+def normalize(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: normalize(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [normalize(v) for v in value]
+    if isinstance(value, str):
+        for pattern, repl in VOLATILE:
+            value = pattern.sub(repl, value)
+    return value
+
+
+def compare(expected: Any, actual: Any, where: str = "body") -> list[str]:
+    if isinstance(expected, str) and PLACEHOLDER.match(expected):
+        return []
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict):
+            return [f"{where}: expected an object, got {actual!r}"]
+        problems = []
+        if set(expected) != set(actual):
+            problems.append(
+                f"{where}: keys differ: missing {sorted(set(expected) - set(actual))}, "
+                f"extra {sorted(set(actual) - set(expected))}"
+            )
+        for k in set(expected) & set(actual):
+            problems += compare(expected[k], actual[k], f"{where}.{k}")
+        return problems
+    if isinstance(expected, list):
+        if not isinstance(actual, list) or len(expected) != len(actual):
+            return [f"{where}: expected a list of {len(expected)}, got {actual!r}"]
+        problems = []
+        for i, (e, a) in enumerate(zip(expected, actual, strict=True)):
+            problems += compare(e, a, f"{where}[{i}]")
+        return problems
+    if expected != actual:
+        return [f"{where}: expected {expected!r}, got {actual!r}"]
+    return []
+
+
+def test_compare_is_strict() -> None:
+    assert compare({"a": "<uid>", "b": [1]}, {"a": "x", "b": [1]}) == []
+    assert compare({"a": 1}, {"a": 1, "b": 2})
+    assert compare({"a": [1, 2]}, {"a": [1]})
+    assert compare({"a": "x"}, {"a": "y"})
+
+
+@pytest.mark.timeout(60)
+async def test_replay_recorded_fixtures() -> None:
+    files = sorted(FIXTURES.glob("*.json"))
+    assert len(files) == 32, f"fixtures not found under {FIXTURES}"
+    client, _ = await make_client(TOKENS, boot_seconds=None, bootstrap_tenants=["system"])
+    failures: list[str] = []
+    try:
+        for path in files:
+            fixture = json.loads(path.read_text())
+            number = path.name[:2]
+            token, body, content_type = REQUESTS.get(number, ("t1-token", None, ""))
+            headers = bearer(token) if token else {}
+            data: bytes | None = None
+            if body is not None:
+                data = body if isinstance(body, bytes) else json.dumps(body).encode()
+                headers["Content-Type"] = content_type
+            method, url = fixture["request"]["method"], fixture["request"]["path"]
+            expected_items = len(fixture["body"].get("items", []))
+            for _ in range(50):  # the ReplicaSet controller works asynchronously, like Arktos's
+                resp = await client.request(method, url, data=data, headers=headers)
+                actual = await resp.json(content_type=None)
+                if method != "GET" or len(actual.get("items", [])) == expected_items:
+                    break
+                await asyncio.sleep(0.05)
+            if resp.status != fixture["status"]:
+                failures.append(f"{path.name}: status {resp.status} != {fixture['status']}: {actual}")
+                continue
+            problems = compare(normalize(fixture["body"]), normalize(actual))
+            failures += [f"{path.name}: {p}" for p in problems]
+    finally:
+        await client.close()
+    assert not failures, "\n".join(failures)
