@@ -13,6 +13,9 @@ USER_ID = PREFIX + "user-id"
 METADATA = PREFIX + "metadata"  # JSON object: Nova server metadata
 CREATED_BY = PREFIX + "created-by"
 CREATED_BY_GATEWAY = "openstack-gateway"
+# Nova's accessIPv4 / accessIPv6: addresses the user records on a server (create, PUT); Arktos ignores them.
+ACCESS_IPV4 = PREFIX + "access-ipv4"
+ACCESS_IPV6 = PREFIX + "access-ipv6"
 
 # Labels on VM pods (selectable by Arktos).
 RESERVATION_ID = PREFIX + "reservation-id"

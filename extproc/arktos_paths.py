@@ -66,3 +66,8 @@ def replicaset(tenant: str | None, namespace: str, name: str) -> str:
 def namespace(name: str) -> str:
     """Short-path namespace GET: proves a token and reveals its tenant in ``metadata.tenant``."""
     return f"/api/v1/namespaces/{_seg(name)}"
+
+
+def tenant_namespace(tenant: str, name: str) -> str:
+    """A tenant's namespace: a 200 proves a token may reach that tenant (Keystone project scoping)."""
+    return f"/api/v1/tenants/{_seg(tenant)}/namespaces/{_seg(name)}"

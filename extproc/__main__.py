@@ -1,0 +1,146 @@
+"""``python -m extproc``: the Envoy external processor of the OpenStack gateway.
+
+Flags fall back to environment variables (ARKTOS_URL, ARKTOS_CA, ARKTOS_TOKEN, ARKTOS_TOKEN_FILE,
+GATEWAY_PUBLIC_URL, EXTPROC_LISTEN, ...). Prints one line ``extproc ready on <address>`` to stdout once
+it serves; stops gracefully on SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib
+import os
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import structlog
+
+from extproc import logs
+from extproc.config import GatewayConfig
+
+log = structlog.get_logger("extproc")
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value else default
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    d = GatewayConfig()
+    ap = argparse.ArgumentParser(prog="python -m extproc", description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--listen",
+        default=_env("EXTPROC_LISTEN", "127.0.0.1:50051"),
+        help="host:port or unix:/path (env EXTPROC_LISTEN; default 127.0.0.1:50051)",
+    )
+    ap.add_argument("--arktos-url", default=_env("ARKTOS_URL"), help="Arktos API URL (env ARKTOS_URL)")
+    ap.add_argument("--arktos-ca", default=_env("ARKTOS_CA"), help="CA bundle for Arktos (env ARKTOS_CA)")
+    ap.add_argument(
+        "--arktos-token",
+        default=_env("ARKTOS_TOKEN"),
+        help="the processor's own read-only bearer token for the catalog watch (env ARKTOS_TOKEN)",
+    )
+    ap.add_argument(
+        "--arktos-token-file",
+        default=_env("ARKTOS_TOKEN_FILE"),
+        help="file holding that token (env ARKTOS_TOKEN_FILE); wins over --arktos-token",
+    )
+    ap.add_argument("--arktos-insecure", action="store_true", help="do not verify Arktos's TLS certificate")
+    ap.add_argument("--namespace", default=_env("GATEWAY_NAMESPACE", d.namespace))
+    ap.add_argument(
+        "--public-url",
+        default=_env("GATEWAY_PUBLIC_URL", d.public_url),
+        help="URL clients reach Envoy at (env GATEWAY_PUBLIC_URL)",
+    )
+    ap.add_argument("--default-keypair", default=_env("GATEWAY_DEFAULT_KEYPAIR", d.default_keypair))
+    ap.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=int(_env("GATEWAY_MAX_BODY_BYTES", str(d.max_request_body_bytes)) or 0),
+        help="largest accepted request body (413 above)",
+    )
+    ap.add_argument("--region", default=_env("GATEWAY_REGION", d.region))
+    ap.add_argument("--log-level", default=_env("LOG_LEVEL", "info"), help="debug, info, warning, error")
+    # For plumbing tests: a stand-in for extproc.app.Gateway, called with (config, store).
+    ap.add_argument("--gateway-factory", default="extproc.app:Gateway", help=argparse.SUPPRESS)
+    return ap.parse_args(argv)
+
+
+def _token(args: argparse.Namespace) -> str | None:
+    if args.arktos_token_file:
+        return Path(args.arktos_token_file).read_text().strip() or None
+    return args.arktos_token or None
+
+
+def gateway_config(args: argparse.Namespace) -> GatewayConfig:
+    return GatewayConfig(
+        public_url=args.public_url.rstrip("/"),
+        namespace=args.namespace,
+        default_keypair=args.default_keypair,
+        max_request_body_bytes=args.max_body_bytes,
+        region=args.region,
+    )
+
+
+async def serve(args: argparse.Namespace) -> int:
+    # Imported here so `--help` works even when the translators are broken.
+    from extproc.catalog import CatalogStore
+    from extproc.catalog_watch import CatalogWatch, make_api_client
+    from extproc.server import create_server
+
+    config = gateway_config(args)
+    store = CatalogStore()
+    module_name, _, attr = args.gateway_factory.partition(":")
+    factory = getattr(importlib.import_module(module_name), attr or "Gateway")
+    gateway = factory(config, store)
+
+    listen = args.listen
+    if listen.startswith("unix:"):
+        sock = Path(listen[len("unix:") :].removeprefix("//"))
+        with contextlib.suppress(FileNotFoundError):
+            sock.unlink()
+    server, _port = create_server(gateway, config, listen)
+    await server.start()
+
+    loop = asyncio.get_running_loop()
+    watch = None
+    if args.arktos_url:
+
+        def on_loop(fn: Callable[[], None]) -> None:
+            loop.call_soon_threadsafe(fn)
+
+        api = make_api_client(args.arktos_url, _token(args), args.arktos_ca, verify=not args.arktos_insecure)
+        watch = CatalogWatch(store, api, apply=on_loop)
+        watch.start()
+    else:
+        log.warning("catalog_watch_disabled", reason="no --arktos-url; built-in flavors and images only")
+
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("processor_ready", listen=listen, public_url=config.public_url, arktos_url=args.arktos_url)
+    print(f"extproc ready on {listen}", flush=True)
+    await stop.wait()
+    log.info("processor_stopping")
+    await server.stop(grace=5)
+    if watch is not None:
+        await asyncio.to_thread(watch.stop)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    logs.configure(args.log_level)
+    try:
+        return asyncio.run(serve(args))
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

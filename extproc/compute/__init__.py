@@ -1,0 +1,1 @@
+"""Nova (compute API v2.1) translators."""

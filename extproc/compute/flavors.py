@@ -1,0 +1,305 @@
+"""Nova flavors (``/flavors``, ``/flavors/detail``, ``/flavors/{id}``, ``/flavors/{id}/os-extra_specs``).
+
+Every read becomes a GET of the tenant's ``openstack-flavors`` ConfigMap, sent with the client's token so
+Arktos authorizes it; the reply is answered from that ConfigMap (404: the built-in DevStack flavors).
+Shapes follow Nova at microversion 2.1 (``nova/api/openstack/compute/views/flavors.py``, fixtures 05/06).
+
+The Nova list helpers at the bottom (limit/marker parsing, ``*_links``) are shared with ``images``.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import orjson
+
+from extproc import arktos_paths
+from extproc.annotations import FLAVORS_CONFIGMAP
+from extproc.catalog import Flavor, flavors_from_reply
+from extproc.context import RequestContext
+from extproc.errors import Service, bad_request, from_arktos, not_found
+from extproc.messages import (
+    JSON_CONTENT_TYPE,
+    ArktosReply,
+    ArktosRequest,
+    ClientRequest,
+    Forward,
+    Outcome,
+    Reply,
+)
+
+# CONF.api.max_limit
+NOVA_MAX_LIMIT = 1000
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Views
+
+
+def compute_links(ctx: RequestContext, collection: str, item_id: str) -> list[dict[str, str]]:
+    """Nova's self and bookmark links; legacy project URLs keep the project segment."""
+    project = f"/{quote(ctx.tenant, safe='')}" if ctx.tenant else ""
+    item = quote(item_id, safe="")
+    base = f"{ctx.config.public_url}/compute"
+    return [
+        {"rel": "self", "href": f"{base}/v2.1{project}/{collection}/{item}"},
+        {"rel": "bookmark", "href": f"{base}{project}/{collection}/{item}"},
+    ]
+
+
+def flavor_basic(ctx: RequestContext, flavor: Flavor) -> dict[str, Any]:
+    return {"id": flavor.id, "name": flavor.name, "links": compute_links(ctx, "flavors", flavor.id)}
+
+
+def flavor_show(ctx: RequestContext, flavor: Flavor) -> dict[str, Any]:
+    # Key order as Nova's view (fixture 06).
+    return {
+        "id": flavor.id,
+        "name": flavor.name,
+        "ram": flavor.ram,
+        "disk": flavor.disk,
+        # NOTE: below 2.75 Nova shows "no swap" as an empty string, not 0.
+        "swap": flavor.swap or "",
+        "OS-FLV-EXT-DATA:ephemeral": flavor.ephemeral,
+        "OS-FLV-DISABLED:disabled": flavor.disabled,
+        "vcpus": flavor.vcpus,
+        "os-flavor-access:is_public": flavor.is_public,
+        "rxtx_factor": flavor.rxtx_factor,
+        "links": compute_links(ctx, "flavors", flavor.id),
+    }
+
+
+def json_reply(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Reply:
+    return Reply(
+        status=status,
+        body=orjson.dumps(body),
+        headers={"content-type": JSON_CONTENT_TYPE, **(headers or {})},
+    )
+
+
+def flavor_not_found(flavor_id: str) -> Reply:
+    return not_found(Service.COMPUTE, f"Flavor {flavor_id} could not be found.")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Handlers
+
+
+def _catalog_get(ctx: RequestContext) -> ArktosRequest:
+    return ArktosRequest(
+        method="GET",
+        path=arktos_paths.configmap(ctx.tenant, ctx.config.namespace, FLAVORS_CONFIGMAP),
+    )
+
+
+def _forward(ctx: RequestContext, answer: Callable[[list[Flavor]], Reply]) -> Forward:
+    def translate(reply: ArktosReply) -> Reply:
+        flavors = flavors_from_reply(reply)
+        if flavors is None:
+            return from_arktos(Service.COMPUTE, reply)
+        return answer(flavors)
+
+    return Forward(_catalog_get(ctx), translate)
+
+
+def list_flavors(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
+    return _list(ctx, req, detail=False)
+
+
+def list_flavors_detail(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
+    return _list(ctx, req, detail=True)
+
+
+def show_flavor(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
+    flavor_id = params["flavor_id"]
+
+    def answer(flavors: list[Flavor]) -> Reply:
+        # NOTE: by id only, as Nova: clients try the name here first and rely on the 404 (fixture 04).
+        for flavor in flavors:
+            if flavor.id == flavor_id:
+                return json_reply(200, {"flavor": flavor_show(ctx, flavor)})
+        return flavor_not_found(flavor_id)
+
+    return _forward(ctx, answer)
+
+
+def show_extra_specs(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
+    flavor_id = params["flavor_id"]
+
+    def answer(flavors: list[Flavor]) -> Reply:
+        for flavor in flavors:
+            if flavor.id == flavor_id:
+                return json_reply(200, {"extra_specs": dict(flavor.extra_specs)})
+        return flavor_not_found(flavor_id)
+
+    return _forward(ctx, answer)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Lists: filters, sort, pagination
+
+_SORT_KEYS: Mapping[str, Callable[[Flavor], Any]] = {
+    # Nova's database column names, and the API's names for the same fields.
+    "flavorid": lambda f: f.id,
+    "id": lambda f: f.id,
+    "name": lambda f: f.name,
+    "memory_mb": lambda f: f.ram,
+    "ram": lambda f: f.ram,
+    "vcpus": lambda f: f.vcpus,
+    "root_gb": lambda f: f.disk,
+    "disk": lambda f: f.disk,
+    "ephemeral_gb": lambda f: f.ephemeral,
+    "swap": lambda f: f.swap,
+    "rxtx_factor": lambda f: f.rxtx_factor,
+    "is_public": lambda f: f.is_public,
+    "disabled": lambda f: f.disabled,
+}
+
+_TRUE = ("1", "t", "true", "on", "y", "yes")
+_FALSE = ("0", "f", "false", "off", "n", "no")
+
+
+@dataclass(frozen=True, slots=True)
+class _FlavorQuery:
+    min_ram: int | None
+    min_disk: int | None
+    # True: public ones and those the project may use (all of a tenant's ConfigMap); False: private only;
+    # None: all.
+    is_public: bool | None
+    sort_key: str
+    reverse: bool
+    page: NovaPage
+
+
+def _parse_query(req: ClientRequest) -> _FlavorQuery | Reply:
+    def integer(name: str, label: str) -> int | Reply | None:
+        raw = req.query_one(name)
+        if raw is None:
+            return None
+        try:
+            return int(raw)
+        except ValueError:
+            return bad_request(Service.COMPUTE, f"Invalid {label} filter [{raw}]")
+
+    min_ram = integer("minRam", "minRam")
+    if isinstance(min_ram, Reply):
+        return min_ram
+    min_disk = integer("minDisk", "minDisk")
+    if isinstance(min_disk, Reply):
+        return min_disk
+    raw_public = req.query_one("is_public")
+    is_public: bool | None = True
+    if raw_public is not None:
+        lowered = raw_public.strip().lower()
+        if lowered == "none":
+            is_public = None
+        elif lowered in _TRUE:
+            is_public = True
+        elif lowered in _FALSE:
+            is_public = False
+        else:
+            return bad_request(Service.COMPUTE, f"Invalid is_public filter [{raw_public}]")
+    sort_key = req.query_one("sort_key") or "flavorid"
+    if sort_key not in _SORT_KEYS:
+        return bad_request(Service.COMPUTE, f"Invalid sort key: {sort_key}")
+    sort_dir = (req.query_one("sort_dir") or "asc").lower()
+    if sort_dir not in ("asc", "desc"):
+        return bad_request(Service.COMPUTE, f"Invalid sort direction: {sort_dir}")
+    page = parse_nova_page(req)
+    if isinstance(page, Reply):
+        return page
+    return _FlavorQuery(min_ram, min_disk, is_public, sort_key, sort_dir == "desc", page)
+
+
+def _wanted(query: _FlavorQuery, flavor: Flavor) -> bool:
+    if flavor.disabled:
+        return False  # Nova hides disabled flavors from non-admin lists; show still finds them
+    if query.min_ram is not None and flavor.ram < query.min_ram:
+        return False
+    if query.min_disk is not None and flavor.disk < query.min_disk:
+        return False
+    # Every flavor of the tenant's ConfigMap is accessible to the tenant: is_public=True (the default)
+    # means "public or accessible", i.e. all of them.
+    return query.is_public is not False or not flavor.is_public
+
+
+def _list(ctx: RequestContext, req: ClientRequest, detail: bool) -> Outcome:
+    query = _parse_query(req)
+    if isinstance(query, Reply):
+        return query
+    collection = "flavors/detail" if detail else "flavors"
+    view = flavor_show if detail else flavor_basic
+
+    def answer(flavors: list[Flavor]) -> Reply:
+        key = _SORT_KEYS[query.sort_key]
+        # id breaks ties, in the same direction (Nova's paginate_query appends the primary key).
+        ordered = sorted(flavors, key=lambda f: (key(f), f.id), reverse=query.reverse)
+        page = query.page.select(ordered, lambda f: f.id, lambda f: _wanted(query, f))
+        if isinstance(page, Reply):
+            return page
+        body: dict[str, Any] = {"flavors": [view(ctx, f) for f in page]}
+        links = query.page.links(ctx, req, collection, [f.id for f in page])
+        if links:
+            body["flavors_links"] = links
+        return json_reply(200, body)
+
+    return _forward(ctx, answer)
+
+
+@dataclass(frozen=True, slots=True)
+class NovaPage:
+    """Nova's ``limit``/``marker`` (``nova/api/openstack/common.py``)."""
+
+    limit: int
+    marker: str | None
+
+    def select(
+        self,
+        ordered: Sequence[Any],
+        id_of: Callable[[Any], str],
+        wanted: Callable[[Any], bool],
+    ) -> list[Any] | Reply:
+        """The page of ``ordered`` after the marker, keeping only ``wanted`` items; 400 for a bad marker."""
+        start = 0
+        if self.marker is not None:
+            for index, item in enumerate(ordered):
+                if id_of(item) == self.marker:
+                    start = index + 1
+                    break
+            else:
+                return bad_request(Service.COMPUTE, f"marker [{self.marker}] not found")
+        return [item for item in ordered[start:] if wanted(item)][: self.limit]
+
+    def links(
+        self, ctx: RequestContext, req: ClientRequest, collection: str, ids: Sequence[str]
+    ) -> list[dict[str, str]]:
+        """``[{"rel": "next", ...}]`` when the page is full, as Nova's ``_get_collection_links``."""
+        if not self.limit or len(ids) != self.limit:
+            return []
+        # NOTE: Nova rebuilds the query from every parameter, sorted, with the marker replaced.
+        params: OrderedDict[str, str] = OrderedDict(
+            sorted((name, value) for name, values in req.query.items() for value in values)
+        )
+        params["marker"] = ids[-1]
+        project = f"/{quote(ctx.tenant, safe='')}" if ctx.tenant else ""
+        href = f"{ctx.config.public_url}/compute/v2.1{project}/{collection}?{urlencode(params)}"
+        return [{"rel": "next", "href": href}]
+
+
+def parse_nova_page(req: ClientRequest) -> NovaPage | Reply:
+    limit = NOVA_MAX_LIMIT
+    raw = req.query_one("limit")
+    if raw is not None:
+        try:
+            value = int(raw)
+        except ValueError:
+            return bad_request(Service.COMPUTE, "limit param must be an integer")
+        if value < 0:
+            return bad_request(Service.COMPUTE, "limit param must be positive")
+        limit = min(value, NOVA_MAX_LIMIT)
+    marker = req.query_one("marker")
+    return NovaPage(limit=limit, marker=marker or None)

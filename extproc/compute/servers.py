@@ -1,0 +1,617 @@
+"""Nova servers (microversion 2.1) as Arktos VM pods: create, list, detail, show, update, delete.
+
+Each handler checks the request, builds one Arktos call with ``extproc.arktos_paths`` and returns a
+``Forward`` whose ``translate`` turns Arktos's reply into Nova's. Nothing here talks to the network, and
+nothing decides who may do what: Arktos authorizes every call with the client's own token.
+
+- ``POST /servers``: validated (``schemas``), flavor and image resolved in the catalog, then ``POST pods``
+  with a VM pod named by a new UUID (the server id). 201 becomes Nova's 202 (fixture 09).
+- ``GET /servers[/detail]``: ``GET pods`` (tenant, short or all-tenants path); the processor keeps the VM
+  pods, filters, sorts newest first and pages like Nova (limit, marker, ``servers_links``).
+- ``GET /servers/{id}``, ``PUT`` (rename: merge-patch of the display-name annotation), ``DELETE``.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import secrets
+import string
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import orjson
+
+from extproc import annotations as keys
+from extproc import arktos_paths
+from extproc.compute import schemas
+from extproc.compute.server_view import (
+    ServerView,
+    created_at,
+    display_name,
+    is_server,
+    parse_time,
+    pod_ips,
+    server_id,
+    state_of,
+    tenant_of,
+    updated_at,
+)
+from extproc.context import RequestContext
+from extproc.errors import Service, bad_request, error_reply, from_arktos
+from extproc.ids import vm_name_from_display_name
+from extproc.messages import (
+    JSON_CONTENT_TYPE,
+    ArktosReply,
+    ArktosRequest,
+    ClientRequest,
+    Forward,
+    Outcome,
+    Reply,
+)
+from extproc.users import user_id_for_token
+
+MERGE_PATCH = "application/merge-patch+json"
+# CONF.api.max_limit: the default and the largest page.
+MAX_LIMIT = 1000
+ADMIN_PASS_LENGTH = 12
+# nova.utils.generate_password's default symbols (no look-alikes such as 0/O, 1/l).
+_PASSWORD_SYMBOLS = ("23456789", "ABCDEFGHJKLMNPQRSTUVWXYZ", "abcdefghijkmnopqrstuvwxyz")
+FALSE_STRINGS = frozenset({"0", "f", "false", "off", "n", "no"})
+
+Json = dict[str, Any]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Small helpers
+
+
+def json_reply(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Reply:
+    return Reply(
+        status=status, body=orjson.dumps(body), headers={"content-type": JSON_CONTENT_TYPE, **(headers or {})}
+    )
+
+
+def view_for(ctx: RequestContext) -> ServerView:
+    """The view builder for this request: links name the URL's project, images come from the catalog."""
+
+    def image_lookup(tenant: str | None, url: str) -> str | None:
+        image = ctx.catalog.image_by_url(tenant, url)
+        return image.id if image is not None else None
+
+    return ServerView(ctx.config.public_url, ctx.tenant, image_lookup)
+
+
+def instance_not_found(sid: str) -> str:
+    return f"Instance {sid} could not be found."
+
+
+def _arktos_error(reply: ArktosReply, sid: str | None = None) -> Reply:
+    messages = {404: instance_not_found(sid)} if sid is not None else None
+    return from_arktos(Service.COMPUTE, reply, messages)
+
+
+def _load_json(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _request_json(req: ClientRequest) -> Any | Reply:
+    if not req.body:
+        return bad_request(Service.COMPUTE, "The request body is missing.")
+    try:
+        return orjson.loads(req.body)
+    except orjson.JSONDecodeError:
+        return bad_request(Service.COMPUTE, "Malformed request body")
+
+
+def generate_password(length: int = ADMIN_PASS_LENGTH) -> str:
+    """Nova's generate_password: one symbol of each group, then random symbols, shuffled."""
+    chars = [secrets.choice(group) for group in _PASSWORD_SYMBOLS]
+    everything = "".join(_PASSWORD_SYMBOLS)
+    chars += [secrets.choice(everything) for _ in range(length - len(chars))]
+    order = sorted(range(length), key=lambda _: secrets.randbits(32))
+    return "".join(chars[i] for i in order)
+
+
+def generate_reservation_id() -> str:
+    """Nova's "r-xxxxxxxx" (also a valid label value)."""
+    return "r-" + "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
+
+
+def ref_id(ref: str) -> str:
+    """An id from a flavorRef/imageRef that may be a link (``http://.../flavors/1``)."""
+    if "/" not in ref:
+        return ref
+    path = urlsplit(ref).path if "://" in ref else ref
+    return path.rstrip("/").rsplit("/", 1)[-1]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# POST /servers
+
+
+@dataclass(frozen=True, slots=True)
+class CreateRequest:
+    """A validated create body, reduced to what the gateway uses."""
+
+    name: str
+    flavor_ref: str
+    image_ref: str
+    key_name: str | None
+    user_data: str | None
+    metadata: Mapping[str, str]
+    min_count: int
+    max_count: int
+    return_reservation_id: bool
+    admin_pass: str | None
+    access_ipv4: str | None
+    access_ipv6: str | None
+
+
+def _is_image_local(bdm: Mapping[str, Any]) -> bool:
+    boot_index = bdm.get("boot_index")
+    return (
+        bdm.get("source_type") == "image"
+        and bdm.get("destination_type", "local") == "local"
+        and boot_index is not None
+        and str(boot_index) == "0"
+        and bool(bdm.get("uuid"))
+    )
+
+
+BDM_UNSUPPORTED = (
+    "Block device mapping is not supported by this cloud: the only accepted entry boots from an image onto "
+    "local disk (source_type image, destination_type local, boot_index 0, uuid <image id>)."
+)
+
+
+def parse_create(body: Any) -> CreateRequest | str:
+    """The create request, or Nova's 400 message."""
+    problem = schemas.validate_create(body)
+    if problem is not None:
+        return problem
+    server: Mapping[str, Any] = body["server"]
+
+    image_ref = server.get("imageRef") or ""
+    bdms = server.get("block_device_mapping_v2") or []
+    for bdm in bdms:
+        if not _is_image_local(bdm):
+            return BDM_UNSUPPORTED
+    if len(bdms) > 1:
+        return BDM_UNSUPPORTED
+    if not image_ref and bdms:
+        image_ref = str(bdms[0]["uuid"])
+    if not image_ref:
+        return "Missing imageRef attribute"
+
+    try:
+        min_count = int(server.get("min_count", 1))
+        max_count = int(server.get("max_count", min_count))
+    except ValueError:
+        return "min_count and max_count must be integers"
+    if min_count < 1:
+        return "Invalid input received: min_count must be >= 1"
+    if max_count < 1:
+        return "Invalid input received: max_count must be >= 1"
+    if min_count > max_count:
+        return "min_count must be <= max_count"
+
+    zone = server.get("availability_zone")
+    if zone not in (None, "", "nova"):
+        return f"The requested availability zone is not available: {zone}"
+
+    return CreateRequest(
+        name=server["name"],
+        flavor_ref=ref_id(str(server["flavorRef"])),
+        image_ref=ref_id(str(image_ref)),
+        key_name=server.get("key_name") or None,
+        user_data=server.get("user_data") or None,
+        metadata=dict(server.get("metadata") or {}),
+        min_count=min_count,
+        max_count=max_count,
+        return_reservation_id=schemas.is_true(server.get("return_reservation_id", False)),
+        admin_pass=server.get("adminPass"),
+        access_ipv4=server.get("accessIPv4") or None,
+        access_ipv6=server.get("accessIPv6") or None,
+    )
+
+
+def _reject_multi_create(create: CreateRequest) -> Reply | None:
+    """PLACEHOLDER until batch create (ReplicaSet) lands: more than one server per request is refused."""
+    if create.min_count > 1 or create.max_count > 1:
+        return bad_request(
+            Service.COMPUTE, "Multiple create is not supported yet: min_count and max_count must be 1."
+        )
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class PodInputs:
+    """What ``build_pod`` needs besides the request: all resolved, all plain values."""
+
+    server_id: str
+    reservation_id: str
+    image_id: str
+    image_url: str
+    flavor_id: str
+    vcpus: int
+    ram_mib: int
+    user_id: str
+    default_keypair: str
+
+
+def build_pod(create: CreateRequest, inputs: PodInputs) -> Json:
+    """The VM pod for a create request (field names as Arktos accepts them, fixtures 03 and 08)."""
+    pod_annotations = {
+        keys.DISPLAY_NAME: create.name,
+        keys.FLAVOR_ID: inputs.flavor_id,
+        keys.IMAGE_ID: inputs.image_id,
+        keys.USER_ID: inputs.user_id,
+        keys.METADATA: orjson.dumps(dict(create.metadata)).decode(),
+        keys.CREATED_BY: keys.CREATED_BY_GATEWAY,
+    }
+    if create.key_name:
+        pod_annotations[keys.KEY_NAME] = create.key_name
+    if create.access_ipv4:
+        pod_annotations[keys.ACCESS_IPV4] = create.access_ipv4
+    if create.access_ipv6:
+        pod_annotations[keys.ACCESS_IPV6] = create.access_ipv6
+    resources = {"cpu": str(inputs.vcpus), "memory": f"{inputs.ram_mib}Mi"}
+    vm: Json = {
+        "name": vm_name_from_display_name(create.name),
+        "image": inputs.image_url,
+        "imagePullPolicy": "IfNotPresent",
+        "resources": {"limits": dict(resources), "requests": dict(resources)},
+        # NOTE: Arktos refuses a VM without keyPairName or publicKey (fixture 05); Nova needs no key.
+        "keyPairName": create.key_name or inputs.default_keypair,
+        "powerSpec": "Running",
+    }
+    if create.user_data:
+        # NOTE: Nova's user_data is base64 text; Arktos's userData is []byte, which JSON carries as base64,
+        # so the client's text is encoded once more and the guest receives exactly what Nova's would.
+        vm["userData"] = base64.b64encode(create.user_data.encode("ascii")).decode("ascii")
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": inputs.server_id,
+            "labels": {keys.RESERVATION_ID: inputs.reservation_id},
+            "annotations": pod_annotations,
+        },
+        "spec": {"virtualMachine": vm},
+    }
+
+
+def create_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
+    body = _request_json(req)
+    if isinstance(body, Reply):
+        return body
+    create = parse_create(body)
+    if isinstance(create, str):
+        return bad_request(Service.COMPUTE, create)
+    refused = _reject_multi_create(create)
+    if refused is not None:
+        return refused
+
+    flavor = ctx.catalog.find_flavor(ctx.tenant, create.flavor_ref)
+    if flavor is None:
+        return bad_request(Service.COMPUTE, f"Flavor {create.flavor_ref} could not be found.")
+    image = ctx.catalog.find_image(ctx.tenant, create.image_ref)
+    if image is None:
+        return bad_request(Service.COMPUTE, f"Image {create.image_ref} could not be found.")
+    if image.min_ram and flavor.ram < image.min_ram:
+        return bad_request(Service.COMPUTE, "Flavor's memory is too small for requested image.")
+    if image.min_disk and flavor.disk and flavor.disk < image.min_disk:
+        return bad_request(Service.COMPUTE, "Flavor's disk is too small for requested image.")
+
+    token = req.auth_token
+    inputs = PodInputs(
+        server_id=str(uuid.uuid4()),
+        reservation_id=generate_reservation_id(),
+        image_id=image.id,
+        image_url=image.url,
+        flavor_id=flavor.id,
+        vcpus=flavor.vcpus,
+        ram_mib=flavor.ram,
+        user_id=user_id_for_token(token) if token else "",
+        default_keypair=ctx.config.default_keypair,
+    )
+    pod = build_pod(create, inputs)
+    view = view_for(ctx)
+    admin_pass = create.admin_pass or generate_password()
+
+    def translate(reply: ArktosReply) -> Reply:
+        if reply.status not in (200, 201, 202):
+            return _arktos_error(reply)
+        headers = {"location": view.self_url(inputs.server_id)}
+        if create.return_reservation_id:
+            return json_reply(202, {"reservation_id": inputs.reservation_id}, headers)
+        return json_reply(202, {"server": view.create(inputs.server_id, admin_pass)}, headers)
+
+    upstream = ArktosRequest(
+        method="POST",
+        path=arktos_paths.pods(ctx.tenant, ctx.config.namespace),
+        body=orjson.dumps(pod),
+        content_type=JSON_CONTENT_TYPE,
+    )
+    return Forward(upstream, translate)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# GET /servers and /servers/detail
+
+
+def _bool_param(name: str, value: str) -> bool | str:
+    """oslo's strict bool_from_string; the error message when ``value`` is neither."""
+    lowered = value.strip().lower()
+    if lowered in schemas.TRUE_STRINGS:
+        return True
+    if lowered in FALSE_STRINGS:
+        return False
+    accepted = ", ".join(f"'{v}'" for v in sorted(schemas.TRUE_STRINGS | FALSE_STRINGS))
+    return (
+        f"Invalid input received: Unrecognized value '{value}' for {name}, acceptable values are: {accepted}"
+    )
+
+
+def _regex(pattern: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern)
+    except re.error:
+        # NOTE: Nova hands the pattern to the database; a name that is no valid regex ("vm(1") is meant
+        # literally by every client that sends one.
+        return re.compile(re.escape(pattern))
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    """The parsed query of a server list: Nova's filters and paging."""
+
+    limit: int = MAX_LIMIT
+    marker: str | None = None
+    all_tenants: bool = False
+    name: re.Pattern[str] | None = None
+    statuses: frozenset[str] = frozenset()
+    image: str | None = None
+    flavor: str | None = None
+    changes_since: datetime | None = None
+    reservation_id: str | None = None
+    tenant_id: str | None = None
+    ip: re.Pattern[str] | None = None
+    ip6: re.Pattern[str] | None = None
+    # All-tenants lists span every namespace; servers live in the gateway's namespace only.
+    namespace: str | None = None
+
+    def wants(self, pod: Mapping[str, Any]) -> bool:
+        metadata = pod.get("metadata") or {}
+        annotations_ = metadata.get("annotations") or {}
+        if self.namespace is not None and metadata.get("namespace", self.namespace) != self.namespace:
+            return False
+        if self.name is not None and not self.name.search(display_name(pod)):
+            return False
+        if self.statuses and state_of(pod).status not in self.statuses:
+            return False
+        if self.image is not None and annotations_.get(keys.IMAGE_ID) != self.image:
+            return False
+        if self.flavor is not None and annotations_.get(keys.FLAVOR_ID) != self.flavor:
+            return False
+        if self.changes_since is not None:
+            updated = updated_at(pod)
+            if updated is None or updated < self.changes_since:
+                return False
+        if self.reservation_id is not None:
+            labels = (pod.get("metadata") or {}).get("labels") or {}
+            if labels.get(keys.RESERVATION_ID) != self.reservation_id:
+                return False
+        if self.tenant_id is not None and tenant_of(pod) != self.tenant_id:
+            return False
+        ips = pod_ips(pod)
+        if self.ip is not None and not any(self.ip.search(a) for a in ips if ":" not in a):
+            return False
+        return self.ip6 is None or any(self.ip6.search(a) for a in ips if ":" in a)
+
+
+def parse_list_query(req: ClientRequest, namespace: str | None = None) -> ListQuery | Reply:
+    """Nova's list parameters; unknown ones (osc's ``deleted=False``...) are ignored, as Nova does."""
+    one = req.query_one
+
+    limit = MAX_LIMIT
+    raw_limit = one("limit")
+    if raw_limit is not None:
+        try:
+            limit = int(raw_limit)
+        except ValueError:
+            return bad_request(Service.COMPUTE, "limit param must be an integer")
+        if limit < 0:
+            return bad_request(Service.COMPUTE, "limit param must be positive")
+        # NOTE: Nova treats limit=0 as "no limit given" (min(max_limit, limit or max_limit)).
+        limit = min(MAX_LIMIT, limit or MAX_LIMIT)
+
+    all_tenants = False
+    raw_all = one("all_tenants")
+    if raw_all is not None:
+        parsed = _bool_param("all_tenants", raw_all)
+        if isinstance(parsed, str):
+            return bad_request(Service.COMPUTE, parsed)
+        all_tenants = parsed
+
+    changes_since = None
+    raw_since = one("changes-since")
+    if raw_since is not None:
+        changes_since = parse_time(raw_since)
+        if changes_since is None:
+            return bad_request(
+                Service.COMPUTE,
+                f"Invalid input for query parameters changes-since. Value: {raw_since}. "
+                f"'{raw_since}' is not a 'date-time'",
+            )
+
+    name = one("name")
+    ip = one("ip")
+    ip6 = one("ip6")
+    image = one("image")
+    tenant_id = one("tenant_id") or one("project_id")
+    return ListQuery(
+        limit=limit,
+        marker=one("marker") or None,
+        all_tenants=all_tenants,
+        name=_regex(name) if name else None,
+        statuses=frozenset(s.upper() for s in req.query.get("status", []) if s),
+        image=ref_id(image) if image else None,
+        flavor=one("flavor") or None,
+        changes_since=changes_since,
+        reservation_id=one("reservation_id") or None,
+        # NOTE: Nova only honours a project filter together with all_tenants; else it is the caller's own.
+        tenant_id=tenant_id if all_tenants and tenant_id else None,
+        ip=_regex(ip) if ip else None,
+        ip6=_regex(ip6) if ip6 else None,
+        namespace=namespace if all_tenants else None,
+    )
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def sort_key(pod: Mapping[str, Any]) -> tuple[datetime, str]:
+    """Nova's default order is created_at desc, id desc; callers sort with reverse=True."""
+    return (created_at(pod) or _EPOCH, server_id(pod))
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    pods: list[Mapping[str, Any]]
+    # The id of the last item when the page is full (Nova then offers a "next" link).
+    next_marker: str | None
+
+
+def select_page(items: list[Any], query: ListQuery) -> Page | Reply:
+    """Servers among ``items`` (pods of an Arktos list) that the query wants, newest first, one page."""
+    servers = [p for p in items if is_server(p)]
+    ordered = sorted((p for p in servers if query.wants(p)), key=sort_key, reverse=True)
+    if query.marker is not None:
+        marker_pod = next((p for p in servers if server_id(p) == query.marker), None)
+        if marker_pod is None:
+            return bad_request(Service.COMPUTE, f"marker [{query.marker}] not found")
+        marker_key = sort_key(marker_pod)
+        ordered = [p for p in ordered if sort_key(p) < marker_key]
+    page = ordered[: query.limit]
+    full = bool(page) and len(page) == query.limit
+    return Page(page, server_id(page[-1]) if full else None)
+
+
+def next_link(view: ServerView, req: ClientRequest, detail: bool, marker: str) -> str:
+    """Nova's _get_next_link: the request's parameters, sorted, with the marker replaced."""
+    params = [(k, v) for k in sorted(req.query) if k != "marker" for v in req.query[k]]
+    params.append(("marker", marker))
+    params.sort(key=lambda kv: kv[0])
+    return f"{view.collection_url(detail)}?{urlencode(params)}"
+
+
+def _list(ctx: RequestContext, req: ClientRequest, detail: bool) -> Outcome:
+    query = parse_list_query(req, ctx.config.namespace)
+    if isinstance(query, Reply):
+        return query
+    view = view_for(ctx)
+    path = (
+        arktos_paths.all_tenants_pods()
+        if query.all_tenants
+        else arktos_paths.pods(ctx.tenant, ctx.config.namespace)
+    )
+
+    def translate(reply: ArktosReply) -> Reply:
+        if reply.status != 200:
+            return _arktos_error(reply)
+        listed = _load_json(reply.body)
+        items = listed.get("items") if isinstance(listed, dict) else None
+        if not isinstance(items, list):
+            return error_reply(Service.COMPUTE, 500, "Arktos answered the pod list with an unexpected body.")
+        page = select_page(items, query)
+        if isinstance(page, Reply):
+            return page
+        body: Json = {"servers": view.detail(page.pods) if detail else view.index(page.pods)}
+        if page.next_marker is not None:
+            body["servers_links"] = [{"rel": "next", "href": next_link(view, req, detail, page.next_marker)}]
+        return json_reply(200, body)
+
+    return Forward(ArktosRequest(method="GET", path=path), translate)
+
+
+def list_servers(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
+    return _list(ctx, req, detail=False)
+
+
+def list_servers_detail(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
+    return _list(ctx, req, detail=True)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# GET, PUT, DELETE /servers/{server_id}
+
+
+def _server_reply(sid: str, render: Callable[[Mapping[str, Any]], Json]) -> Callable[[ArktosReply], Reply]:
+    """A translate for a reply carrying one pod: 200 with ``{"server": render(pod)}``, 404 unless a VM."""
+
+    def translate(reply: ArktosReply) -> Reply:
+        if reply.status != 200:
+            return _arktos_error(reply, sid)
+        pod = _load_json(reply.body)
+        if not is_server(pod):
+            return error_reply(Service.COMPUTE, 404, instance_not_found(sid))
+        return json_reply(200, {"server": render(pod)})
+
+    return translate
+
+
+def show_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
+    sid = params["server_id"]
+    view = view_for(ctx)
+    upstream = ArktosRequest(method="GET", path=arktos_paths.pod(ctx.tenant, ctx.config.namespace, sid))
+    return Forward(upstream, _server_reply(sid, view.show))
+
+
+def update_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
+    sid = params["server_id"]
+    body = _request_json(req)
+    if isinstance(body, Reply):
+        return body
+    problem = schemas.validate_update(body)
+    if problem is not None:
+        return bad_request(Service.COMPUTE, problem)
+    server: Mapping[str, Any] = body["server"]
+    changes: dict[str, str] = {}
+    for field, key in (
+        ("name", keys.DISPLAY_NAME),
+        ("accessIPv4", keys.ACCESS_IPV4),
+        ("accessIPv6", keys.ACCESS_IPV6),
+    ):
+        if field in server:
+            changes[key] = server[field]
+    patch: Json = {"metadata": {"annotations": changes}} if changes else {}
+    view = view_for(ctx)
+    upstream = ArktosRequest(
+        method="PATCH",
+        path=arktos_paths.pod(ctx.tenant, ctx.config.namespace, sid),
+        body=orjson.dumps(patch),
+        content_type=MERGE_PATCH,
+    )
+    return Forward(upstream, _server_reply(sid, view.update))
+
+
+def delete_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
+    sid = params["server_id"]
+
+    def translate(reply: ArktosReply) -> Reply:
+        # Arktos answers a pod DELETE with 200 and the pod (deletionTimestamp set), or 202.
+        if reply.status not in (200, 202):
+            return _arktos_error(reply, sid)
+        return Reply(status=204)
+
+    upstream = ArktosRequest(method="DELETE", path=arktos_paths.pod(ctx.tenant, ctx.config.namespace, sid))
+    return Forward(upstream, translate)

@@ -1,0 +1,128 @@
+"""Compute documents the processor answers alone, without calling Arktos.
+
+- Version discovery (``nova/api/openstack/compute/views/versions.py``): ``GET /compute/`` lists v2.0
+  (SUPPORTED, the legacy API) and v2.1 (CURRENT); ``GET /compute/v2.1`` shows v2.1 alone. min = max = 2.1.
+- Small resources real clients touch around server creation, in Nova's 2.1 shapes: ``/limits``,
+  ``/os-availability-zone`` and ``/os-keypairs``. Arktos has no quotas, zones or keypair API the gateway
+  could read, so these say "unlimited", "one zone named nova" and "no keypairs" rather than invent data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from extproc.context import RequestContext
+from extproc.headers import MAX_VERSION_STRING, MIN_VERSION_STRING
+from extproc.messages import JSON_CONTENT_TYPE, ClientRequest, Reply
+
+AVAILABILITY_ZONE = "nova"
+V21_UPDATED = "2013-07-23T11:33:21Z"
+V20_UPDATED = "2011-01-21T11:33:21Z"
+# Nova reports unlimited quotas as -1.
+UNLIMITED = -1
+
+
+def _json(body: Any) -> Reply:
+    return Reply(status=200, body=orjson.dumps(body), headers={"content-type": JSON_CONTENT_TYPE})
+
+
+def _compute_url(ctx: RequestContext) -> str:
+    return f"{ctx.config.public_url}/compute"
+
+
+def v21_entry(ctx: RequestContext) -> dict[str, Any]:
+    """The v2.1 version as ``GET /compute/v2.1`` shows it (with describedby and media-types)."""
+    return {
+        "id": "v2.1",
+        "status": "CURRENT",
+        "version": MAX_VERSION_STRING,
+        "min_version": MIN_VERSION_STRING,
+        "updated": V21_UPDATED,
+        "links": [
+            {"rel": "self", "href": f"{_compute_url(ctx)}/v2.1/"},
+            {"rel": "describedby", "type": "text/html", "href": "http://docs.openstack.org/"},
+        ],
+        "media-types": [
+            {"base": "application/json", "type": "application/vnd.openstack.compute+json;version=2.1"}
+        ],
+    }
+
+
+def versions_document(ctx: RequestContext) -> dict[str, Any]:
+    # NOTE: Nova's version list (build_versions) carries only a self link per version; describedby and
+    # media-types appear on the single-version document.
+    return {
+        "versions": [
+            {
+                "id": "v2.0",
+                "status": "SUPPORTED",
+                "version": "",
+                "min_version": "",
+                "updated": V20_UPDATED,
+                "links": [{"rel": "self", "href": f"{_compute_url(ctx)}/v2/"}],
+            },
+            {
+                "id": "v2.1",
+                "status": "CURRENT",
+                "version": MAX_VERSION_STRING,
+                "min_version": MIN_VERSION_STRING,
+                "updated": V21_UPDATED,
+                "links": [{"rel": "self", "href": f"{_compute_url(ctx)}/v2.1/"}],
+            },
+        ]
+    }
+
+
+def versions_index(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Reply:
+    """``GET /compute`` and ``/compute/``."""
+    return _json(versions_document(ctx))
+
+
+def version_show(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Reply:
+    """``GET /compute/v2.1`` (with or without the project and trailing slash)."""
+    return _json({"version": v21_entry(ctx)})
+
+
+def limits(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Reply:
+    """``GET /limits`` at 2.1: Nova's absolute limits, all unlimited; usage is not known without Arktos."""
+    absolute = {
+        "maxImageMeta": 128,
+        "maxPersonality": 5,
+        "maxPersonalitySize": 10240,
+        "maxSecurityGroupRules": UNLIMITED,
+        "maxSecurityGroups": UNLIMITED,
+        "maxServerGroupMembers": UNLIMITED,
+        "maxServerGroups": UNLIMITED,
+        "maxServerMeta": 128,
+        "maxTotalCores": UNLIMITED,
+        "maxTotalFloatingIps": UNLIMITED,
+        "maxTotalInstances": UNLIMITED,
+        "maxTotalKeypairs": UNLIMITED,
+        "maxTotalRAMSize": UNLIMITED,
+        "totalCoresUsed": 0,
+        "totalFloatingIpsUsed": 0,
+        "totalInstancesUsed": 0,
+        "totalRAMUsed": 0,
+        "totalSecurityGroupsUsed": 0,
+        "totalServerGroupsUsed": 0,
+    }
+    return _json({"limits": {"rate": [], "absolute": absolute}})
+
+
+def availability_zones(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Reply:
+    """``GET /os-availability-zone``: the one zone every server is in."""
+    return _json(
+        {
+            "availabilityZoneInfo": [
+                {"zoneName": AVAILABILITY_ZONE, "zoneState": {"available": True}, "hosts": None}
+            ]
+        }
+    )
+
+
+def keypairs(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Reply:
+    """``GET /os-keypairs``: Arktos keeps no keypair objects the gateway could list."""
+    return _json({"keypairs": []})

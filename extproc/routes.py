@@ -1,0 +1,211 @@
+"""The route table: every path the gateway answers, one table per OpenStack service.
+
+Routes are data (Starlette-style): ``Route(method, pattern, handler)``. Reading the tables below tells the
+whole public surface; nothing registers itself by side effect. A pattern is matched segment by segment
+against the raw, still percent-encoded path split on "/", so an encoded "/" (``%2F``) can never create a
+segment, and a dot segment (``..``) is just a literal that matches no route.
+
+Every ``{param}`` is validated by its rule in ``PARAMS`` before a handler sees it. A value that is not a
+valid id gives the 404 the client would get for an unknown id (clients look things up by name first and
+expect 404 before they list and match). Compute routes exist twice: ``/compute/v2.1/...`` and
+``/compute/v2.1/{project_id}/...`` (project = Arktos tenant, ``ctx.tenant``).
+
+Unknown paths are 404 and known paths with another method are 405, both answered here: an unknown route
+is never forwarded to Arktos.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from extproc import ids
+from extproc.compute import flavors, images, servers, versions
+from extproc.context import Handler
+from extproc.errors import Service, error_reply
+from extproc.identity import handlers as identity
+from extproc.image import handlers as glance
+from extproc.messages import Reply
+
+COMPUTE_PREFIX = "/compute/v2.1"
+PROJECT_SEGMENT = "{project_id}"
+
+# NOTE: Nova only accepts hex project ids in URLs to keep "/v2.1/{project_id}" apart from "/v2.1/servers";
+# Arktos tenants are DNS labels, so the names of Nova's top-level collections cannot be projects instead.
+_NOVA_COLLECTIONS = frozenset({"servers", "flavors", "images", "limits", "extensions"})
+
+
+def _can_be_project(raw: str) -> bool:
+    return raw not in _NOVA_COLLECTIONS and not raw.startswith("os-")
+
+
+GENERIC_NOT_FOUND = "The resource could not be found."
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """How one path parameter is checked: ``parse`` returns the value handed to handlers (None: invalid);
+    ``claims`` False means the segment is not this parameter at all (try the next route)."""
+
+    parse: Callable[[str], str | None]
+    not_found: Callable[[Service, str], str]
+    claims: Callable[[str], bool] = lambda raw: True
+
+
+def _image_not_found(service: Service, raw: str) -> str:
+    if service is Service.IMAGE:
+        return f"No image found with ID {raw}"
+    return f"Image {raw} could not be found."
+
+
+PARAMS: Mapping[str, Param] = {
+    "project_id": Param(ids.project_id, lambda s, raw: GENERIC_NOT_FOUND, _can_be_project),
+    "server_id": Param(ids.server_id, lambda s, raw: f"Instance {raw} could not be found."),
+    "flavor_id": Param(ids.catalog_id, lambda s, raw: f"Flavor {raw} could not be found."),
+    "image_id": Param(ids.catalog_id, _image_not_found),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    method: str
+    pattern: str
+    handler: Handler
+    segments: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        segments = tuple(self.pattern.split("/"))
+        for segment in segments:
+            if segment.startswith("{") and segment[1:-1] not in PARAMS:
+                raise ValueError(f"route {self.pattern}: no validation rule for {segment}")
+        object.__setattr__(self, "segments", segments)
+
+
+def v21(method: str, path: str, handler: Handler) -> tuple[Route, Route]:
+    """A compute route under ``/compute/v2.1`` and under ``/compute/v2.1/{project_id}``."""
+    return (
+        Route(method, f"{COMPUTE_PREFIX}{path}", handler),
+        Route(method, f"{COMPUTE_PREFIX}/{PROJECT_SEGMENT}{path}", handler),
+    )
+
+
+# Order matters only where literals and parameters overlap: "/servers/detail" before "/servers/{server_id}".
+COMPUTE_ROUTES: tuple[Route, ...] = (
+    Route("GET", "/compute", versions.versions_index),
+    Route("GET", "/compute/", versions.versions_index),
+    *v21("GET", "", versions.version_show),
+    *v21("GET", "/", versions.version_show),
+    *v21("GET", "/servers", servers.list_servers),
+    *v21("POST", "/servers", servers.create_server),
+    *v21("GET", "/servers/detail", servers.list_servers_detail),
+    *v21("GET", "/servers/{server_id}", servers.show_server),
+    *v21("PUT", "/servers/{server_id}", servers.update_server),
+    *v21("DELETE", "/servers/{server_id}", servers.delete_server),
+    *v21("GET", "/flavors", flavors.list_flavors),
+    *v21("GET", "/flavors/detail", flavors.list_flavors_detail),
+    *v21("GET", "/flavors/{flavor_id}", flavors.show_flavor),
+    *v21("GET", "/flavors/{flavor_id}/os-extra_specs", flavors.show_extra_specs),
+    *v21("GET", "/images", images.list_images),
+    *v21("GET", "/images/detail", images.list_images_detail),
+    *v21("GET", "/images/{image_id}", images.show_image),
+    *v21("GET", "/limits", versions.limits),
+    *v21("GET", "/os-availability-zone", versions.availability_zones),
+    *v21("GET", "/os-keypairs", versions.keypairs),
+)
+
+IDENTITY_ROUTES: tuple[Route, ...] = (
+    Route("GET", "/identity", identity.versions),
+    Route("GET", "/identity/", identity.versions),
+    Route("GET", "/identity/v3", identity.v3_version),
+    Route("GET", "/identity/v3/", identity.v3_version),
+    Route("POST", "/identity/v3/auth/tokens", identity.issue_token),
+    Route("GET", "/identity/v3/auth/tokens", identity.validate_token),
+    Route("HEAD", "/identity/v3/auth/tokens", identity.validate_token),
+    Route("DELETE", "/identity/v3/auth/tokens", identity.revoke_token),
+)
+
+IMAGE_ROUTES: tuple[Route, ...] = (
+    Route("GET", "/image", glance.versions),
+    Route("GET", "/image/", glance.versions),
+    Route("GET", "/image/v2/images", glance.list_images),
+    Route("GET", "/image/v2/images/{image_id}", glance.show_image),
+    Route("GET", "/image/v2/schemas/image", glance.image_schema),
+    Route("GET", "/image/v2/schemas/images", glance.images_schema),
+)
+
+# The first path segment names the service (and the error shape).
+TABLES: Mapping[str, tuple[Service, tuple[Route, ...]]] = {
+    "compute": (Service.COMPUTE, COMPUTE_ROUTES),
+    "identity": (Service.IDENTITY, IDENTITY_ROUTES),
+    "image": (Service.IMAGE, IMAGE_ROUTES),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    route: Route
+    service: Service
+    # Validated parameters (flavor and image ids percent-decoded).
+    params: Mapping[str, str]
+
+    @property
+    def tenant(self) -> str | None:
+        return self.params.get("project_id")
+
+
+def service_of(path: str) -> Service:
+    """The service whose error shape a path gets; compute's for paths of no known service."""
+    first = path.split("/", 2)[1] if path.startswith("/") and len(path) > 1 else ""
+    known = TABLES.get(first)
+    return known[0] if known else Service.COMPUTE
+
+
+def _bind(route: Route, segments: list[str]) -> dict[str, str] | None:
+    """The raw parameter values if ``segments`` has the route's shape, else None."""
+    if len(segments) != len(route.segments):
+        return None
+    raw: dict[str, str] = {}
+    for pattern, value in zip(route.segments, segments, strict=True):
+        if pattern.startswith("{"):
+            name = pattern[1:-1]
+            if not value or not PARAMS[name].claims(value):
+                return None
+            raw[name] = value
+        elif pattern != value:
+            return None
+    return raw
+
+
+def resolve(method: str, path: str) -> Match | Reply:
+    """The route for ``method`` and the raw ``path``, or the 404/405 error reply (in the service's shape)."""
+    service = service_of(path)
+    first = path.split("/", 2)[1] if path.startswith("/") and len(path) > 1 else ""
+    table = TABLES.get(first)
+    if table is None:
+        return error_reply(service, 404, GENERIC_NOT_FOUND)
+    routes = table[1]
+    segments = path.split("/")
+    invalid: str | None = None
+    for route in routes:
+        raw = _bind(route, segments)
+        if raw is None:
+            continue
+        params: dict[str, str] = {}
+        for name, value in raw.items():
+            parsed = PARAMS[name].parse(value)
+            if parsed is None:
+                # A shape match with a bad id: remember the first such 404, but a later route whose
+                # parameters are all valid still wins.
+                invalid = invalid or PARAMS[name].not_found(service, value)
+                break
+            params[name] = parsed
+        else:
+            same_path = [r for r in routes if r.pattern == route.pattern]
+            for candidate in same_path:
+                if candidate.method == method:
+                    return Match(candidate, service, params)
+            allowed = ", ".join(sorted({r.method for r in same_path}))
+            reply = error_reply(service, 405, f"The method {method} is not allowed for this resource.")
+            reply.headers["allow"] = allowed
+            return reply
+    return error_reply(service, 404, invalid or GENERIC_NOT_FOUND)

@@ -1,0 +1,409 @@
+"""The thin grpc.aio ``ExternalProcessor`` layer between Envoy and ``Gateway.handle``.
+
+One gRPC stream = one HTTP request. The filter's default processing mode only sends the request headers;
+per request this layer asks (``mode_override`` in its reply to the request headers, the only phase where
+Envoy honours it for the request side) for exactly what it needs:
+
+- a body for POST/PUT/PATCH requests that carry one (``request_body_mode: BUFFERED``);
+- for a ``Forward``: the Arktos reply's headers (``SEND``) and whole body (``BUFFERED``).
+
+Translated replies are delivered by mutating the held response (``:status``, headers, body and a matching
+content-length in the response-body phase); see ``_reply_mutation``. Anything else the processor answers
+alone goes out as an ``ImmediateResponse``.
+
+Per-stream state lives in a ``_Exchange`` created by the stream's coroutine; the only shared object is
+the gateway.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
+from urllib.parse import parse_qs
+
+import grpc
+import structlog
+from envoy.config.core.v3 import base_pb2
+from envoy.extensions.filters.http.ext_proc.v3 import processing_mode_pb2
+from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
+from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as pb_grpc
+from envoy.type.v3 import http_status_pb2
+
+from extproc.config import GatewayConfig
+from extproc.errors import Service, error_reply
+from extproc.messages import ArktosReply, ClientRequest, Forward, Outcome, Reply
+
+log = structlog.get_logger("extproc")
+
+# Largest gRPC message exchanged with Envoy: a whole buffered Arktos reply (see envoy/render.py).
+DEFAULT_GRPC_MESSAGE_LIMIT = 2 * 64 * 1024 * 1024 + 1024 * 1024
+
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+_Mode = processing_mode_pb2.ProcessingMode
+_OVERWRITE = base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
+_CONTINUE_AND_REPLACE = pb.CommonResponse.CONTINUE_AND_REPLACE
+
+# Mode overrides, built once.
+# Forward without reading the request body: the Arktos reply's headers and whole body.
+_MODE_RESPONSE = _Mode(response_header_mode=_Mode.SEND, response_body_mode=_Mode.BUFFERED)
+# Read the request body first; the response phases are requested too because a mode override is only
+# honoured in a headers reply (if the outcome is a local Reply, Envoy never reaches them).
+_MODE_BODY_AND_RESPONSE = _Mode(
+    request_body_mode=_Mode.BUFFERED,
+    response_header_mode=_Mode.SEND,
+    response_body_mode=_Mode.BUFFERED,
+)
+
+# Arktos/Envoy response headers that never reach the client as such (the Reply decides). Pseudo-headers
+# cannot be removed; hop-by-hop ones are Envoy's business.
+_KEEP_RESPONSE_HEADERS = frozenset({"date", "server", "connection", "transfer-encoding"})
+
+
+class GatewayLike(Protocol):
+    def handle(self, request: ClientRequest, request_id: str) -> Outcome: ...
+
+
+def service_of(path: str) -> Service:
+    """The OpenStack service a public path belongs to (for error shapes)."""
+    if path.startswith("/identity"):
+        return Service.IDENTITY
+    if path.startswith("/image"):
+        return Service.IMAGE
+    return Service.COMPUTE
+
+
+def _hv(key: str, value: str) -> base_pb2.HeaderValueOption:
+    return base_pb2.HeaderValueOption(
+        header=base_pb2.HeaderValue(key=key, raw_value=value.encode("utf-8", "surrogateescape")),
+        append_action=_OVERWRITE,
+    )
+
+
+def _headers_of(header_map: Any) -> tuple[dict[str, str], dict[str, str]]:
+    """(pseudo-headers, other headers) of an Envoy HeaderMap; repeated headers are joined with ', '."""
+    pseudo: dict[str, str] = {}
+    headers: dict[str, str] = {}
+    for h in header_map.headers:
+        key = h.key
+        raw = h.raw_value
+        value = raw.decode("utf-8", "surrogateescape") if raw else h.value
+        if key[0] == ":":
+            pseudo[key] = value
+        elif key in headers:
+            headers[key] = headers[key] + ", " + value
+        else:
+            headers[key] = value
+    return pseudo, headers
+
+
+def immediate(reply: Reply, details: str = "openstack_gateway") -> pb.ProcessingResponse:
+    """An ImmediateResponse carrying ``reply`` exactly."""
+    return pb.ProcessingResponse(
+        immediate_response=pb.ImmediateResponse(
+            status=http_status_pb2.HttpStatus(code=reply.status),
+            headers=pb.HeaderMutation(set_headers=[_hv(k, v) for k, v in reply.headers.items()]),
+            body=reply.body,
+            details=details,
+        )
+    )
+
+
+def _reply_mutation(reply: Reply, upstream_headers: Iterable[str], in_body_phase: bool) -> pb.CommonResponse:
+    """Turn the held Arktos response into ``reply``: status, headers (Arktos's removed), body.
+
+    In the response-body phase (BUFFERED, headers still held) the body mutation and an exact
+    content-length go together. In the response-headers phase (Arktos sent no body) an empty reply only
+    needs the header mutation; a non-empty one needs CONTINUE_AND_REPLACE, and Envoy then drops
+    content-length and sends the body chunked.
+    """
+    set_headers = [_hv(":status", str(reply.status))]
+    body = reply.body
+    if in_body_phase or not body:
+        set_headers.append(_hv("content-length", str(len(body))))
+    set_headers.extend([_hv(k, v) for k, v in reply.headers.items()])
+    own = reply.headers
+    remove = [
+        k
+        for k in upstream_headers
+        if k not in own and k != "content-length" and k not in _KEEP_RESPONSE_HEADERS
+    ]
+    mutation = pb.HeaderMutation(set_headers=set_headers, remove_headers=remove)
+    if in_body_phase:
+        return pb.CommonResponse(header_mutation=mutation, body_mutation=pb.BodyMutation(body=body))
+    if not body:
+        return pb.CommonResponse(header_mutation=mutation)
+    return pb.CommonResponse(
+        status=_CONTINUE_AND_REPLACE, header_mutation=mutation, body_mutation=pb.BodyMutation(body=body)
+    )
+
+
+class _Exchange:
+    """State of one HTTP request's stream."""
+
+    __slots__ = (
+        "arktos_method",
+        "arktos_path",
+        "config",
+        "done",
+        "forward",
+        "gateway",
+        "method",
+        "path",
+        "pending",
+        "request_id",
+        "status",
+        "upstream_headers",
+        "upstream_status",
+    )
+
+    def __init__(self, gateway: GatewayLike, config: GatewayConfig) -> None:
+        self.gateway = gateway
+        self.config = config
+        self.request_id = ""
+        self.method = ""
+        self.path = ""
+        self.arktos_method: str | None = None
+        self.arktos_path: str | None = None
+        self.status: int | None = None
+        self.upstream_status: int | None = None
+        self.upstream_headers: dict[str, str] = {}
+        self.forward: Forward | None = None
+        # The request, once its headers are known, while the body is being awaited.
+        self.pending: tuple[str, Mapping[str, list[str]], dict[str, str]] | None = None
+        # True once the stream needs no more messages (an ImmediateResponse or the final reply was sent).
+        self.done = False
+
+    # -- the phases ---------------------------------------------------------------------------------
+
+    def on_message(self, msg: pb.ProcessingRequest) -> pb.ProcessingResponse:
+        kind = msg.WhichOneof("request")
+        if kind == "request_headers":
+            return self.on_request_headers(msg.request_headers)
+        if kind == "request_body":
+            return self.on_request_body(msg.request_body)
+        if kind == "response_headers":
+            return self.on_response_headers(msg.response_headers)
+        if kind == "response_body":
+            return self.on_response_body(msg.response_body)
+        if kind == "request_trailers":
+            return pb.ProcessingResponse(request_trailers=pb.TrailersResponse())
+        if kind == "response_trailers":
+            return pb.ProcessingResponse(response_trailers=pb.TrailersResponse())
+        raise ValueError(f"unexpected ext_proc message {kind!r}")
+
+    def on_request_headers(self, msg: pb.HttpHeaders) -> pb.ProcessingResponse:
+        self.request_id = "req-" + str(uuid.uuid4())
+        pseudo, headers = _headers_of(msg.headers)
+        self.method = method = pseudo.get(":method", "GET")
+        raw_path = pseudo.get(":path", "/")
+        path, _, qs = raw_path.partition("?")
+        self.path = path
+        query = parse_qs(qs, keep_blank_values=True) if qs else {}
+        has_body = not msg.end_of_stream
+        if has_body and method in BODY_METHODS:
+            length = headers.get("content-length")
+            if length is not None and length.isdigit() and int(length) > self.config.max_request_body_bytes:
+                return self.reply(self.too_large())
+            self.pending = (path, query, headers)
+            return pb.ProcessingResponse(
+                request_headers=pb.HeadersResponse(response=pb.CommonResponse()),
+                mode_override=_MODE_BODY_AND_RESPONSE,
+            )
+        request = ClientRequest(method=method, path=path, query=query, headers=headers)
+        outcome = self.gateway.handle(request, self.request_id)
+        if isinstance(outcome, Reply):
+            return self.reply(outcome)
+        common = self.forward_mutation(
+            outcome, headers, replace_body=has_body or outcome.upstream.body is not None
+        )
+        return pb.ProcessingResponse(
+            request_headers=pb.HeadersResponse(response=common), mode_override=_MODE_RESPONSE
+        )
+
+    def on_request_body(self, msg: pb.HttpBody) -> pb.ProcessingResponse:
+        if self.pending is None:
+            raise RuntimeError("request body without pending request headers")
+        path, query, headers = self.pending
+        self.pending = None
+        body = msg.body
+        if len(body) > self.config.max_request_body_bytes:
+            return self.reply(self.too_large())
+        request = ClientRequest(method=self.method, path=path, query=query, headers=headers, body=body)
+        outcome = self.gateway.handle(request, self.request_id)
+        if isinstance(outcome, Reply):
+            return self.reply(outcome)
+        common = self.forward_mutation(outcome, headers, replace_body=True)
+        # Headers are still held in the body phase; CONTINUE keeps the mutation applying to them.
+        common.status = pb.CommonResponse.CONTINUE
+        return pb.ProcessingResponse(request_body=pb.BodyResponse(response=common))
+
+    def on_response_headers(self, msg: pb.HttpHeaders) -> pb.ProcessingResponse:
+        pseudo, headers = _headers_of(msg.headers)
+        status = int(pseudo.get(":status", "0") or 0)
+        self.upstream_status = status
+        self.upstream_headers = headers
+        if not msg.end_of_stream:
+            # The body comes next (BUFFERED); the reply is built then.
+            return pb.ProcessingResponse(response_headers=pb.HeadersResponse(response=pb.CommonResponse()))
+        reply = self.translate(b"")
+        return pb.ProcessingResponse(
+            response_headers=pb.HeadersResponse(response=_reply_mutation(reply, headers, False))
+        )
+
+    def on_response_body(self, msg: pb.HttpBody) -> pb.ProcessingResponse:
+        reply = self.translate(msg.body)
+        common = _reply_mutation(reply, self.upstream_headers, True)
+        return pb.ProcessingResponse(response_body=pb.BodyResponse(response=common))
+
+    # -- helpers ------------------------------------------------------------------------------------
+
+    def translate(self, body: bytes) -> Reply:
+        if self.forward is None:
+            raise RuntimeError("Arktos reply without a Forward")
+        status = self.upstream_status or 0
+        reply = self.forward.translate(ArktosReply(status=status, headers=self.upstream_headers, body=body))
+        self.status = reply.status
+        self.done = True
+        return reply
+
+    def too_large(self) -> Reply:
+        limit = self.config.max_request_body_bytes
+        return error_reply(
+            service_of(self.path), 413, f"Request is too large: the body exceeds {limit} bytes."
+        )
+
+    def reply(self, reply: Reply) -> pb.ProcessingResponse:
+        self.status = reply.status
+        self.done = True
+        return immediate(reply)
+
+    def forward_mutation(
+        self, forward: Forward, client_headers: Mapping[str, str], replace_body: bool
+    ) -> pb.CommonResponse:
+        """The request mutation that turns the client's request into ``forward.upstream``.
+
+        ``replace_body``: the reply must set the body (CONTINUE_AND_REPLACE in the headers phase, or a
+        body mutation in the body phase) because the client sent one or the Arktos request has one.
+        """
+        self.forward = forward
+        up = forward.upstream
+        self.arktos_method = up.method
+        self.arktos_path = up.path
+        token = up.bearer_token or client_headers.get("x-auth-token")
+        set_headers = [_hv(":method", up.method), _hv(":path", up.path)]
+        remove: list[str] = []
+        if token:
+            set_headers.append(_hv("authorization", "Bearer " + token))
+        else:
+            remove.append("authorization")
+        if "x-auth-token" in client_headers:
+            remove.append("x-auth-token")
+        status = pb.CommonResponse.CONTINUE
+        body_mutation = None
+        if not replace_body:
+            if "content-type" in client_headers:
+                remove.append("content-type")
+        elif up.body is None:
+            remove.extend(("content-type", "transfer-encoding"))
+            set_headers.append(_hv("content-length", "0"))
+            body_mutation = pb.BodyMutation(clear_body=True)
+            status = _CONTINUE_AND_REPLACE
+        else:
+            if up.content_type:
+                set_headers.append(_hv("content-type", up.content_type))
+            elif "content-type" in client_headers:
+                remove.append("content-type")
+            set_headers.append(_hv("content-length", str(len(up.body))))
+            remove.append("transfer-encoding")
+            body_mutation = pb.BodyMutation(body=up.body)
+            status = _CONTINUE_AND_REPLACE
+        common = pb.CommonResponse(
+            status=status,
+            header_mutation=pb.HeaderMutation(set_headers=set_headers, remove_headers=remove),
+            body_mutation=body_mutation,
+        )
+        return common
+
+    def fault(self) -> pb.ProcessingResponse:
+        return self.reply(
+            error_reply(
+                service_of(self.path),
+                500,
+                "Unexpected API Error. Please report this to the gateway operators with the "
+                f"request id {self.request_id or 'unknown'}.",
+            )
+        )
+
+
+class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
+    """grpc.aio servicer: one ``Process`` stream per HTTP request."""
+
+    def __init__(self, gateway: GatewayLike, config: GatewayConfig) -> None:
+        self.gateway = gateway
+        self.config = config
+
+    async def Process(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> None:
+        ex = _Exchange(self.gateway, self.config)
+        busy = 0.0
+        perf = time.perf_counter
+        try:
+            while not ex.done:
+                msg = await context.read()
+                if msg is grpc.aio.EOF:
+                    break
+                t0 = perf()
+                try:
+                    response = ex.on_message(msg)
+                except Exception as exc:
+                    log.error(
+                        "processor_error",
+                        request_id=ex.request_id or None,
+                        method=ex.method or None,
+                        path=ex.path or None,
+                        error=repr(exc),
+                        traceback=traceback.format_exc(),
+                    )
+                    response = ex.fault()
+                busy += perf() - t0
+                await context.write(response)
+        finally:
+            if ex.request_id:
+                log.info(
+                    "request",
+                    request_id=ex.request_id,
+                    method=ex.method,
+                    path=ex.path,
+                    arktos_method=ex.arktos_method,
+                    arktos_path=ex.arktos_path,
+                    status=ex.status,
+                    upstream_status=ex.upstream_status,
+                    processor_ms=round(busy * 1000.0, 3),
+                )
+
+
+def grpc_options(message_limit: int = DEFAULT_GRPC_MESSAGE_LIMIT) -> list[tuple[str, Any]]:
+    return [
+        ("grpc.max_receive_message_length", message_limit),
+        ("grpc.max_send_message_length", message_limit),
+        ("grpc.so_reuseport", 0),
+    ]
+
+
+def create_server(
+    gateway: GatewayLike,
+    config: GatewayConfig,
+    listen: str,
+    message_limit: int = DEFAULT_GRPC_MESSAGE_LIMIT,
+) -> tuple[grpc.aio.Server, int]:
+    """A grpc.aio server serving the processor on ``listen`` (``host:port`` or ``unix:/path``), not yet
+    started; also the bound TCP port (0 for unix sockets)."""
+    server = grpc.aio.server(options=grpc_options(message_limit))
+    pb_grpc.add_ExternalProcessorServicer_to_server(ExternalProcessor(gateway, config), server)
+    port = server.add_insecure_port(listen)
+    if not listen.startswith("unix:") and port == 0:
+        raise OSError(f"cannot listen on {listen}")
+    return server, port

@@ -1,0 +1,35 @@
+"""With the processor gone, Envoy answers in OpenStack shape and forwards nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from gateway_stack import Stack
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture()
+def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    # A stack of its own: this test stops the processor, which would disturb the shared one.
+    with Stack(workdir=tmp_path_factory.mktemp("failclosed"), tls=False) as running:
+        yield running
+
+
+def test_processor_down_gives_503_and_nothing_reaches_arktos(own_stack: Stack) -> None:
+    url = f"{own_stack.public_url}/compute/v2.1/demo/servers"
+    headers = {"X-Auth-Token": "demo-token"}
+    assert requests.get(url, headers=headers, timeout=10).status_code == 200
+
+    own_stack.stop_processor()
+    before = own_stack.arktos_requests()
+    reply = requests.get(url, headers=headers, timeout=10)
+    assert reply.status_code == 503
+    assert reply.json()["serviceUnavailable"]["code"] == 503
+    assert own_stack.arktos_requests()[len(before) :] == []
+
+    own_stack.start_processor()
+    assert requests.get(url, headers=headers, timeout=10).status_code == 200

@@ -1,0 +1,65 @@
+"""openstacksdk and python-novaclient, used as libraries, against the gateway."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import openstack
+import pytest
+from keystoneauth1 import loading, session
+from novaclient import client as nova_client
+from openstack.config import OpenStackConfig
+
+from gateway_stack import Stack
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def conn(stack: Stack) -> Iterator[openstack.connection.Connection]:
+    region = OpenStackConfig(config_files=[str(stack.clouds_yaml)]).get_one(cloud="arktos")
+    connection = openstack.connection.Connection(config=region)
+    yield connection
+    connection.close()
+
+
+def test_sdk_create_list_delete(conn: openstack.connection.Connection) -> None:
+    server = conn.create_server(
+        "sdk-vm", image="cirros-0.5.2-x86_64-disk", flavor="m1.tiny", wait=True, timeout=120, auto_ip=False
+    )
+    assert server.status == "ACTIVE"
+    assert server.name == "sdk-vm"
+    listed = {s.id: s for s in conn.list_servers()}
+    assert listed[server.id].name == "sdk-vm"
+    assert listed[server.id].status == "ACTIVE"
+    assert conn.delete_server(server.id, wait=True, timeout=120) is True
+    assert conn.get_server(server.id) is None
+
+
+def test_sdk_compute_proxy_find_flavor_and_image(conn: openstack.connection.Connection) -> None:
+    flavor = conn.compute.find_flavor("m1.small", ignore_missing=False)
+    assert (flavor.id, flavor.ram, flavor.vcpus, flavor.disk) == ("2", 2048, 1, 20)
+    image = conn.image.find_image("cirros-0.5.2-x86_64-disk", ignore_missing=False)
+    assert image.status == "active"
+    assert image.disk_format == "qcow2"
+
+
+def test_novaclient_lists_servers(stack: Stack, conn: openstack.connection.Connection) -> None:
+    loader = loading.get_plugin_loader("password")
+    auth = loader.load_from_options(
+        auth_url=f"{stack.public_url}/identity/v3",
+        username="demo",
+        password="demo-token",
+        project_name="demo",
+        user_domain_name="Default",
+        project_domain_name="Default",
+    )
+    nova = nova_client.Client("2.1", session=session.Session(auth=auth))
+    server = conn.create_server("nova-vm", image="cirros-0.5.2-x86_64-disk", flavor="m1.tiny", wait=False)
+    try:
+        names = {s.name: s for s in nova.servers.list()}
+        assert names["nova-vm"].id == server.id
+        assert nova.flavors.find(name="m1.tiny").id == "1"
+        assert nova.servers.get(server.id).name == "nova-vm"
+    finally:
+        conn.delete_server(server.id, wait=True, timeout=120)
