@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gateway_stack import Stack
 from tests.e2e.conftest import DEMO_TOKEN, Api, issue_token
+from tests.shared_fixtures import DEVSTACK_FIXTURES
 
 pytestmark = pytest.mark.e2e
 
-DEVSTACK = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "devstack"
+DEVSTACK = DEVSTACK_FIXTURES
 DEVSTACK_URL = "http://172.31.10.216"
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 

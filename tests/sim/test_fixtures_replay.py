@@ -11,14 +11,15 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.shared_fixtures import ARKTOS_FIXTURES
+
 from .conftest import bearer, make_client
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "arktos"
+FIXTURES = ARKTOS_FIXTURES
 TOKENS = """admin-token,admin,admin-uid,"system:masters"
 t1-token,admin,t1-uid,,,tenant1
 """

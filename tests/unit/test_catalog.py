@@ -23,8 +23,9 @@ from extproc.catalog import (
     parse_images,
 )
 from extproc.messages import ArktosReply
+from tests.shared_fixtures import SHARED_FIXTURES
 
-FIXTURES = Path("/work/shared/fixtures")
+FIXTURES = SHARED_FIXTURES
 REPO = Path(__file__).resolve().parents[2]
 CIRROS_ID = "6db08272-a856-49da-8909-7c4c73ab0bac"
 

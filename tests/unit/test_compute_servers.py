@@ -8,7 +8,6 @@ import json
 import re
 import uuid
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -22,8 +21,9 @@ from extproc.config import GatewayConfig
 from extproc.context import RequestContext
 from extproc.messages import ArktosReply, ClientRequest, Forward, Outcome, Reply
 from extproc.users import user_id_for_token
+from tests.shared_fixtures import SHARED_FIXTURES
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+FIXTURES = SHARED_FIXTURES
 PUBLIC = "http://gw.example:8080"
 IMAGE_ID = "6db08272-a856-49da-8909-7c4c73ab0bac"
 IMAGE_URL = "download.cirros-cloud.net/0.5.2/cirros-0.5.2-x86_64-disk.img"

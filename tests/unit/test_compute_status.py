@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,8 +15,9 @@ from extproc.compute.server_status import (
     pod_state,
     server_state,
 )
+from tests.shared_fixtures import ARKTOS_FIXTURES
 
-ARKTOS = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "arktos"
+ARKTOS = ARKTOS_FIXTURES
 
 
 def arktos_body(name: str) -> dict[str, Any]:

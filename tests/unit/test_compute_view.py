@@ -5,15 +5,15 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from extproc import annotations as keys
 from extproc.compute.server_view import ServerView, addresses, mac_address, parse_time, updated_at
+from tests.shared_fixtures import SHARED_FIXTURES
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+FIXTURES = SHARED_FIXTURES
 DEVSTACK_URL = "http://172.31.10.216"
 SERVER_ID = "bad005cf-17e1-48ad-b9f7-e9f9352beb13"
 IMAGE_ID = "6db08272-a856-49da-8909-7c4c73ab0bac"

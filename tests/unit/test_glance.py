@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -16,8 +15,9 @@ from extproc.config import GatewayConfig
 from extproc.context import RequestContext
 from extproc.image import handlers as glance
 from extproc.messages import ArktosReply, ClientRequest, Forward, Reply
+from tests.shared_fixtures import SHARED_FIXTURES
 
-FIXTURES = Path("/work/shared/fixtures")
+FIXTURES = SHARED_FIXTURES
 PUBLIC = "http://172.31.10.216"
 CIRROS = "6db08272-a856-49da-8909-7c4c73ab0bac"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -19,8 +18,9 @@ from extproc.identity import views
 from extproc.identity.auth_request import AuthBadRequest, AuthRefused, AuthRequest, parse_auth_request
 from extproc.messages import ArktosReply, ClientRequest, Forward, Reply
 from extproc.users import user_id_for_token
+from tests.shared_fixtures import SHARED_FIXTURES
 
-FIXTURES = Path("/work/shared/fixtures")
+FIXTURES = SHARED_FIXTURES
 PUBLIC = "http://172.31.10.216"
 TOKEN = "t1-token"
 UNAUTHORIZED = {
