@@ -1,5 +1,8 @@
 """The ReplicaSet controller: keeps ``spec.replicas`` pods named ``<rs>-<5 chars>`` owned by each ReplicaSet.
 
+Missing pods are created in slow-start batches (1, 2, 4, ... up to 500), one batch per round of ``run``, so
+the first pod of a large ReplicaSet exists (and is watched) at once, as on Arktos.
+
 Reacts to ReplicaSet and pod events by marking ReplicaSets dirty; ``sync_all()`` reconciles them (create
 missing pods from the template, delete surplus ones, adopt matching orphans, update ``status``).
 An asyncio task runs ``sync_all()`` whenever something is dirty; tests may call it directly.
@@ -10,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from . import selectors, status
+from . import meta, selectors, status
 from .api import Api, random_suffix
 from .resources import PODS, REPLICASETS
 from .store import DELETED, Event, Key, Store, copy_obj
@@ -25,11 +28,19 @@ def controller_ref(pod: Json) -> Json | None:
     return None
 
 
+# Kubernetes's controller creates missing pods in "slow start" batches of 1, 2, 4, ... (a batch only after
+# the previous one succeeded) and at most burstReplicas (500) per sync. Here: one batch per round.
+SLOW_START_INITIAL = 1
+BURST_REPLICAS = 500
+
+
 class ReplicaSetController:
     def __init__(self, store: Store, api: Api) -> None:
         self.store = store
         self.api = api
         self.dirty: set[Key] = set()
+        # The next slow-start batch size of each ReplicaSet still short of pods.
+        self._slow_start: dict[Key, int] = {}
         self._wake: asyncio.Event | None = None
         store.listeners.append(self._on_event)
 
@@ -96,16 +107,30 @@ class ReplicaSetController:
                 adopted["metadata"].setdefault("ownerReferences", []).append(self._owner_ref(rs))
                 owned.append(self.store.update(PODS, adopted).obj)
         want = int(rs["spec"].get("replicas", 1))
+        failure: str | None = None
         if len(owned) < want:
-            for _ in range(want - len(owned)):
-                owned.append(self._create_pod(rs, key))
+            batch = self._slow_start.get(key, SLOW_START_INITIAL)
+            for _ in range(min(want - len(owned), batch)):
+                try:
+                    owned.append(self._create_pod(rs, key))
+                except status.ApiError as err:
+                    # As Kubernetes's controller: stop this round at the first refused create (quota,
+                    # admission, validation) and report it as the ReplicaFailure condition; the next sync
+                    # (any event of the ReplicaSet or its pods) tries again.
+                    failure = str(err.body.get("message") or err)
+                    break
+            if failure is None and len(owned) < want:
+                self._slow_start[key] = min(2 * batch, BURST_REPLICAS)
+                self._mark(key)
+            else:
+                self._slow_start.pop(key, None)
         elif len(owned) > want:
             # delete the least advanced pods first (pending before running), newest first
             owned.sort(key=lambda p: (p.get("status", {}).get("phase") == "Running", p["metadata"]["name"]))
             for pod in owned[: len(owned) - want]:
                 self.api.delete_pod((key[0], key[1], pod["metadata"]["name"]))
             owned = owned[len(owned) - want :]
-        self._update_status(key, owned)
+        self._update_status(key, owned, failure)
 
     @staticmethod
     def _owner_ref(rs: Json) -> Json:
@@ -142,7 +167,7 @@ class ReplicaSetController:
                     raise
         raise RuntimeError("could not find a free pod name")
 
-    def _update_status(self, key: Key, owned: list[Json]) -> None:
+    def _update_status(self, key: Key, owned: list[Json], failure: str | None = None) -> None:
         entry = self.store.get(REPLICASETS, key)
         if entry is None:
             return
@@ -161,6 +186,27 @@ class ReplicaSetController:
             new_status["readyReplicas"] = ready
             new_status["availableReplicas"] = ready
         new_status["observedGeneration"] = rs["metadata"].get("generation", 1)
+        if failure is not None:
+            # Kubernetes's ReplicaSet controller: condition ReplicaFailure, reason FailedCreate, the error
+            # as message; the condition goes once a sync creates what it needs without an error.
+            previous = next(
+                (
+                    c
+                    for c in (rs.get("status") or {}).get("conditions") or []
+                    if c.get("type") == "ReplicaFailure"
+                ),
+                None,
+            )
+            since = previous["lastTransitionTime"] if previous else meta.timestamp(self.api.clock())
+            new_status["conditions"] = [
+                {
+                    "type": "ReplicaFailure",
+                    "status": "True",
+                    "lastTransitionTime": since,
+                    "reason": "FailedCreate",
+                    "message": failure,
+                }
+            ]
         if new_status != rs.get("status"):
             updated = copy_obj(rs)
             updated["status"] = new_status
@@ -169,9 +215,15 @@ class ReplicaSetController:
     async def run(self) -> None:
         self._wake = asyncio.Event()
         while True:
-            self.sync_all()
+            # One round over what is dirty now; the API server serves (watch streams, requests) between
+            # rounds, as Arktos's does while its controller works through slow-start batches.
+            for key in list(self.dirty):
+                self.dirty.discard(key)
+                self.sync(key)
             self._wake.clear()
-            if not self.dirty:
+            if self.dirty:
+                await asyncio.sleep(0)
+            else:
                 await self._wake.wait()
 
 

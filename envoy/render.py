@@ -178,10 +178,37 @@ def render(params: EnvoyParams, template_path: Path = TEMPLATE_PATH) -> str:
     return Template(text).substitute(values)
 
 
-def write(params: EnvoyParams, out: Path, template_path: Path = TEMPLATE_PATH) -> Path:
+def render_passthrough(params: EnvoyParams, template_path: Path = TEMPLATE_PATH) -> str:
+    """The gateway's configuration with the processor taken out: the same listener, buffer limits and
+    Arktos cluster (TLS included), one route sending every request to Arktos unchanged.
+
+    Only for the benchmark's "Envoy alone" baseline (``python -m bench``): it exposes Arktos paths, so it
+    is never what ``make run`` serves. Derived from the rendered template rather than written separately
+    so that the baseline cannot drift from the gateway's own Envoy settings.
+    """
+    import yaml  # only this benchmark helper needs it; the gateway's renderer stays stdlib-only
+
+    config = yaml.safe_load(render(params, template_path))
+    resources = config["static_resources"]
+    hcm = resources["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    hcm["stat_prefix"] = "passthrough"
+    for key in ("access_log", "local_reply_config"):
+        hcm.pop(key, None)
+    hcm["http_filters"] = [f for f in hcm["http_filters"] if f["name"] != "envoy.filters.http.ext_proc"]
+    vhost = hcm["route_config"]["virtual_hosts"][0]
+    to_arktos = next(r for r in vhost["routes"] if "route" in r)
+    vhost["routes"] = [{"match": {"prefix": "/"}, "route": to_arktos["route"]}]
+    resources["clusters"] = [c for c in resources["clusters"] if c["name"] != "extproc"]
+    return str(yaml.safe_dump(config, sort_keys=False))
+
+
+def write(
+    params: EnvoyParams, out: Path, template_path: Path = TEMPLATE_PATH, passthrough: bool = False
+) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(render(params, template_path))
+    text = render_passthrough(params, template_path) if passthrough else render(params, template_path)
+    tmp.write_text(text)
     tmp.replace(out)
     return out
 
@@ -202,6 +229,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--request-buffer-limit", type=int, default=d.request_buffer_limit, help="bytes")
     ap.add_argument("--response-buffer-limit", type=int, default=d.response_buffer_limit, help="bytes")
     ap.add_argument("--access-log", default=None, help="JSON access log file (default: none)")
+    ap.add_argument(
+        "--passthrough",
+        action="store_true",
+        help="benchmark baseline only: no processor, every path proxied to Arktos unchanged",
+    )
     args = ap.parse_args(argv)
     host, _, port = args.listen.rpartition(":")
     params = params_from_url(
@@ -220,9 +252,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         access_log_path=args.access_log,
     )
     if args.out == "-":
-        sys.stdout.write(render(params))
+        sys.stdout.write(render_passthrough(params) if args.passthrough else render(params))
     else:
-        write(params, Path(args.out))
+        write(params, Path(args.out), passthrough=args.passthrough)
     return 0
 
 

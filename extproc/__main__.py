@@ -16,11 +16,15 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
 from extproc import logs
 from extproc.config import GatewayConfig
+
+if TYPE_CHECKING:
+    from extproc.arktos_watch import Reflector
 
 log = structlog.get_logger("extproc")
 
@@ -89,15 +93,23 @@ def gateway_config(args: argparse.Namespace) -> GatewayConfig:
 
 async def serve(args: argparse.Namespace) -> int:
     # Imported here so `--help` works even when the translators are broken.
+    from extproc.app import Gateway
+    from extproc.arktos_client import ArktosClient
+    from extproc.batch_reconciler import BatchReconciler
     from extproc.catalog import CatalogStore
     from extproc.catalog_watch import CatalogWatch, make_api_client
+    from extproc.cluster_cache import ClusterCache
     from extproc.server import create_server
+    from extproc.snapshots import SnapshotRecorder
 
     config = gateway_config(args)
     store = CatalogStore()
+    # What the processor's own watches know of pods, Actions and ReplicaSets (None without Arktos).
+    cluster = ClusterCache() if args.arktos_url else None
     module_name, _, attr = args.gateway_factory.partition(":")
     factory = getattr(importlib.import_module(module_name), attr or "Gateway")
-    gateway = factory(config, store)
+    # Stand-ins (plumbing tests) take (config, store) only.
+    gateway = factory(config, store, cluster) if factory is Gateway else factory(config, store)
 
     listen = args.listen
     if listen.startswith("unix:"):
@@ -109,6 +121,9 @@ async def serve(args: argparse.Namespace) -> int:
 
     loop = asyncio.get_running_loop()
     watch = None
+    reflectors: list[Reflector] = []
+    recorder: SnapshotRecorder | None = None
+    background: list[asyncio.Task[None]] = []
     if args.arktos_url:
 
         def on_loop(fn: Callable[[], None]) -> None:
@@ -117,6 +132,20 @@ async def serve(args: argparse.Namespace) -> int:
         api = make_api_client(args.arktos_url, _token(args), args.arktos_ca, verify=not args.arktos_insecure)
         watch = CatalogWatch(store, api, apply=on_loop)
         watch.start()
+        assert cluster is not None
+        reflectors = cluster.reflectors(api, apply=on_loop)
+        for reflector in reflectors:
+            reflector.start()
+        # Batch create (issue 5): names the servers of a batch and detaches them from their ReplicaSet.
+        arktos = ArktosClient.connect(
+            args.arktos_url, _token(args), args.arktos_ca, verify=not args.arktos_insecure
+        )
+        background.append(
+            asyncio.create_task(BatchReconciler(cluster, arktos).run(), name="batch reconciler")
+        )
+        # Server snapshots (createImage) recorded as images in each tenant's ConfigMap, durably.
+        recorder = SnapshotRecorder(cluster, arktos, store, config.namespace)
+        recorder.start()
     else:
         log.warning("catalog_watch_disabled", reason="no --arktos-url; built-in flavors and images only")
 
@@ -128,8 +157,14 @@ async def serve(args: argparse.Namespace) -> int:
     await stop.wait()
     log.info("processor_stopping")
     await server.stop(grace=5)
+    for task in background:
+        task.cancel()
+    if recorder is not None:
+        await recorder.stop()
     if watch is not None:
         await asyncio.to_thread(watch.stop)
+    for reflector in reflectors:
+        await asyncio.to_thread(reflector.stop)
     return 0
 
 

@@ -17,7 +17,12 @@ CREATED_BY_GATEWAY = "openstack-gateway"
 ACCESS_IPV4 = PREFIX + "access-ipv4"
 ACCESS_IPV6 = PREFIX + "access-ipv6"
 
-# Labels on VM pods (selectable by Arktos).
+# Batch members (pods of a multi-create ReplicaSet): the template carries the batch size, which marks a pod
+# as a member; the batch reconciler writes the member's index (and display name "name-<index>").
+BATCH_SIZE = PREFIX + "batch-size"
+BATCH_INDEX = PREFIX + "batch-index"
+
+# Labels on VM pods and batch ReplicaSets (selectable by Arktos).
 RESERVATION_ID = PREFIX + "reservation-id"
 
 # ConfigMaps (in each tenant's gateway namespace) that hold the flavors and images of that tenant.

@@ -11,15 +11,19 @@ No exception may leave ``handle`` or a wrapped translate: a bug becomes a 500 in
 
 from __future__ import annotations
 
+import inspect
 import logging
+from collections.abc import Awaitable
 
 from extproc import headers
 from extproc.catalog import CatalogStore
+from extproc.cluster_cache import ClusterView
 from extproc.config import GatewayConfig
 from extproc.context import RequestContext
 from extproc.errors import Service, error_reply
 from extproc.messages import ArktosReply, ClientRequest, Forward, Outcome, Reply, ReplyTranslator
 from extproc.routes import resolve, service_of
+from extproc.tenant_proofs import TenantProofs
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +38,18 @@ def internal_error(service: Service, request_id: str) -> Reply:
 
 
 class Gateway:
-    def __init__(self, config: GatewayConfig, catalog: CatalogStore) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        catalog: CatalogStore,
+        cluster: ClusterView | None = None,
+        proofs: TenantProofs | None = None,
+    ) -> None:
         self.config = config
         self.catalog = catalog
+        # The watch-fed cache of pods/Actions/ReplicaSets (None without a watch: nothing is decided from it).
+        self.cluster = cluster
+        self.proofs = proofs if proofs is not None else TenantProofs()
 
     def handle(self, request: ClientRequest, request_id: str) -> Outcome:
         service = Service.COMPUTE
@@ -50,7 +63,8 @@ class Gateway:
             )
             return self._decorate(service, internal_error(service, request_id), request_id)
         if isinstance(outcome, Forward):
-            return Forward(outcome.upstream, self._wrap(service, outcome.translate, request, request_id))
+            translate = self._remember_proof(outcome, request)
+            return Forward(outcome.upstream, self._wrap(service, translate, request, request_id))
         return self._decorate(service, outcome, request_id)
 
     def _handle(self, service: Service, request: ClientRequest, request_id: str) -> Outcome:
@@ -64,31 +78,59 @@ class Gateway:
             version = headers.negotiate_compute_version(request.headers)
             if isinstance(version, headers.VersionError):
                 return error_reply(service, version.status, version.message)
-        ctx = RequestContext(self.config, self.catalog, request_id, match.tenant)
+        ctx = RequestContext(self.config, self.catalog, request_id, match.tenant, self.cluster, self.proofs)
         outcome = match.route.handler(ctx, request, match.params)
         if not isinstance(outcome, (Reply, Forward)):
             raise TypeError(f"handler {match.route.handler!r} returned {type(outcome).__name__}")
         return outcome
 
+    def _remember_proof(self, outcome: Forward, request: ClientRequest) -> ReplyTranslator:
+        """Record in ``proofs`` every 2xx Arktos gives a token on a tenant path (see tenant_proofs)."""
+        token = outcome.upstream.bearer_token or request.auth_token
+        path = outcome.upstream.path
+        translate = outcome.translate
+        proofs = self.proofs
+
+        def remembering(reply: ArktosReply) -> Reply | Awaitable[Reply]:
+            proofs.record(token, path, reply.status)
+            return translate(reply)
+
+        return remembering
+
     def _wrap(
         self, service: Service, translate: ReplyTranslator, request: ClientRequest, request_id: str
     ) -> ReplyTranslator:
-        def translated(reply: ArktosReply) -> Reply:
+        def failed(reply: ArktosReply) -> Reply:
+            log.exception(
+                "reply translation failed in the processor",
+                extra={
+                    "request_id": request_id,
+                    "method": request.method,
+                    "path": request.path,
+                    "arktos_status": reply.status,
+                },
+            )
+            return internal_error(service, request_id)
+
+        async def translated_later(reply: ArktosReply, pending: Awaitable[Reply]) -> Reply:
+            # An async translator (batch create waiting for its first server): same guarantees, awaited.
             try:
-                result = translate(reply)
+                result = await pending
                 if not isinstance(result, Reply):
                     raise TypeError(f"translate returned {type(result).__name__}")
             except Exception:
-                log.exception(
-                    "reply translation failed in the processor",
-                    extra={
-                        "request_id": request_id,
-                        "method": request.method,
-                        "path": request.path,
-                        "arktos_status": reply.status,
-                    },
-                )
-                result = internal_error(service, request_id)
+                result = failed(reply)
+            return self._decorate(service, result, request_id)
+
+        def translated(reply: ArktosReply) -> Reply | Awaitable[Reply]:
+            try:
+                result = translate(reply)
+                if inspect.isawaitable(result):
+                    return translated_later(reply, result)
+                if not isinstance(result, Reply):
+                    raise TypeError(f"translate returned {type(result).__name__}")
+            except Exception:
+                result = failed(reply)
             return self._decorate(service, result, request_id)
 
         return translated

@@ -339,6 +339,9 @@ def parse_flavors(data: Mapping[str, str] | None) -> list[Flavor]:
 _IMAGE_KEYS = frozenset(
     {
         "id",
+        # The image's name when the data key cannot be it (a ConfigMap key allows only [-._a-zA-Z0-9];
+        # snapshot records are keyed by image id, see extproc.snapshots).
+        "name",
         "url",
         "status",
         "visibility",
@@ -387,9 +390,12 @@ def _image(name: str, spec: Mapping[str, Any]) -> Image:
     tags = spec.get("tags") or []
     if not isinstance(tags, list) or not all(isinstance(t, str) and 0 < len(t) <= 255 for t in tags):
         raise _BadEntry("tags must be a list of strings of 1 to 255 characters")
+    shown_name = spec.get("name", name)
+    if not isinstance(shown_name, str) or not 0 < len(shown_name) <= 255:
+        raise _BadEntry("name must be 1 to 255 characters")
     return Image(
         id=image_id,
-        name=name,
+        name=shown_name,
         url=_str(spec, "url"),
         status=_str(spec, "status", "active", IMAGE_STATUSES),
         visibility=_str(spec, "visibility", "public", IMAGE_VISIBILITIES),
@@ -439,6 +445,37 @@ def parse_images(data: Mapping[str, str] | None) -> list[Image]:
     return images
 
 
+def image_entry(image: Image) -> str:
+    """The ConfigMap value ``parse_images`` reads back as ``image`` (the inverse, for writers)."""
+    spec: dict[str, Any] = {
+        "id": image.id,
+        "name": image.name,
+        "url": image.url,
+        "status": image.status,
+        "visibility": image.visibility,
+        "disk_format": image.disk_format,
+        "container_format": image.container_format,
+        "min_ram": image.min_ram,
+        "min_disk": image.min_disk,
+        "created_at": image.created_at,
+        "updated_at": image.updated_at,
+        "protected": image.protected,
+        "os_hidden": image.os_hidden,
+        "properties": dict(image.properties),
+        "tags": list(image.tags),
+    }
+    optional = {
+        "size": image.size,
+        "virtual_size": image.virtual_size,
+        "checksum": image.checksum,
+        "owner": image.owner,
+        "os_hash_algo": image.os_hash_algo,
+        "os_hash_value": image.os_hash_value,
+    }
+    spec.update({k: v for k, v in optional.items() if v is not None})
+    return orjson.dumps(spec).decode()
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Arktos replies to a ConfigMap GET (client reads go through Arktos so it authorizes them)
 
@@ -455,6 +492,18 @@ def configmap_data(reply: ArktosReply) -> Mapping[str, str] | None:
     if not isinstance(data, dict):
         return None
     return data
+
+
+def configmap_tenant(reply: ArktosReply) -> str | None:
+    """The tenant of the ConfigMap in a 200 reply to a ConfigMap GET (None for anything else)."""
+    if reply.status != 200:
+        return None
+    try:
+        body = orjson.loads(reply.body)
+    except orjson.JSONDecodeError:
+        return None
+    tenant = ((body.get("metadata") or {}) if isinstance(body, dict) else {}).get("tenant")
+    return tenant if isinstance(tenant, str) and tenant else None
 
 
 def flavors_from_reply(reply: ArktosReply) -> list[Flavor] | None:

@@ -1,22 +1,65 @@
 """What the processor's own watches know about the VM pods, Actions and ReplicaSets of every tenant.
 
-INTERFACE STUB (agreed API; the implementation lands with the server-actions issue). A reflector
-(``extproc.arktos_watch``) lists and watches, with the processor's own credential,
+Three reflectors (``extproc.arktos_watch``) list and watch, with the processor's own credential,
 ``/api/v1/tenants/all/pods``, ``/api/v1/tenants/all/actions`` and ``/apis/apps/v1/tenants/all/replicasets``
-and feeds this cache on the asyncio loop. It is a cache, never the truth: everything in it can be rebuilt
-by relisting, and translators use it only where the issue texts allow (state rules, in-flight task states,
-the id of the first server of a batch). Arktos still authorizes and performs every client request.
+and feed ``ClusterCache`` on the asyncio loop (``apply_list`` / ``apply_event``). It is a cache, never the
+truth: everything in it can be rebuilt by relisting, and translators use it only where the issue texts allow
+(state rules, in-flight task states, the id of the first server of a batch). Arktos still authorizes and
+performs every client request.
+
+Besides what Arktos says, the cache remembers the actions the processor itself has just submitted
+(``note_submitted``, called when Arktos answered a CustomAction with 201): the watch shows the Action a few
+milliseconds later, and a client that asks in between (``openstack server image create`` GETs the image at
+once) must already see it. Such an entry shows as a pending Action marked ``SUBMITTED`` until the real one
+arrives, and disappears after ``SUBMITTED_TTL`` if it never does. The same note keeps what Arktos cannot
+store: that a reboot was HARD (Arktos has one kind of reboot), marked ``REBOOT_TYPE`` on the Action.
+
+Only the asyncio loop touches the cache (the reflector threads hand their updates to it), so no lock.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
+import structlog
+
+from extproc.arktos_watch import Reflector
+
+log = structlog.get_logger("extproc.cluster_cache")
+
 T = TypeVar("T")
+Json = dict[str, Any]
+Key = tuple[str, str, str]  # tenant, namespace, name
 
 # (kind: "Pod" | "Action" | "ReplicaSet", event type: "ADDED" | "MODIFIED" | "DELETED", object)
 Listener = Callable[[str, str, Mapping[str, Any]], None]
+
+POD, ACTION, REPLICASET = "Pod", "Action", "ReplicaSet"
+WATCHED_PATHS: Mapping[str, str] = {
+    POD: "/api/v1/tenants/all/pods",
+    ACTION: "/api/v1/tenants/all/actions",
+    REPLICASET: "/apis/apps/v1/tenants/all/replicasets",
+}
+
+# Marks on Action objects the cache returns (never written to Arktos).
+SUBMITTED = "openstack.arktos.io/submitted"
+REBOOT_TYPE = "openstack.arktos.io/reboot-type"
+# How long a submitted action waits for the watch to show it before the cache forgets it.
+SUBMITTED_TTL = 60.0
+# How long the cache remembers that a reboot was HARD (longer than any reboot takes).
+REBOOT_TYPE_TTL = 3600.0
+
+OPERATIONS: Mapping[str, tuple[str, str]] = {
+    # operation -> (spec field, field of it that identifies the Action in Arktos's 201 reply)
+    "reboot": ("rebootAction", ""),
+    "snapshot": ("snapshotAction", "snapshotName"),
+    "restore": ("restoreAction", "snapshotID"),
+}
 
 
 class ClusterView(Protocol):
@@ -44,3 +87,395 @@ class ClusterView(Protocol):
     async def wait_for(self, probe: Callable[[], T | None], timeout: float) -> T | None:
         """Re-run ``probe`` after every change until it returns a value or ``timeout`` seconds pass."""
         ...
+
+    def snapshot_action(self, snapshot_name: str) -> Mapping[str, Any] | None:
+        """The newest snapshot Action whose ``snapshotName`` is this (the gateway uses image ids)."""
+        ...
+
+    def note_submitted(
+        self,
+        tenant: str,
+        namespace: str,
+        pod_name: str,
+        operation: str,
+        ref: str,
+        hard: bool = False,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Arktos accepted a CustomAction (201; ``ref`` is the reply's ``details.name``); ``details`` is
+        what the gateway knows of it that Arktos does not keep (a snapshot's image name...)."""
+        ...
+
+    def snapshot_actions(self, tenant: str) -> list[Mapping[str, Any]]:
+        """Snapshot Actions of ``tenant``, with stand-ins for submissions the watch has not shown yet."""
+        ...
+
+    def submitted_details(self, ref: str) -> Mapping[str, Any] | None:
+        """The ``details`` of a recent ``note_submitted`` with this ``ref`` (None if none or forgotten)."""
+        ...
+
+    def locate_pod(self, namespace: str, name: str) -> str | None:
+        """The tenant of the only VM pod called ``name`` in ``namespace`` (pod names are UUIDs)."""
+        ...
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Reading Action objects
+
+
+def operation_of(action: Mapping[str, Any]) -> str | None:
+    spec = action.get("spec") or {}
+    for operation, (field, _) in OPERATIONS.items():
+        if isinstance(spec.get(field), dict):
+            return operation
+    return None
+
+
+def action_ref(action: Mapping[str, Any]) -> str:
+    """What Arktos's 201 reply names the Action by: its name (reboot), the snapshot name or snapshot id."""
+    operation = operation_of(action)
+    if operation is None:
+        return ""
+    field, inner = OPERATIONS[operation]
+    if not inner:
+        return str((action.get("metadata") or {}).get("name") or "")
+    return str(((action.get("spec") or {}).get(field) or {}).get(inner) or "")
+
+
+def is_complete(action: Mapping[str, Any]) -> bool:
+    return bool((action.get("status") or {}).get("complete"))
+
+
+def _key(obj: Mapping[str, Any]) -> Key:
+    meta = obj.get("metadata") or {}
+    tenant = str(meta.get("tenant") or "system")
+    return (tenant, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+
+
+def _is_vm_pod(obj: Mapping[str, Any]) -> bool:
+    return isinstance((obj.get("spec") or {}).get("virtualMachine"), dict)
+
+
+def _with_marks(action: Mapping[str, Any], marks: Mapping[str, str]) -> Json:
+    meta = dict(action.get("metadata") or {})
+    meta["annotations"] = {**(meta.get("annotations") or {}), **marks}
+    return {**action, "metadata": meta}
+
+
+@dataclass(slots=True)
+class _Submitted:
+    tenant: str
+    namespace: str
+    pod: str
+    operation: str
+    ref: str
+    hard: bool
+    at: float  # monotonic
+    wall: float  # unix seconds, compared with the real Action's creationTimestamp
+    details: Mapping[str, Any]
+    seen: bool = False
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The cache
+
+
+class ClusterCache:
+    def __init__(self, clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time):
+        self.clock = clock
+        self.wall = wall
+        self._objects: dict[str, dict[Key, Json]] = {kind: {} for kind in WATCHED_PATHS}
+        self._pods_by_ns: dict[tuple[str, str], dict[str, Json]] = {}
+        self._actions_by_pod: dict[Key, dict[str, Json]] = {}
+        self._snapshots: dict[str, Json] = {}
+        self._submitted: list[_Submitted] = []
+        self._listed: set[str] = set()
+        self._listeners: list[Listener] = []
+        self._submission_listeners: list[Callable[[str, str, str, str, str, Mapping[str, Any]], None]] = []
+        self._pods_by_name: dict[tuple[str, str], set[str]] = {}
+        self._changed: asyncio.Event | None = None
+
+    # -- feeding ------------------------------------------------------------------------------------
+
+    def reflectors(
+        self, api_client: Any, apply: Callable[[Callable[[], None]], None] | None = None
+    ) -> list[Reflector]:
+        """One reflector per watched resource, feeding this cache (start them; stop them at shutdown)."""
+        return [
+            Reflector(api_client, path, *self._feeders(kind), name=kind.lower(), apply=apply)
+            for kind, path in WATCHED_PATHS.items()
+        ]
+
+    def _feeders(self, kind: str) -> tuple[Callable[[list[Json]], None], Callable[[str, Json], None]]:
+        def listed(items: list[Json]) -> None:
+            self.apply_list(kind, items)
+
+        def changed(event_type: str, obj: Json) -> None:
+            self.apply_event(kind, event_type, obj)
+
+        return listed, changed
+
+    def apply_list(self, kind: str, items: list[Json]) -> None:
+        """Replace everything known of ``kind``; listeners see the differences as events."""
+        wanted = [i for i in items if kind != POD or _is_vm_pod(i)]
+        old = self._objects[kind]
+        new_keys = {_key(i) for i in wanted}
+        for key, obj in list(old.items()):
+            if key not in new_keys:
+                self._apply(kind, "DELETED", obj)
+        for obj in wanted:
+            previous = old.get(_key(obj))
+            if previous is None:
+                self._apply(kind, "ADDED", obj)
+            elif _rv(previous) != _rv(obj):
+                self._apply(kind, "MODIFIED", obj)
+        self._listed.add(kind)
+        self._notify()
+
+    def apply_event(self, kind: str, event_type: str, obj: Json) -> None:
+        if kind == POD and not _is_vm_pod(obj):
+            return
+        self._apply(kind, event_type, obj)
+        self._notify()
+
+    def _apply(self, kind: str, event_type: str, obj: Json) -> None:
+        key = _key(obj)
+        table = self._objects[kind]
+        if event_type == "DELETED":
+            table.pop(key, None)
+        else:
+            table[key] = obj
+        if kind == POD:
+            pods = self._pods_by_ns.setdefault(key[:2], {})
+            tenants = self._pods_by_name.setdefault((key[1], key[2]), set())
+            if event_type == "DELETED":
+                pods.pop(key[2], None)
+                tenants.discard(key[0])
+            else:
+                pods[key[2]] = obj
+                tenants.add(key[0])
+        elif kind == ACTION:
+            self._index_action(event_type, key, obj)
+        for listener in list(self._listeners):
+            try:
+                listener(kind, event_type, obj)
+            except Exception:
+                log.exception("cluster_listener_failed", kind=kind, change=event_type)
+
+    def _index_action(self, event_type: str, key: Key, obj: Json) -> None:
+        pod_name = str((obj.get("spec") or {}).get("podName") or "")
+        by_pod = self._actions_by_pod.setdefault((key[0], key[1], pod_name), {})
+        snapshot_name = action_ref(obj) if operation_of(obj) == "snapshot" else ""
+        if event_type == "DELETED":
+            by_pod.pop(key[2], None)
+            current = self._snapshots.get(snapshot_name) if snapshot_name else None
+            if current is not None and _key(current) == key:
+                del self._snapshots[snapshot_name]
+            return
+        by_pod[key[2]] = obj
+        if snapshot_name:
+            self._snapshots[snapshot_name] = obj
+        for note in self._submitted:
+            if (note.tenant, note.namespace, note.pod) == (key[0], key[1], pod_name) and self._matches(
+                note, obj
+            ):
+                note.seen = True
+
+    def _matches(self, note: _Submitted, action: Mapping[str, Any]) -> bool:
+        if operation_of(action) != note.operation or action_ref(action) != note.ref:
+            return False
+        # A restore of the same snapshot id, or a snapshot name, could be reused; only an Action created
+        # around or after the submission is this one (timestamps have one-second resolution).
+        created = _unix((action.get("metadata") or {}).get("creationTimestamp"))
+        return created is None or created >= int(note.wall) - 1
+
+    def _notify(self) -> None:
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
+
+    # -- the processor's own submissions ------------------------------------------------------------
+
+    def note_submitted(
+        self,
+        tenant: str,
+        namespace: str,
+        pod_name: str,
+        operation: str,
+        ref: str,
+        hard: bool = False,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        if operation not in OPERATIONS:
+            return
+        now = self.clock()
+        self._prune(now)
+        note = _Submitted(
+            tenant, namespace, pod_name, operation, ref, hard, now, self.wall(), dict(details or {})
+        )
+        for action in self._actions_by_pod.get((tenant, namespace, pod_name), {}).values():
+            if self._matches(note, action):
+                note.seen = True
+        self._submitted.append(note)
+        for listener in list(self._submission_listeners):
+            try:
+                listener(tenant, namespace, pod_name, operation, ref, note.details)
+            except Exception:
+                log.exception("cluster_submission_listener_failed", operation=operation)
+        self._notify()
+
+    def on_submitted(self, listener: Callable[[str, str, str, str, str, Mapping[str, Any]], None]) -> None:
+        """Called with (tenant, namespace, pod, operation, ref, details) after each ``note_submitted``."""
+        self._submission_listeners.append(listener)
+
+    def submitted_details(self, ref: str) -> Mapping[str, Any] | None:
+        now = self.clock()
+        for note in reversed(self._submitted):
+            if note.ref == ref and now - note.at < REBOOT_TYPE_TTL:
+                return note.details
+        return None
+
+    def locate_pod(self, namespace: str, name: str) -> str | None:
+        tenants = self._pods_by_name.get((namespace, name)) or set()
+        return next(iter(tenants)) if len(tenants) == 1 else None
+
+    def _prune(self, now: float) -> None:
+        # A HARD reboot's note outlives the reboot (it is the only record of its type); others only wait
+        # for the watch.
+        self._submitted = [
+            n for n in self._submitted if now - n.at < (REBOOT_TYPE_TTL if n.hard else SUBMITTED_TTL)
+        ]
+
+    def _hard_reboot(self, tenant: str, namespace: str, action: Mapping[str, Any]) -> bool:
+        name = str((action.get("metadata") or {}).get("name") or "")
+        return any(
+            n.hard
+            and n.operation == "reboot"
+            and n.ref == name
+            and n.tenant == tenant
+            and n.namespace == namespace
+            for n in self._submitted
+        )
+
+    # -- ClusterView --------------------------------------------------------------------------------
+
+    @property
+    def synced(self) -> bool:
+        return self._listed.issuperset(WATCHED_PATHS)
+
+    def pod(self, tenant: str, namespace: str, name: str) -> Mapping[str, Any] | None:
+        return self._objects[POD].get((tenant, namespace, name))
+
+    def pods_with_label(self, tenant: str, namespace: str, key: str, value: str) -> list[Mapping[str, Any]]:
+        pods = self._pods_by_ns.get((tenant, namespace), {}).values()
+        return [p for p in pods if ((p.get("metadata") or {}).get("labels") or {}).get(key) == value]
+
+    def pending_actions(self, tenant: str, namespace: str, pod_name: str) -> list[Mapping[str, Any]]:
+        self._prune(self.clock())
+        found: list[Mapping[str, Any]] = []
+        for action in self._actions_by_pod.get((tenant, namespace, pod_name), {}).values():
+            if is_complete(action):
+                continue
+            if operation_of(action) == "reboot" and self._hard_reboot(tenant, namespace, action):
+                action = _with_marks(action, {REBOOT_TYPE: "HARD"})
+            found.append(action)
+        for note in self._submitted:
+            if note.seen or (note.tenant, note.namespace, note.pod) != (tenant, namespace, pod_name):
+                continue
+            if self.clock() - note.at >= SUBMITTED_TTL:
+                continue
+            found.append(_submitted_action(note))
+        found.sort(key=lambda a: (str((a.get("metadata") or {}).get("creationTimestamp") or ""), _name(a)))
+        return found
+
+    def snapshot_action(self, snapshot_name: str) -> Mapping[str, Any] | None:
+        found = self._snapshots.get(snapshot_name)
+        if found is not None:
+            return found
+        now = self.clock()
+        for note in self._submitted:
+            if note.operation == "snapshot" and note.ref == snapshot_name and now - note.at < SUBMITTED_TTL:
+                return _submitted_action(note)
+        return None
+
+    def snapshot_actions(self, tenant: str) -> list[Mapping[str, Any]]:
+        """Snapshot Actions of ``tenant`` (with stand-ins for submissions not seen yet)."""
+        found: dict[str, Mapping[str, Any]] = {
+            name: action for name, action in self._snapshots.items() if _key(action)[0] == tenant
+        }
+        now = self.clock()
+        for note in self._submitted:
+            fresh = now - note.at < SUBMITTED_TTL
+            if fresh and note.operation == "snapshot" and note.tenant == tenant and note.ref not in found:
+                found[note.ref] = _submitted_action(note)
+        return list(found.values())
+
+    def actions(self) -> list[Mapping[str, Any]]:
+        """Every Action known (reconcilers scan them after a relist)."""
+        return list(self._objects[ACTION].values())
+
+    def replicasets_with_label(self, key: str) -> list[Mapping[str, Any]]:
+        return [
+            rs
+            for rs in self._objects[REPLICASET].values()
+            if key in ((rs.get("metadata") or {}).get("labels") or {})
+        ]
+
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    async def wait_for(self, probe: Callable[[], T | None], timeout: float) -> T | None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            value = probe()
+            if value is not None:
+                return value
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return None
+            if self._changed is None:
+                self._changed = asyncio.Event()
+            changed = self._changed
+            try:
+                await asyncio.wait_for(changed.wait(), remaining)
+            except TimeoutError:
+                return probe()
+
+
+def _rv(obj: Mapping[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("resourceVersion") or "")
+
+
+def _name(obj: Mapping[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("name") or "")
+
+
+def _unix(value: Any) -> int | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
+    except ValueError:
+        return None
+
+
+def _submitted_action(note: _Submitted) -> Json:
+    """A stand-in Action for a submission the watch has not shown yet."""
+    field, inner = OPERATIONS[note.operation]
+    marks = {SUBMITTED: "true"}
+    if note.hard:
+        marks[REBOOT_TYPE] = "HARD"
+    created = datetime.fromtimestamp(int(note.wall), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    name = note.ref if not inner else f"{note.operation}-{int(note.wall)}"
+    return {
+        "metadata": {
+            "name": name,
+            "tenant": note.tenant,
+            "namespace": note.namespace,
+            "creationTimestamp": created,
+            "annotations": marks,
+        },
+        "spec": {"podName": note.pod, field: {inner: note.ref} if inner else {}},
+        "status": {},
+    }

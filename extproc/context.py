@@ -11,6 +11,8 @@ from extproc.messages import ClientRequest, Outcome
 
 if TYPE_CHECKING:
     from extproc.catalog import CatalogStore
+    from extproc.cluster_cache import ClusterView
+    from extproc.tenant_proofs import TenantProofs
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +25,11 @@ class RequestContext:
     # The Arktos tenant named by the URL (/compute/v2.1/{project_id}/...); None means the caller's own
     # tenant, which only Arktos knows (short paths).
     tenant: str | None
+    # What the processor's own watches know about pods and Actions (None: no watch, e.g. unit tests).
+    # A cache, never the truth: translators use it only where an issue allows (see cluster_cache).
+    cluster: ClusterView | None = None
+    # Which tenants Arktos has recently answered 2xx for a given client token (None: nothing known).
+    proofs: TenantProofs | None = None
 
 
 # A route handler: (context, request, path parameters already validated) -> what to do.

@@ -12,7 +12,7 @@ Everything here is plain data so the translators stay ``dict in -> dict out`` an
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 JSON_CONTENT_TYPE = "application/json"
@@ -74,7 +74,9 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-ReplyTranslator = Callable[[ArktosReply], Reply]
+# A translator may return an awaitable when the reply depends on something still to come (the first server
+# of a batch create waits for the watch to see the controller's first pod); the gRPC layer awaits it.
+ReplyTranslator = Callable[[ArktosReply], Reply | Awaitable[Reply]]
 
 
 @dataclass(frozen=True, slots=True)

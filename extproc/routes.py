@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from extproc import ids
-from extproc.compute import flavors, images, servers, versions
+from extproc.compute import actions, flavors, images, servers, versions
 from extproc.context import Handler
 from extproc.errors import Service, error_reply
 from extproc.identity import handlers as identity
@@ -101,6 +101,7 @@ COMPUTE_ROUTES: tuple[Route, ...] = (
     *v21("GET", "/servers/{server_id}", servers.show_server),
     *v21("PUT", "/servers/{server_id}", servers.update_server),
     *v21("DELETE", "/servers/{server_id}", servers.delete_server),
+    *v21("POST", "/servers/{server_id}/action", actions.server_action),
     *v21("GET", "/flavors", flavors.list_flavors),
     *v21("GET", "/flavors/detail", flavors.list_flavors_detail),
     *v21("GET", "/flavors/{flavor_id}", flavors.show_flavor),

@@ -36,6 +36,8 @@ USAGE_TIME = "%Y-%m-%dT%H:%M:%S.%f"
 
 # (tenant, VM image URL) -> catalog image id, or None.
 ImageLookup = Callable[[str | None, str], str | None]
+# pod -> the Nova task state of an action in flight on it (reboot, snapshot...), or None.
+TaskLookup = Callable[[Mapping[str, Any]], str | None]
 
 Json = dict[str, Any]
 
@@ -166,11 +168,19 @@ def _fault_message(pod: Mapping[str, Any]) -> str:
 class ServerView:
     """Nova's server view builder for one request."""
 
-    def __init__(self, public_url: str, project: str | None, image_lookup: ImageLookup | None = None) -> None:
+    def __init__(
+        self,
+        public_url: str,
+        project: str | None,
+        image_lookup: ImageLookup | None = None,
+        task_lookup: TaskLookup | None = None,
+    ) -> None:
         self.public_url = public_url
         # The project segment of the request URL: Nova repeats it in every link it builds.
         self.project = project
         self.image_lookup = image_lookup
+        # Arktos's pod does not show actions in flight; the caller knows them (the watch-fed cache).
+        self.task_lookup = task_lookup
 
     # -- links --------------------------------------------------------------------------------------
 
@@ -244,6 +254,8 @@ class ServerView:
         found = _annotations(pod)
         spec = pod.get("spec") or {}
         status = pod.get("status") or {}
+        if pending_task is None and self.task_lookup is not None:
+            pending_task = self.task_lookup(pod)
         state = state_of(pod, pending_task)
         created = created_at(pod)
         updated = updated_at(pod) or created

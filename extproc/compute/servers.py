@@ -28,7 +28,9 @@ import orjson
 
 from extproc import annotations as keys
 from extproc import arktos_paths
-from extproc.compute import schemas
+from extproc.cluster_cache import ClusterView
+from extproc.compute import batch, schemas
+from extproc.compute.action_rules import task_lookup_for
 from extproc.compute.server_view import (
     ServerView,
     created_at,
@@ -43,7 +45,7 @@ from extproc.compute.server_view import (
 )
 from extproc.context import RequestContext
 from extproc.errors import Service, bad_request, error_reply, from_arktos
-from extproc.ids import vm_name_from_display_name
+from extproc.ids import is_label_value, vm_name_from_display_name
 from extproc.messages import (
     JSON_CONTENT_TYPE,
     ArktosReply,
@@ -83,7 +85,8 @@ def view_for(ctx: RequestContext) -> ServerView:
         image = ctx.catalog.image_by_url(tenant, url)
         return image.id if image is not None else None
 
-    return ServerView(ctx.config.public_url, ctx.tenant, image_lookup)
+    tasks = task_lookup_for(ctx.cluster, ctx.config.namespace)
+    return ServerView(ctx.config.public_url, ctx.tenant, image_lookup, tasks)
 
 
 def instance_not_found(sid: str) -> str:
@@ -118,6 +121,9 @@ def generate_password(length: int = ADMIN_PASS_LENGTH) -> str:
     chars += [secrets.choice(everything) for _ in range(length - len(chars))]
     order = sorted(range(length), key=lambda _: secrets.randbits(32))
     return "".join(chars[i] for i in order)
+
+
+RESERVATION_ID_RE = re.compile(r"r-[a-z0-9]{8}")
 
 
 def generate_reservation_id() -> str:
@@ -223,15 +229,6 @@ def parse_create(body: Any) -> CreateRequest | str:
     )
 
 
-def _reject_multi_create(create: CreateRequest) -> Reply | None:
-    """PLACEHOLDER until batch create (ReplicaSet) lands: more than one server per request is refused."""
-    if create.min_count > 1 or create.max_count > 1:
-        return bad_request(
-            Service.COMPUTE, "Multiple create is not supported yet: min_count and max_count must be 1."
-        )
-    return None
-
-
 @dataclass(frozen=True, slots=True)
 class PodInputs:
     """What ``build_pod`` needs besides the request: all resolved, all plain values."""
@@ -296,9 +293,6 @@ def create_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
     create = parse_create(body)
     if isinstance(create, str):
         return bad_request(Service.COMPUTE, create)
-    refused = _reject_multi_create(create)
-    if refused is not None:
-        return refused
 
     flavor = ctx.catalog.find_flavor(ctx.tenant, create.flavor_ref)
     if flavor is None:
@@ -326,6 +320,8 @@ def create_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
     pod = build_pod(create, inputs)
     view = view_for(ctx)
     admin_pass = create.admin_pass or generate_password()
+    if create.max_count > 1:
+        return _create_batch(ctx, create, pod, inputs.reservation_id, view, admin_pass)
 
     def translate(reply: ArktosReply) -> Reply:
         if reply.status not in (200, 201, 202):
@@ -342,6 +338,86 @@ def create_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
         content_type=JSON_CONTENT_TYPE,
     )
     return Forward(upstream, translate)
+
+
+def _create_batch(
+    ctx: RequestContext,
+    create: CreateRequest,
+    pod: Json,
+    reservation_id: str,
+    view: ServerView,
+    admin_pass: str,
+) -> Outcome:
+    """``max_count`` > 1: one ``POST replicasets`` (see ``extproc.compute.batch``).
+
+    The reply needs the first server's id, which does not exist when Arktos answers the ReplicaSet POST:
+    the controller names its pods ``<rs>-<5 random chars>`` afterwards. So the reply waits (asynchronously,
+    at most ``FIRST_SERVER_WAIT_SECONDS``) on the processor's watch cache until the first member appears,
+    and answers with it; the wait ends with the controller's first pod, so it does not grow with the batch.
+    ``return_reservation_id`` needs no member and answers at once.
+
+    If no member appears in time (or the processor has no watch), the reply's server id is the reservation
+    id: ``GET /servers/<reservation id>`` shows the batch's first server as soon as it exists (see
+    ``show_server``), so a client polling it (``openstack server create --wait``) gets there too.
+    If the controller reports that it cannot create any pod (``ReplicaFailure``: quota, admission) before a
+    member exists, the reply is that error; the reconciler deletes the empty ReplicaSet.
+    """
+    replicaset = batch.build_replicaset(pod, reservation_id, create.max_count)
+    namespace = ctx.config.namespace
+    cluster = ctx.cluster
+
+    def created(sid: str) -> Reply:
+        return json_reply(202, {"server": view.create(sid, admin_pass)}, {"location": view.self_url(sid)})
+
+    async def translate(reply: ArktosReply) -> Reply:
+        if reply.status not in (200, 201, 202):
+            return _arktos_error(reply)
+        if create.return_reservation_id:
+            return json_reply(202, {"reservation_id": reservation_id})
+        body = _load_json(reply.body)
+        tenant = str(((body or {}).get("metadata") or {}).get("tenant") or ctx.tenant or "")
+        if cluster is None or not tenant:
+            return created(reservation_id)
+
+        def probe() -> str | batch.CreationFailure | None:
+            assert cluster is not None
+            return _first_member_or_failure(cluster, tenant, namespace, reservation_id)
+
+        outcome = await cluster.wait_for(probe, batch.FIRST_SERVER_WAIT_SECONDS)
+        if isinstance(outcome, batch.CreationFailure):
+            return error_reply(Service.COMPUTE, outcome.status, outcome.message)
+        return created(outcome if isinstance(outcome, str) else reservation_id)
+
+    upstream = ArktosRequest(
+        method="POST",
+        path=arktos_paths.replicasets(ctx.tenant, namespace),
+        body=orjson.dumps(replicaset),
+        content_type=JSON_CONTENT_TYPE,
+    )
+    return Forward(upstream, translate)
+
+
+def _batch_members(cluster: ClusterView, tenant: str, namespace: str, reservation_id: str) -> list[Json]:
+    return [
+        dict(p)
+        for p in cluster.pods_with_label(tenant, namespace, keys.RESERVATION_ID, reservation_id)
+        if batch.is_member(p) and batch.is_live(p)
+    ]
+
+
+def _first_member_or_failure(
+    cluster: ClusterView, tenant: str, namespace: str, reservation_id: str
+) -> str | batch.CreationFailure | None:
+    first = batch.first_member(_batch_members(cluster, tenant, namespace, reservation_id))
+    if first is not None:
+        return first
+    for rs in cluster.replicasets_with_label(keys.RESERVATION_ID):
+        meta = rs.get("metadata") or {}
+        where = (meta.get("tenant"), meta.get("namespace"), meta.get("name"))
+        if where == (tenant, namespace, reservation_id):
+            message = batch.creation_failure(rs)
+            return batch.failure_reply(message) if message is not None else None
+    return None
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -519,10 +595,15 @@ def _list(ctx: RequestContext, req: ClientRequest, detail: bool) -> Outcome:
     if isinstance(query, Reply):
         return query
     view = view_for(ctx)
+    # A reservation filter is also a label selector: Arktos sends only that batch (the filter in
+    # ``ListQuery.wants`` still applies; a value that is no label value matches nothing there).
+    selector = None
+    if query.reservation_id is not None and is_label_value(query.reservation_id):
+        selector = {"labelSelector": f"{keys.RESERVATION_ID}={query.reservation_id}"}
     path = (
-        arktos_paths.all_tenants_pods()
+        arktos_paths.all_tenants_pods(selector)
         if query.all_tenants
-        else arktos_paths.pods(ctx.tenant, ctx.config.namespace)
+        else arktos_paths.pods(ctx.tenant, ctx.config.namespace, selector)
     )
 
     def translate(reply: ArktosReply) -> Reply:
@@ -532,7 +613,8 @@ def _list(ctx: RequestContext, req: ClientRequest, detail: bool) -> Outcome:
         items = listed.get("items") if isinstance(listed, dict) else None
         if not isinstance(items, list):
             return error_reply(Service.COMPUTE, 500, "Arktos answered the pod list with an unexpected body.")
-        page = select_page(items, query)
+        # Batch members not named yet show the name the reconciler will give them (name filters see it).
+        page = select_page(batch.with_provisional_names(items), query)
         if isinstance(page, Reply):
             return page
         body: Json = {"servers": view.detail(page.pods) if detail else view.index(page.pods)}
@@ -569,11 +651,45 @@ def _server_reply(sid: str, render: Callable[[Mapping[str, Any]], Json]) -> Call
     return translate
 
 
+def _batch_named(ctx: RequestContext, pod: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``pod`` with the name the batch reconciler will write, if it is a member not named yet.
+
+    A single pod does not tell its index: the other members come from the watch cache (without one, the
+    member shows the name the client asked for until the reconciler names it, within moments).
+    """
+    cluster = ctx.cluster
+    if cluster is None or not batch.is_member(pod) or batch.index_of(pod) is not None:
+        return pod
+    tenant, namespace, reservation = batch.batch_key(pod)
+    siblings = cluster.pods_with_label(tenant, namespace, keys.RESERVATION_ID, reservation)
+    return batch.name_for(pod, siblings)
+
+
+def _first_of_batch(ctx: RequestContext, reservation_id: str) -> Mapping[str, Any] | None:
+    """The first server of a batch, for a client that got the reservation id as the server id (the create
+    reply could not wait for the first member, see ``_create_batch``)."""
+    cluster = ctx.cluster
+    if cluster is None or ctx.tenant is None or not RESERVATION_ID_RE.fullmatch(reservation_id):
+        return None
+    members = _batch_members(cluster, ctx.tenant, ctx.config.namespace, reservation_id)
+    first = batch.first_member(members)
+    return next((p for p in members if server_id(p) == first), None)
+
+
 def show_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
     sid = params["server_id"]
     view = view_for(ctx)
     upstream = ArktosRequest(method="GET", path=arktos_paths.pod(ctx.tenant, ctx.config.namespace, sid))
-    return Forward(upstream, _server_reply(sid, view.show))
+    found = _server_reply(sid, lambda pod: view.show(_batch_named(ctx, pod)))
+
+    def translate(reply: ArktosReply) -> Reply:
+        if reply.status == 404:
+            first = _first_of_batch(ctx, sid)
+            if first is not None:
+                return json_reply(200, {"server": view.show(_batch_named(ctx, first))})
+        return found(reply)
+
+    return Forward(upstream, translate)
 
 
 def update_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:

@@ -274,3 +274,59 @@ def test_replicaset_template_validation() -> None:
     bad = orjson.loads(orjson.dumps(RS))
     bad["spec"]["selector"] = {"matchLabels": {"other": "x"}}
     assert call(api, "POST", RS_PATH, bad)[0] == 422
+
+
+def test_replicaset_refused_pod_creates_become_a_replica_failure() -> None:
+    """A pod create Arktos refuses (here: a quota admission) does not stop the controller: like Kubernetes's
+    it records ReplicaFailure/FailedCreate with the error, and clears it once a later sync succeeds."""
+    from arktos_sim import status
+
+    api, _, _ = setup()
+    controller = ReplicaSetController(api.store, api)
+    real_create = api.create_object
+    quota = {"left": 2}
+    message = (
+        'pods "r-x" is forbidden: exceeded quota: compute, requested: pods=1, used: pods=2, limited: pods=2'
+    )
+
+    def create_with_quota(rt: Any, obj: Any, tenant: Any, namespace: Any) -> Any:
+        if rt is PODS:
+            if quota["left"] == 0:
+                raise status.ApiError(status.failure(403, "Forbidden", message))
+            quota["left"] -= 1
+        return real_create(rt, obj, tenant, namespace)
+
+    api.create_object = create_with_quota  # type: ignore[method-assign]
+    assert call(api, "POST", RS_PATH, RS)[0] == 201
+    controller.sync_all()
+    assert len(rs_pods(api)) == 2
+    _, rs = call(api, "GET", f"{RS_PATH}/r")
+    assert rs["status"]["replicas"] == 2
+    (condition,) = rs["status"]["conditions"]
+    assert (condition["type"], condition["status"], condition["reason"]) == (
+        "ReplicaFailure",
+        "True",
+        "FailedCreate",
+    )
+    assert condition["message"] == message
+
+    quota["left"] = 1
+    call(api, "PATCH", f"{RS_PATH}/r", {"metadata": {"labels": {"x": "y"}}}, "application/merge-patch+json")
+    controller.sync_all()
+    assert len(rs_pods(api)) == 3
+    _, rs = call(api, "GET", f"{RS_PATH}/r")
+    assert "conditions" not in rs["status"] and rs["status"]["replicas"] == 3
+
+
+def test_replicaset_controller_slow_start() -> None:
+    """Missing pods come in batches of 1, 2, 4, ...: the first pod of a big ReplicaSet exists at once."""
+    api, _, _ = setup()
+    controller = ReplicaSetController(api.store, api)
+    body = {**RS, "spec": {**RS["spec"], "replicas": 5}}
+    assert call(api, "POST", RS_PATH, body)[0] == 201
+    key = ("demo", "default", "r")
+    counts = []
+    for _ in range(4):
+        controller.sync(key)
+        counts.append(len(rs_pods(api)))
+    assert counts == [1, 3, 5, 5]

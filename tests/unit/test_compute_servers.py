@@ -300,16 +300,6 @@ def test_malformed_json_is_400() -> None:
     assert fault(empty)[:2] == (400, "badRequest")
 
 
-@pytest.mark.parametrize(("min_count", "max_count"), [(2, 2), (1, 3), ("2", None)])
-def test_multi_create_is_refused_for_now(min_count: Any, max_count: Any) -> None:
-    server: dict[str, Any] = {"name": "x", "imageRef": IMAGE_ID, "flavorRef": "1", "min_count": min_count}
-    if max_count is not None:
-        server["max_count"] = max_count
-    status, _, message = fault(as_reply(create({"server": server})))
-    assert status == 400
-    assert message.startswith("Multiple create is not supported yet")
-
-
 def test_unknown_flavor_and_image_are_400() -> None:
     no_flavor = {"server": {"name": "x", "imageRef": IMAGE_ID, "flavorRef": "m9.huge"}}
     assert fault(as_reply(create(no_flavor))) == (400, "badRequest", "Flavor m9.huge could not be found.")

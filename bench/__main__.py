@@ -1,0 +1,205 @@
+"""``python -m bench`` (``make bench``): the gateway measured against Arktos direct and Envoy alone.
+
+Defaults give the full run (about 5-8 minutes on 2 cores); ``--quick`` is the smoke run of ``make test``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import math
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import load, report
+from bench import scenarios as sc
+from bench.harness import BenchStack
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--seconds", type=float, default=4.0, help="measured run per scenario and connection count"
+    )
+    ap.add_argument("--warmup", type=float, default=1.0, help="unmeasured run before each (0: none)")
+    ap.add_argument("--connections", type=_ints, default=[1, 16], help="comma-separated (default 1,16)")
+    ap.add_argument("--sizes", type=_ints, default=[100, 1000, 10000], help="servers for the list scenarios")
+    ap.add_argument(
+        "--list-seconds", type=float, default=None, help="run length of list scenarios (default --seconds)"
+    )
+    ap.add_argument("--tool", choices=("auto", "wrk", "python"), default="auto", help="load generator")
+    ap.add_argument("--out", type=Path, default=REPO / "bench" / "results", help="where JSON and PNG go")
+    ap.add_argument("--batch", type=int, default=100, help="servers for the batch-create scenario (0: skip)")
+    ap.add_argument(
+        "--quick", action="store_true", help="smoke run: tiny sizes, 1 s runs, one connection count"
+    )
+    ap.add_argument(
+        "--workdir", type=Path, default=None, help="stack workdir (default: a temporary directory)"
+    )
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.seconds, args.warmup, args.connections, args.sizes, args.batch = 1.0, 0.0, [2], [20], 3
+    return args
+
+
+def run(args: argparse.Namespace, workdir: Path, say: Callable[[str], None]) -> dict[str, Any]:
+    rows: list[dict[str, Any]] = []
+    list_seconds = args.list_seconds if args.list_seconds is not None else args.seconds
+    started = datetime.now(UTC)
+    batch: Any = None
+    with BenchStack(workdir) as bs:
+        template = bs.create_template_server()
+        small = min(args.sizes) if args.sizes else 20
+        ids = bs.ensure_servers(small, keep={template})
+        bs.settle()
+
+        def do(scenario: sc.Scenario, seconds: float | None = None) -> None:
+            status = sc.probe(bs, scenario)
+            if status not in scenario.expect:
+                say(
+                    f"  ! {scenario.name} via {scenario.target}: probe answered {status}, "
+                    f"expected {scenario.expect}"
+                )
+            for c in args.connections:
+                row = sc.measure(bs, scenario, c, seconds or args.seconds, args.warmup, args.tool)
+                row["probe_status"] = status
+                rows.append(row)
+                say(
+                    f"  {scenario.name:<34} {scenario.target:<8} c={c:<3} {row['rps']:>8.0f} req/s  "
+                    f"p50 {row['p50_ms']:.2f} ms  p99 {row['p99_ms']:.2f} ms  errors {row['errors']}"
+                )
+
+        say(f"single-server scenarios ({small} servers in tenant demo)")
+        do(sc.arktos_get(bs, sc.ARKTOS, template))
+        do(sc.arktos_get(bs, sc.ENVOY, template))
+        do(sc.gateway_show(bs, template))
+        do(sc.gateway_flavors(bs))
+        do(sc.gateway_token(bs))
+        do(sc.gateway_reboot(bs, ids))
+        do(sc.gateway_create(bs))
+        # DELETE needs one existing server per request: a fresh pool per connection count, sized from the
+        # GET rate just measured.
+        delete_rows: list[dict[str, Any]] = []
+        for c in args.connections:
+            get_row = report._find(rows, sc.GATEWAY, "get", c)
+            estimate = get_row["rps"] if get_row else 1000.0
+            warm = bs.add_servers(sc.pool_size(estimate, args.warmup) if args.warmup > 0 else 0)
+            pool = bs.add_servers(sc.pool_size(estimate, args.seconds))
+            bs.settle()
+            scenario = sc.gateway_delete(bs, pool[1:])
+            status = sc.probe(bs, sc.gateway_delete(bs, pool[:1]))
+            warm_spec = sc.gateway_delete(bs, warm).spec if warm else None
+            row = sc.measure(bs, scenario, c, args.seconds, args.warmup, args.tool, warm_spec)
+            row["probe_status"] = status
+            delete_rows.append(row)
+            say(f"  {scenario.name:<34} gateway  c={c:<3} {row['rps']:>8.0f} req/s  errors {row['errors']}")
+        rows.extend(delete_rows)
+
+        for size in args.sizes:
+            bs.ensure_servers(size, keep={template})
+            bs.settle()
+            say(f"list scenarios ({size:,} servers)")
+            do(sc.arktos_list(bs, sc.ARKTOS, size), list_seconds)
+            do(sc.arktos_list(bs, sc.ENVOY, size), list_seconds)
+            do(sc.gateway_detail(bs, size), list_seconds)
+
+        if args.batch:
+            # Requests the last list run cut off may still be in the processor.
+            bs.settle()
+            batch = run_batch(bs, args.batch, say)
+
+    report.add_ratios(rows)
+    checks = report.check_targets(rows, max(args.sizes) if args.sizes else None)
+    return {
+        "started": started.isoformat(timespec="seconds"),
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
+        "settings": {
+            "seconds": args.seconds,
+            "list_seconds": list_seconds,
+            "warmup": args.warmup,
+            "connections": args.connections,
+            "sizes": args.sizes,
+            "tool": "wrk"
+            if (args.tool == "auto" and load.wrk_path())
+            else ("python" if args.tool == "auto" else args.tool),
+        },
+        "rows": rows,
+        "targets": checks,
+        "batch": batch,
+    }
+
+
+def run_batch(bs: BenchStack, n: int, say: Callable[[str], None]) -> Any:
+    """bench/batch.py (the batch-create work) provides ``run_batch_benchmark(stack, n)``; skipped until it
+    exists."""
+    try:
+        module = importlib.import_module("bench.batch")
+    except ModuleNotFoundError:
+        say("batch create: bench/batch.py not present yet, skipped")
+        return None
+    fn = getattr(module, "run_batch_benchmark", None)
+    if fn is None:
+        return None
+    say(f"batch create ({n} servers)")
+    try:
+        result = fn(bs.stack, n)
+    except Exception as exc:  # a broken batch scenario must not cost the rest of the results
+        say(f"  batch create failed: {exc!r}")
+        return {"error": repr(exc)}
+    say(f"  {result}")
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.tool == "wrk" and load.wrk_path() is None:
+        print(f"wrk is not installed: {load.WRK_INSTALL_HINT}", file=sys.stderr)
+        return 2
+    if args.tool == "auto" and load.wrk_path() is None:
+        print(
+            f"note: wrk not found ({load.WRK_INSTALL_HINT}); using the Python load generator", file=sys.stderr
+        )
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+
+    t0 = time.monotonic()
+    with contextlib.ExitStack() as stack:
+        workdir = args.workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
+        data = run(args, workdir, say)
+    data["elapsed_seconds"] = math.ceil(time.monotonic() - t0)
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    json_path = args.out / f"bench-{stamp}.json"
+    png_path = args.out / f"bench-{stamp}.png"
+    report.write_json(data, json_path)
+    report.chart(data["rows"], png_path)
+    print()
+    print(report.table(data["rows"]))
+    print()
+    print("targets:")
+    print(report.targets_text(data["targets"]))
+    print(f"\nwrote {json_path} and {png_path} ({data['elapsed_seconds']} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

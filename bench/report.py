@@ -1,0 +1,188 @@
+"""The bench's outputs: ratios and target checks, a terminal table, JSON and a PNG chart."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from bench.scenarios import ARKTOS, ENVOY, GATEWAY
+
+# Targets of the issue for a 2-core machine (bench/README.md explains them).
+GET_SHARE_OF_DIRECT = 0.5
+GET_ADDED_P50_MS = 2.0
+GET_PROCESSOR_US = 600.0
+LIST_LATENCY_RATIO = 1.5
+LIST_PROCESSOR_RSS_MB = 300.0
+
+
+def _find(rows: list[dict[str, Any]], target: str, key: str, connections: int) -> dict[str, Any] | None:
+    return next(
+        (r for r in rows if r["target"] == target and r["key"] == key and r["connections"] == connections),
+        None,
+    )
+
+
+def add_ratios(rows: list[dict[str, Any]]) -> None:
+    """Each row's requests/s and p50 against Arktos direct and Envoy passthrough doing the same work."""
+    for row in rows:
+        for base, name in ((ARKTOS, "vs_direct"), (ENVOY, "vs_envoy")):
+            other = _find(rows, base, row["key"], row["connections"])
+            if other is None or other is row or not other["rps"]:
+                continue
+            row[name] = {
+                "rps_ratio": round(row["rps"] / other["rps"], 3),
+                "p50_ratio": round(row["p50_ms"] / other["p50_ms"], 2) if other["p50_ms"] else None,
+                "p50_added_ms": round(row["p50_ms"] - other["p50_ms"], 3),
+            }
+
+
+def check_targets(rows: list[dict[str, Any]], largest_list: int | None) -> list[dict[str, Any]]:
+    checks: list[dict[str, Any]] = []
+
+    def check(name: str, value: float | None, limit: float, higher_is_better: bool, unit: str) -> None:
+        ok = None if value is None else (value >= limit if higher_is_better else value <= limit)
+        sign = ">=" if higher_is_better else "<="
+        checks.append(
+            {"target": name, "value": value, "limit": f"{sign} {limit:g} {unit}".strip(), "met": ok}
+        )
+
+    conns = sorted({r["connections"] for r in rows})
+    top = conns[-1] if conns else 0
+    get_top = _find(rows, GATEWAY, "get", top)
+    get_one = _find(rows, GATEWAY, "get", 1)
+    if get_top is not None and "vs_direct" in get_top:
+        check(
+            f"GET /servers/{{id}} req/s vs Arktos direct (c={top})",
+            get_top["vs_direct"]["rps_ratio"],
+            GET_SHARE_OF_DIRECT,
+            True,
+            "x",
+        )
+    if get_one is not None and "vs_direct" in get_one:
+        check(
+            "GET /servers/{id} added p50 (c=1)",
+            get_one["vs_direct"]["p50_added_ms"],
+            GET_ADDED_P50_MS,
+            False,
+            "ms",
+        )
+    if get_top is not None:
+        check(
+            f"processor CPU per GET /servers/{{id}} (c={top})",
+            get_top["cpu_us_per_request"]["processor"],
+            GET_PROCESSOR_US,
+            False,
+            "us",
+        )
+    if largest_list is not None:
+        key = f"list-{largest_list}"
+        one = _find(rows, GATEWAY, key, 1)
+        if one is not None and "vs_direct" in one:
+            check(
+                f"GET /servers/detail ({largest_list:,}) p50 vs direct list (c=1)",
+                one["vs_direct"]["p50_ratio"],
+                LIST_LATENCY_RATIO,
+                False,
+                "x",
+            )
+        lists = [r for r in rows if r["target"] == GATEWAY and r["key"] == key]
+        if lists:
+            check(
+                f"processor peak RSS, detail ({largest_list:,})",
+                max(r["peak_rss_mb"]["processor"] for r in lists),
+                LIST_PROCESSOR_RSS_MB,
+                False,
+                "MB",
+            )
+            overflow = sum(r["envoy_counters"].get("rs_too_large", 0) for r in lists)
+            check(f"Envoy buffer overflows, detail ({largest_list:,})", overflow, 0, False, "")
+    return checks
+
+
+def _ratio(row: dict[str, Any], name: str) -> str:
+    value = row.get(name, {}).get("rps_ratio")
+    return f"{value:.2f}" if value is not None else "-"
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    head = (
+        f"{'scenario':<34} {'via':<8} {'c':>3} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'err':>5} "
+        f"{'envoy us':>8} {'proc us':>8} {'arktos us':>9} {'proc MB':>7} {'msgs':>4} "
+        f"{'/direct':>7} {'/envoy':>6}"
+    )
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        cpu = r["cpu_us_per_request"]
+        msgs = r.get("grpc_messages_per_request")
+        lines.append(
+            f"{r['scenario']:<34} {r['target']:<8} {r['connections']:>3} {r['rps']:>8.0f} "
+            f"{r['p50_ms']:>8.2f} "
+            f"{r['p99_ms']:>8.2f} {r['errors']:>5} {cpu['envoy']:>8.0f} {cpu['processor']:>8.0f} "
+            f"{cpu['arktos']:>9.0f} {r['peak_rss_mb']['processor'] if r['target'] == GATEWAY else 0:>7.0f} "
+            f"{msgs if msgs is not None else '-':>4} {_ratio(r, 'vs_direct'):>7} {_ratio(r, 'vs_envoy'):>6}"
+        )
+    return "\n".join(lines)
+
+
+def targets_text(checks: list[dict[str, Any]]) -> str:
+    out = []
+    for c in checks:
+        verdict = {True: "met", False: "NOT MET", None: "n/a"}[c["met"]]
+        out.append(f"  {verdict:<8} {c['target']}: {c['value']} (target {c['limit']})")
+    return "\n".join(out)
+
+
+def write_json(data: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def chart(rows: list[dict[str, Any]], path: Path) -> None:
+    """Requests/s per scenario (Arktos, Envoy, gateway side by side) and CPU per request, at the highest
+    connection count."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: write a file
+    import matplotlib.pyplot as plt
+
+    top = max(r["connections"] for r in rows)
+    top_rows = [r for r in rows if r["connections"] == top]
+    gateway = [r for r in top_rows if r["target"] == GATEWAY]
+    fig, (ax_rps, ax_cpu) = plt.subplots(2, 1, figsize=(12, 10))
+
+    labels = [r["scenario"] for r in gateway]
+    x = range(len(labels))
+    width = 0.27
+    for offset, target, color in (
+        (-width, ARKTOS, "#4c72b0"),
+        (0.0, ENVOY, "#55a868"),
+        (width, GATEWAY, "#c44e52"),
+    ):
+        values = []
+        for r in gateway:
+            other = r if target == GATEWAY else _find(rows, target, r["key"], top)
+            values.append(other["rps"] if other is not None else 0.0)
+        ax_rps.bar([i + offset for i in x], values, width, label=target, color=color)
+    ax_rps.set_yscale("log")
+    ax_rps.set_ylabel("requests/s (log)")
+    ax_rps.set_title(
+        f"Throughput at {top} connections: gateway vs. the same work on Arktos directly / Envoy alone"
+    )
+    ax_rps.set_xticks(list(x), labels, rotation=20, ha="right", fontsize=8)
+    ax_rps.legend()
+
+    bottom = [0.0] * len(gateway)
+    for role, color in (("envoy", "#55a868"), ("processor", "#c44e52"), ("arktos", "#4c72b0")):
+        values = [r["cpu_us_per_request"][role] for r in gateway]
+        ax_cpu.bar(list(x), values, 0.6, bottom=bottom, label=role, color=color)
+        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    ax_cpu.set_yscale("log")
+    ax_cpu.set_ylabel("CPU microseconds per request (log, stacked)")
+    ax_cpu.set_title("Where the CPU goes, per gateway request")
+    ax_cpu.set_xticks(list(x), labels, rotation=20, ha="right", fontsize=8)
+    ax_cpu.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

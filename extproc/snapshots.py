@@ -1,0 +1,408 @@
+"""Server snapshots as Glance images: the link between an image id and an Arktos snapshot, kept in Arktos.
+
+How an image id and an Arktos snapshot are linked:
+
+1. ``createImage`` chooses the image id (a UUID) and sends it as the CustomAction's ``snapshotName``, so the
+   Arktos Action itself carries the link from the first moment (``extproc.compute.actions``).
+2. Actions expire after about an hour in Arktos, so ``SnapshotRecorder`` (a reconciler with the processor's
+   own credential) records every gateway snapshot durably in the tenant's ``openstack-images`` ConfigMap:
+   status ``queued`` as soon as it knows of the snapshot, ``active`` with the Arktos snapshot id once the
+   Action completes; a failed snapshot's record is removed (Nova deletes the image of a failed snapshot).
+   The record is keyed by the image id (a ConfigMap key cannot hold every image name) and carries Nova's
+   snapshot properties (``image_type: snapshot``, ``instance_uuid``...) plus ``arktos_snapshot_id``.
+   A ConfigMap created for this is seeded with the built-in images, so the defaults do not vanish.
+   Updates are resourceVersion-conditional and retried on 409. It is restart-safe: the cache's relist
+   replays every Action, and anything not recorded yet is recorded then.
+3. Reads (``extproc.image.handlers``) overlay what the cache knows on the ConfigMap: a record still
+   ``queued`` shows ``saving`` while Arktos works on the Action (and ``active`` if the recorder lags), and
+   a snapshot not recorded yet (the first milliseconds) is shown from the Action.
+
+What only the processor's memory holds: the image name and metadata between Arktos's 201 and the first
+record (milliseconds). If the processor dies exactly then, the record gets a fallback name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import structlog
+
+from extproc import arktos_paths
+from extproc.annotations import IMAGES_CONFIGMAP
+from extproc.arktos_client import ArktosClient
+from extproc.catalog import (
+    DEFAULT_IMAGES,
+    CatalogStore,
+    Image,
+    canonical_image_id,
+    image_entry,
+    image_sort_key,
+    parse_images,
+)
+from extproc.cluster_cache import SUBMITTED, ClusterView, action_ref, is_complete, operation_of
+
+log = structlog.get_logger("extproc.snapshots")
+
+Json = dict[str, Any]
+
+# Glance properties Nova sets on a server snapshot, and the gateway's own link to the Arktos snapshot.
+IMAGE_TYPE = "image_type"
+INSTANCE_UUID = "instance_uuid"
+BASE_IMAGE_REF = "base_image_ref"
+USER_ID = "user_id"
+ARKTOS_SNAPSHOT_ID = "arktos_snapshot_id"
+SNAPSHOT = "snapshot"
+
+GLANCE_TIME = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def glance_time(when: datetime) -> str:
+    return when.astimezone(UTC).strftime(GLANCE_TIME)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Pure: records, their state, reading them
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SnapshotRequest:
+    """What ``createImage`` knows that Arktos does not keep (travels in the cache's submission note)."""
+
+    name: str
+    server_id: str
+    metadata: Mapping[str, str]
+    base_image_ref: str = ""
+    user_id: str = ""
+
+    def as_details(self) -> Json:
+        return dataclasses.asdict(self) | {"metadata": dict(self.metadata)}
+
+    @classmethod
+    def from_details(cls, details: Mapping[str, Any] | None) -> SnapshotRequest | None:
+        if not details or not isinstance(details.get("name"), str):
+            return None
+        metadata = details.get("metadata") or {}
+        return cls(
+            name=str(details["name"]),
+            server_id=str(details.get("server_id") or ""),
+            metadata={str(k): str(v) for k, v in metadata.items()} if isinstance(metadata, dict) else {},
+            base_image_ref=str(details.get("base_image_ref") or ""),
+            user_id=str(details.get("user_id") or ""),
+        )
+
+
+def snapshot_url(tenant: str, namespace: str, server_id: str, snapshot_id: str) -> str:
+    """The image "URL" of a snapshot: names the Arktos snapshot; not a disk image any VM could boot."""
+    return f"arktos-snapshot://{tenant}/{namespace}/{server_id}/{snapshot_id}"
+
+
+def snapshot_image(
+    image_id: str,
+    tenant: str,
+    namespace: str,
+    request: SnapshotRequest,
+    status: str,
+    created_at: str,
+    updated_at: str,
+    snapshot_id: str = "",
+) -> Image:
+    # Nova copies the server metadata given to createImage into the image properties, then its own.
+    properties = dict(request.metadata)
+    properties.update({IMAGE_TYPE: SNAPSHOT, INSTANCE_UUID: request.server_id, "image_location": SNAPSHOT})
+    if request.base_image_ref:
+        properties[BASE_IMAGE_REF] = request.base_image_ref
+    if request.user_id:
+        properties[USER_ID] = request.user_id
+    if snapshot_id:
+        properties[ARKTOS_SNAPSHOT_ID] = snapshot_id
+    return Image(
+        id=image_id,
+        name=request.name,
+        url=snapshot_url(tenant, namespace, request.server_id, snapshot_id),
+        status=status,
+        visibility="private",
+        owner=tenant,
+        created_at=created_at,
+        updated_at=updated_at,
+        properties=properties,
+    )
+
+
+def is_snapshot(image: Image) -> bool:
+    return image.properties.get(IMAGE_TYPE) == SNAPSHOT
+
+
+def snapshot_id_of(image: Image, server_id: str) -> str | None:
+    """The Arktos snapshot id if ``image`` is a finished snapshot of server ``server_id``."""
+    if not is_snapshot(image) or image.properties.get(INSTANCE_UUID) != server_id:
+        return None
+    return image.properties.get(ARKTOS_SNAPSHOT_ID) or None
+
+
+def action_outcome(action: Mapping[str, Any]) -> tuple[str, str]:
+    """(Glance status, Arktos snapshot id) an Action stands for: queued, saving, active, or killed."""
+    annotations = (action.get("metadata") or {}).get("annotations") or {}
+    if annotations.get(SUBMITTED):
+        return "queued", ""
+    if not is_complete(action):
+        return "saving", ""
+    status = action.get("status") or {}
+    snapshot_id = str((status.get("snapshotStatus") or {}).get("snapshotID") or "")
+    if status.get("error") or not snapshot_id:
+        return "killed", ""
+    return "active", snapshot_id
+
+
+def _action_tenant(action: Mapping[str, Any]) -> tuple[str, str]:
+    meta = action.get("metadata") or {}
+    return str(meta.get("tenant") or "system"), str(meta.get("namespace") or "")
+
+
+def _created(action: Mapping[str, Any]) -> str:
+    raw = (action.get("metadata") or {}).get("creationTimestamp")
+    return raw if isinstance(raw, str) and raw else glance_time(datetime.now(UTC))
+
+
+def image_from_action(action: Mapping[str, Any], request: SnapshotRequest | None) -> Image | None:
+    """The image a gateway snapshot Action stands for before it is recorded (None if not one)."""
+    image_id = canonical_image_id(action_ref(action))
+    if operation_of(action) != SNAPSHOT or image_id is None:
+        return None
+    tenant, namespace = _action_tenant(action)
+    pod_name = str((action.get("spec") or {}).get("podName") or "")
+    request = request or fallback_request(image_id, pod_name)
+    status, snapshot_id = action_outcome(action)
+    created = _created(action)
+    return snapshot_image(image_id, tenant, namespace, request, status, created, created, snapshot_id)
+
+
+def fallback_request(image_id: str, server_id: str) -> SnapshotRequest:
+    """When the name given to createImage is lost (processor restarted within milliseconds of it)."""
+    return SnapshotRequest(name=f"snapshot-{image_id}", server_id=server_id, metadata={})
+
+
+def with_live_state(
+    images: list[Image],
+    tenant: str | None,
+    cluster: ClusterView | None,
+    details: Callable[[str], Mapping[str, Any] | None] | None = None,
+) -> list[Image]:
+    """``images`` (a tenant's ConfigMap) with what the cache knows of that tenant's snapshots in flight."""
+    if cluster is None or tenant is None:
+        return images
+    shown: list[Image] = []
+    known = {image.id for image in images}
+    for image in images:
+        action = (
+            cluster.snapshot_action(image.id) if is_snapshot(image) and image.status != "active" else None
+        )
+        if action is not None and _action_tenant(action)[0] == tenant:
+            status, _ = action_outcome(action)
+            # The record says at least queued; the Action can only move it forward.
+            if status != "queued":
+                image = dataclasses.replace(image, status=status)
+        shown.append(image)
+    lookup = details or cluster.submitted_details
+    for action in cluster.snapshot_actions(tenant):
+        image_id = canonical_image_id(action_ref(action))
+        if image_id is None or image_id in known:
+            continue
+        unrecorded = image_from_action(action, SnapshotRequest.from_details(lookup(image_id)))
+        if unrecorded is not None:
+            shown.append(unrecorded)
+    shown.sort(key=image_sort_key, reverse=True)
+    return shown
+
+
+def default_images_data() -> dict[str, str]:
+    """The built-in images as ConfigMap data (what a new ``openstack-images`` starts with)."""
+    return {image.name: image_entry(image) for image in DEFAULT_IMAGES}
+
+
+def record_change(
+    data: Mapping[str, str] | None, image: Image | None, image_id: str
+) -> dict[str, str] | None:
+    """The ConfigMap data with ``image`` recorded under its id (or removed when None); None: no change."""
+    new = dict(default_images_data() if data is None else data)
+    if image is None:
+        if image_id not in new:
+            return None
+        del new[image_id]
+        return new
+    existing = parse_images({image_id: new[image_id]}) if image_id in new else []
+    if existing and (existing[0].status, existing[0].url) == (image.status, image.url):
+        return None  # already recorded (the catalog this was decided from may lag behind our own write)
+    new[image_id] = image_entry(image)
+    return new
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The recorder (I/O: the processor's own credential)
+
+
+class SnapshotRecorder:
+    """Keeps each tenant's ``openstack-images`` ConfigMap in step with the gateway's snapshot Actions."""
+
+    def __init__(
+        self,
+        cluster: Any,
+        client: ArktosClient,
+        catalog: CatalogStore,
+        namespace: str,
+        retry_delay: float = 1.0,
+    ) -> None:
+        self.cluster = cluster
+        self.client = client
+        self.catalog = catalog
+        self.namespace = namespace
+        self.retry_delay = retry_delay
+        self._queue: asyncio.Queue[tuple[str, str, str]] = asyncio.Queue()
+        self._queued: set[tuple[str, str, str]] = set()
+        self._task: asyncio.Task[None] | None = None
+        # The request details of snapshots this processor submitted (name, metadata...), by image id.
+        self._requests: dict[str, SnapshotRequest] = {}
+        self.writes = 0
+
+    def start(self) -> None:
+        self.cluster.subscribe(self._on_change)
+        self.cluster.on_submitted(self._on_submitted)
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="snapshot-recorder")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    # -- events -------------------------------------------------------------------------------------
+
+    def _on_change(self, kind: str, change: str, obj: Mapping[str, Any]) -> None:
+        if kind != "Action" or change == "DELETED" or operation_of(obj) != SNAPSHOT:
+            return
+        image_id = canonical_image_id(action_ref(obj))
+        if image_id is not None:
+            tenant, namespace = _action_tenant(obj)
+            self._enqueue(tenant, namespace, image_id)
+
+    def _on_submitted(
+        self, tenant: str, namespace: str, pod: str, operation: str, ref: str, details: Mapping[str, Any]
+    ) -> None:
+        image_id = canonical_image_id(ref)
+        if operation != SNAPSHOT or image_id is None:
+            return
+        request = SnapshotRequest.from_details(details)
+        if request is not None:
+            self._requests[image_id] = request
+        self._enqueue(tenant, namespace, image_id)
+
+    def _enqueue(self, tenant: str, namespace: str, image_id: str) -> None:
+        item = (tenant, namespace, image_id)
+        if item not in self._queued:
+            self._queued.add(item)
+            self._queue.put_nowait(item)
+
+    # -- work ---------------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            item = await self._queue.get()
+            self._queued.discard(item)
+            try:
+                await self.reconcile(*item)
+            except Exception as exc:
+                log.warning("snapshot_record_failed", image_id=item[2], tenant=item[0], error=repr(exc))
+                await asyncio.sleep(self.retry_delay)
+                self._enqueue(*item)
+
+    def desired(self, tenant: str, namespace: str, image_id: str) -> tuple[bool, Image | None]:
+        """(whether to write, the record to write or None to remove it), from the cache and the catalog."""
+        action = self.cluster.snapshot_action(image_id)
+        if action is None or _action_tenant(action) != (tenant, namespace):
+            return False, None  # the Action expired: the record stays as it is
+        current = next((i for i in self.catalog.images(tenant) if i.id == image_id), None)
+        status, snapshot_id = action_outcome(action)
+        if status == "killed":
+            return current is not None, None
+        request = self._requests.get(image_id) or SnapshotRequest.from_details(
+            self.cluster.submitted_details(image_id)
+        )
+        if request is None and current is not None:
+            request = SnapshotRequest(
+                name=current.name,
+                server_id=current.properties.get(INSTANCE_UUID, ""),
+                metadata={
+                    k: v
+                    for k, v in current.properties.items()
+                    if k not in (IMAGE_TYPE, INSTANCE_UUID, BASE_IMAGE_REF, USER_ID, ARKTOS_SNAPSHOT_ID)
+                    and k != "image_location"
+                },
+                base_image_ref=current.properties.get(BASE_IMAGE_REF, ""),
+                user_id=current.properties.get(USER_ID, ""),
+            )
+        pod_name = str((action.get("spec") or {}).get("podName") or "")
+        request = request or fallback_request(image_id, pod_name)
+        recorded = "active" if status == "active" else "queued"
+        if current is not None and current.status == recorded:
+            return False, None
+        created = current.created_at if current is not None else _created(action)
+        now = glance_time(datetime.now(UTC))
+        image = snapshot_image(image_id, tenant, namespace, request, recorded, created, now, snapshot_id)
+        return True, image
+
+    async def reconcile(self, tenant: str, namespace: str, image_id: str) -> None:
+        write, image = self.desired(tenant, namespace, image_id)
+        if not write:
+            return
+        await self.write(tenant, namespace, image_id, image)
+        if image is not None and image.status == "active":
+            self._requests.pop(image_id, None)
+
+    async def write(self, tenant: str, namespace: str, image_id: str, image: Image | None) -> None:
+        """Record (or remove) one image in the tenant's ConfigMap: read, change, conditional write."""
+        path = arktos_paths.configmap(tenant, namespace, IMAGES_CONFIGMAP)
+        for _attempt in range(20):
+            status, body = await self.client.request("GET", path)
+            if status == 404:
+                data = None
+                rv = ""
+            elif status == 200 and isinstance(body, dict):
+                data = body.get("data") or {}
+                rv = str((body.get("metadata") or {}).get("resourceVersion") or "")
+            else:
+                raise RuntimeError(f"GET {path}: {status} {str(body)[:200]}")
+            new = record_change(data, image, image_id)
+            if new is None:
+                return
+            if data is None:
+                doc: Json = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": IMAGES_CONFIGMAP}}
+                doc["data"] = new
+                status, body = await self.client.request(
+                    "POST", arktos_paths.configmaps(tenant, namespace), doc
+                )
+            else:
+                doc = {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {"name": IMAGES_CONFIGMAP, "resourceVersion": rv},
+                    "data": new,
+                }
+                status, body = await self.client.request("PUT", path, doc)
+            if status in (200, 201):
+                self.writes += 1
+                log.info(
+                    "snapshot_recorded",
+                    tenant=tenant,
+                    image_id=image_id,
+                    status=image.status if image is not None else "removed",
+                )
+                return
+            if status != 409:
+                raise RuntimeError(f"write {path}: {status} {orjson.dumps(body)[:200]!r}")
+            # 409: someone changed (or created) the ConfigMap since we read it; read again.
+        raise RuntimeError(f"write {path}: still conflicting after retries")

@@ -1,0 +1,323 @@
+"""Batch create (min_count/max_count) end to end: real clients → Envoy → processor → Arktos simulator.
+
+Checks what a user sees (names, statuses, reservation filter) and, straight on the simulator, what the
+gateway left behind: no ReplicaSet once the batch is finished, pods without ownerReferences.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import openstack
+import orjson
+import pytest
+import requests
+from openstack.config import OpenStackConfig
+
+from extproc import annotations as keys
+from extproc.catalog import CatalogStore
+from extproc.compute import servers
+from extproc.config import GatewayConfig
+from extproc.context import RequestContext
+from extproc.messages import ClientRequest, Forward
+from gateway_stack import Stack
+from tests.e2e.conftest import ADMIN_TOKEN, DEMO_TOKEN, Api, OpenStackCLI
+
+pytestmark = pytest.mark.e2e
+
+IMAGE = "cirros-0.5.2-x86_64-disk"
+T = TypeVar("T")
+
+
+def eventually(what: str, probe: Callable[[], T | None], timeout: float = 60.0) -> T:
+    """Poll ``probe`` until it returns a value (a deadline only against hanging, not a timing check)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value is not None:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never happened: {what}")
+        time.sleep(0.1)
+
+
+class Sim:
+    """Arktos itself (the simulator), bypassing the gateway: to see what the gateway left there."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.url = stack.arktos_url
+        self.session = requests.Session()
+        # REQUESTS_CA_BUNDLE would win over the session's CA: the simulator's own CA is the one to trust.
+        self.session.trust_env = False
+        self.session.verify = str(stack.ca_path) if stack.ca_path else True
+        self.session.headers["Authorization"] = f"Bearer {ADMIN_TOKEN}"
+
+    def get(self, path: str) -> Any:
+        resp = self.session.get(self.url + path, timeout=10)
+        resp.raise_for_status()
+        return resp.json()
+
+    def replicaset_exists(self, reservation: str) -> bool:
+        resp = self.session.get(
+            f"{self.url}/apis/apps/v1/tenants/demo/namespaces/default/replicasets/{reservation}", timeout=10
+        )
+        return resp.status_code == 200
+
+    def members(self, reservation: str) -> list[dict[str, Any]]:
+        selector = f"{keys.RESERVATION_ID}={reservation}"
+        listed = self.get(f"/api/v1/tenants/demo/namespaces/default/pods?labelSelector={selector}")
+        items: list[dict[str, Any]] = listed["items"]
+        return items
+
+
+@pytest.fixture(scope="module")
+def sim(stack: Stack) -> Sim:
+    return Sim(stack)
+
+
+@pytest.fixture(scope="module")
+def conn(stack: Stack) -> Iterator[openstack.connection.Connection]:
+    region = OpenStackConfig(config_files=[str(stack.clouds_yaml)]).get_one(cloud="arktos")
+    connection = openstack.connection.Connection(config=region)
+    yield connection
+    connection.close()
+
+
+def batch_of(demo_api: Api, reservation: str, detail: bool = True) -> list[dict[str, Any]]:
+    path = "/servers/detail" if detail else "/servers"
+    resp = demo_api.get(path, params={"reservation_id": reservation})
+    assert resp.status_code == 200, resp.text
+    found: list[dict[str, Any]] = resp.json()["servers"]
+    return found
+
+
+def detached(sim: Sim, reservation: str, count: int) -> list[dict[str, Any]] | None:
+    """The batch's pods once the gateway has named them and deleted their ReplicaSet (Orphan)."""
+    if sim.replicaset_exists(reservation):
+        return None
+    members = sim.members(reservation)
+    if len(members) != count or any(m["metadata"].get("ownerReferences") for m in members):
+        return None
+    return members
+
+
+def all_active(demo_api: Api, reservation: str, count: int) -> list[dict[str, Any]] | None:
+    found = batch_of(demo_api, reservation)
+    if len(found) == count and all(s["status"] == "ACTIVE" for s in found):
+        return found
+    return None
+
+
+def create_batch(demo_api: Api, name: str, count: int) -> str:
+    body = {
+        "server": {
+            "name": name,
+            "imageRef": IMAGE,
+            "flavorRef": "1",
+            "min_count": count,
+            "max_count": count,
+            "return_reservation_id": True,
+        }
+    }
+    resp = demo_api.post("/servers", json=body)
+    assert resp.status_code == 202, resp.text
+    reservation: str = resp.json()["reservation_id"]
+    return reservation
+
+
+def delete_all(demo_api: Api, reservation: str) -> None:
+    for server in batch_of(demo_api, reservation, detail=False):
+        demo_api.delete(f"/servers/{server['id']}")
+
+
+# ---------------------------------------------------------------------------------------------------------
+
+
+def test_cli_create_min_max_wait(cli: OpenStackCLI, demo_api: Api, sim: Sim) -> None:
+    shown = cli.json(
+        "server",
+        "create",
+        "--image",
+        IMAGE,
+        "--flavor",
+        "m1.tiny",
+        "--min",
+        "3",
+        "--max",
+        "3",
+        "--wait",
+        "clib",
+    )
+    assert shown["status"] == "ACTIVE"
+    reservation = shown["id"].rsplit("-", 1)[0]  # Arktos names RS pods <rs>-<5 chars> (fixture 28)
+    members = eventually("the batch detached", lambda: detached(sim, reservation, 3))
+    # The reply's server is a member of the batch (the first the controller created; see batch.first_member
+    # for when its index is not 1).
+    assert shown["id"] in {m["metadata"]["name"] for m in members}
+    assert shown["name"] in {"clib-1", "clib-2", "clib-3"}
+    assert sorted(m["metadata"]["annotations"][keys.DISPLAY_NAME] for m in members) == [
+        "clib-1",
+        "clib-2",
+        "clib-3",
+    ]
+    eventually("all ACTIVE", lambda: all_active(demo_api, reservation, 3))
+    listed = cli.json("server", "list", "--name", "^clib-")
+    assert sorted(s["Name"] for s in listed) == ["clib-1", "clib-2", "clib-3"]
+    delete_all(demo_api, reservation)
+
+
+def test_sdk_min_max_and_list_by_reservation(conn: openstack.connection.Connection, demo_api: Api) -> None:
+    image = conn.image.find_image(IMAGE, ignore_missing=False)
+    server = conn.compute.create_server(
+        name="sdkb", image_id=image.id, flavor_id="1", min_count=2, max_count=2
+    )
+    server = conn.compute.wait_for_server(server, status="ACTIVE", wait=120)
+    assert server.name in {"sdkb-1", "sdkb-2"}
+    reservation = server.id.rsplit("-", 1)[0]
+    by_reservation = eventually("both ACTIVE", lambda: all_active(demo_api, reservation, 2))
+    assert sorted(s["name"] for s in by_reservation) == ["sdkb-1", "sdkb-2"]
+    listed = list(conn.compute.servers(details=True, reservation_id=reservation))
+    assert sorted(s.name for s in listed) == ["sdkb-1", "sdkb-2"]
+    assert {s.id for s in listed} == {s["id"] for s in by_reservation}
+    for s in listed:
+        conn.compute.delete_server(s.id)
+
+
+def test_reservation_id_lists_exactly_that_batch(demo_api: Api, sim: Sim) -> None:
+    first = create_batch(demo_api, "resa", 3)
+    second = create_batch(demo_api, "resb", 2)
+    assert first != second
+    for reservation, count, name in ((first, 3, "resa"), (second, 2, "resb")):
+        brief = eventually("listed", lambda r=reservation, c=count: (  # type: ignore[misc]
+            found if len(found := batch_of(demo_api, r, detail=False)) == c else None))  # fmt: skip
+        assert sorted(s["name"] for s in brief) == [f"{name}-{i}" for i in range(1, count + 1)]
+        detail = batch_of(demo_api, reservation)
+        assert {s["id"] for s in detail} == {s["id"] for s in brief}
+        assert {s["id"] for s in detail} == {m["metadata"]["name"] for m in sim.members(reservation)}
+    assert batch_of(demo_api, "r-nosuchxx") == []
+    delete_all(demo_api, first)
+    delete_all(demo_api, second)
+
+
+def test_deleting_one_member_leaves_the_others_and_no_replacement(demo_api: Api, sim: Sim) -> None:
+    reservation = create_batch(demo_api, "indep", 3)
+    eventually("the batch detached", lambda: detached(sim, reservation, 3))
+    servers_ = eventually("all ACTIVE", lambda: all_active(demo_api, reservation, 3))
+    names_before = {s["id"]: s["name"] for s in servers_}
+    victim = next(s["id"] for s in servers_ if s["name"] == "indep-2")
+
+    assert demo_api.delete(f"/servers/{victim}").status_code == 204
+    eventually(
+        "the member gone", lambda: True if demo_api.get(f"/servers/{victim}").status_code == 404 else None
+    )
+
+    left = batch_of(demo_api, reservation)
+    assert {s["id"]: s["name"] for s in left} == {k: v for k, v in names_before.items() if k != victim}
+    assert all(s["status"] == "ACTIVE" for s in left)
+    # Nothing replaces it on Arktos either.
+    assert sorted(m["metadata"]["name"] for m in sim.members(reservation)) == sorted(s["id"] for s in left)
+    # Stop/start one member: a per-server action, the other one is untouched.
+    one, other = left
+    assert demo_api.post(f"/servers/{one['id']}/action", json={"os-stop": None}).status_code == 202
+    eventually("stopped", lambda: True if demo_api.get(f"/servers/{one['id']}").json()["server"]["status"]
+               == "SHUTOFF" else None)  # fmt: skip
+    assert demo_api.get(f"/servers/{other['id']}").json()["server"]["status"] == "ACTIVE"
+    delete_all(demo_api, reservation)
+
+
+def test_failing_vm_in_a_batch_is_an_error_server_with_a_fault(demo_api: Api, stack: Stack) -> None:
+    """A batch whose VMs fail to boot: every server shows ERROR with the fault, none goes missing."""
+    body = {"server": {"name": "failb", "imageRef": IMAGE, "flavorRef": "1", "max_count": 2,
+                       "return_reservation_id": True, "metadata": {}}}  # fmt: skip
+    # The simulator fails VMs annotated arktos-sim/fail; the gateway has no such field, so the batch is
+    # created with the exact ReplicaSet the gateway would send, plus that annotation, straight on Arktos.
+    reservation, rs = gateway_replicaset(stack, body)
+    rs["spec"]["template"]["metadata"]["annotations"]["arktos-sim/fail"] = "true"
+    post_replicaset(stack, rs)
+    failed = eventually("both ERROR", lambda: (
+        found if len(found := batch_of(demo_api, reservation)) == 2
+        and all(s["status"] == "ERROR" for s in found) else None))  # fmt: skip
+    assert sorted(s["name"] for s in failed) == ["failb-1", "failb-2"]
+    assert all(s["fault"]["code"] == 500 and s["fault"]["message"] for s in failed)
+    delete_all(demo_api, reservation)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Restart safety
+
+
+def gateway_replicaset(stack: Stack, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The ReplicaSet the gateway's own translation sends for ``body`` (demo tenant)."""
+    ctx = RequestContext(GatewayConfig(public_url=stack.public_url), CatalogStore(), "req-test", "demo")
+    req = ClientRequest("POST", "/compute/v2.1/demo/servers", {}, {"x-auth-token": DEMO_TOKEN},
+                        orjson.dumps(body))  # fmt: skip
+    forward = servers.create_server(ctx, req, {})
+    assert isinstance(forward, Forward) and forward.upstream.body is not None
+    rs: dict[str, Any] = orjson.loads(forward.upstream.body)
+    return str(rs["metadata"]["name"]), rs
+
+
+def post_replicaset(stack: Stack, rs: dict[str, Any]) -> None:
+    resp = requests.post(
+        f"{stack.arktos_url}/apis/apps/v1/tenants/demo/namespaces/default/replicasets",
+        json=rs,
+        headers={"Authorization": f"Bearer {DEMO_TOKEN}"},
+        verify=str(stack.ca_path) if stack.ca_path else True,
+        timeout=10,
+    )
+    assert resp.status_code == 201, resp.text
+
+
+def test_batch_created_while_the_processor_is_dead_is_finished_after_restart(
+    stack: Stack, demo_api: Api, sim: Sim
+) -> None:
+    """The processor dies between create and detach (here: before it could do anything, and one name was
+    already written by it): the restarted processor finishes the batch, keeping the name written."""
+    body = {"server": {"name": "crash", "imageRef": IMAGE, "flavorRef": "1", "max_count": 3}}
+    reservation, rs = gateway_replicaset(stack, body)
+    stack.kill_processor()
+    try:
+        post_replicaset(stack, rs)
+        members = eventually("the controller's pods", lambda: (
+            found if len(found := sim.members(reservation)) == 3 else None))  # fmt: skip
+        assert all(m["metadata"].get("ownerReferences") for m in members)
+        # What a processor killed in the middle of naming leaves: one member already named.
+        pre_named = max(members, key=lambda m: m["metadata"]["name"])["metadata"]["name"]
+        resp = sim.session.patch(
+            f"{sim.url}/api/v1/tenants/demo/namespaces/default/pods/{pre_named}",
+            data=orjson.dumps(
+                {"metadata": {"annotations": {keys.DISPLAY_NAME: "crash-1", keys.BATCH_INDEX: "1"}}}
+            ),
+            headers={"Content-Type": "application/merge-patch+json"},
+            timeout=10,
+        )
+        assert resp.status_code == 200, resp.text
+        assert sim.replicaset_exists(reservation)
+    finally:
+        stack.start_processor()
+
+    finished = eventually("the batch detached", lambda: detached(sim, reservation, 3))
+    names = {m["metadata"]["name"]: m["metadata"]["annotations"][keys.DISPLAY_NAME] for m in finished}
+    assert names[pre_named] == "crash-1"
+    assert sorted(names.values()) == ["crash-1", "crash-2", "crash-3"]
+    # Independent now: deleting one leaves two, with nothing to replace it.
+    victim = next(k for k, v in names.items() if v == "crash-3")
+    assert demo_api.delete(f"/servers/{victim}").status_code == 204
+    eventually(
+        "the member gone", lambda: True if demo_api.get(f"/servers/{victim}").status_code == 404 else None
+    )
+    assert {s["name"] for s in batch_of(demo_api, reservation)} == {"crash-1", "crash-2"}
+    delete_all(demo_api, reservation)
+
+
+def test_processor_killed_right_after_the_create_reply(stack: Stack, demo_api: Api, sim: Sim) -> None:
+    reservation = create_batch(demo_api, "kill", 4)
+    stack.kill_processor()
+    stack.start_processor()
+    members = eventually("the batch detached", lambda: detached(sim, reservation, 4))
+    names = sorted(m["metadata"]["annotations"][keys.DISPLAY_NAME] for m in members)
+    assert names == ["kill-1", "kill-2", "kill-3", "kill-4"]
+    assert sorted(s["name"] for s in batch_of(demo_api, reservation)) == names
+    delete_all(demo_api, reservation)

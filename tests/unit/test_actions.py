@@ -1,0 +1,411 @@
+"""extproc.compute.actions: each action's Arktos request, its reply translation, and the state checks."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import orjson
+import pytest
+
+from extproc.catalog import CatalogStore, image_entry
+from extproc.cluster_cache import ACTION, POD, REPLICASET, ClusterCache
+from extproc.compute import actions
+from extproc.config import GatewayConfig
+from extproc.context import RequestContext
+from extproc.messages import ArktosReply, ClientRequest, Forward, Reply
+from extproc.snapshots import SnapshotRequest, snapshot_image
+from extproc.tenant_proofs import TenantProofs
+from tests.shared_fixtures import SHARED_FIXTURES
+
+PUBLIC = "http://gw.example:8080"
+TOKEN = "demo-token"
+SID = "bad005cf-17e1-48ad-b9f7-e9f9352beb13"
+POD_PATH = f"/api/v1/tenants/demo/namespaces/default/pods/{SID}"
+
+
+def recorded_pod() -> dict[str, Any]:
+    fixture = json.loads((SHARED_FIXTURES / "arktos" / "09-pod-get.json").read_text())
+    pod: dict[str, Any] = fixture["body"]
+    pod["metadata"].update({"name": SID, "tenant": "demo", "namespace": "default", "resourceVersion": "1"})
+    return pod
+
+
+def running_pod() -> dict[str, Any]:
+    pod = recorded_pod()
+    pod["spec"]["virtualMachine"]["powerSpec"] = "Running"
+    pod["spec"]["nodeName"] = "node-1"
+    pod["status"] = {
+        "phase": "Running",
+        "podIP": "10.244.0.5",
+        "virtualMachineStatus": {"state": "active", "powerState": "running"},
+    }
+    return pod
+
+
+def stopped_pod() -> dict[str, Any]:
+    pod = running_pod()
+    pod["spec"]["virtualMachine"]["powerSpec"] = "Shutdown"
+    pod["status"]["phase"] = "NoSchedule"
+    pod["status"]["virtualMachineStatus"] = {"state": "stopped", "powerState": "shutdown"}
+    return pod
+
+
+def cache_with(*pods: dict[str, Any], actions_: list[dict[str, Any]] | None = None) -> ClusterCache:
+    cache = ClusterCache()
+    cache.apply_list(POD, list(pods))
+    cache.apply_list(ACTION, actions_ or [])
+    cache.apply_list(REPLICASET, [])
+    return cache
+
+
+def proven() -> TenantProofs:
+    proofs = TenantProofs()
+    proofs.record(TOKEN, f"{POD_PATH}", 200)
+    return proofs
+
+
+def ctx(
+    cluster: ClusterCache | None = None,
+    proofs: TenantProofs | None = None,
+    tenant: str | None = "demo",
+    catalog: CatalogStore | None = None,
+) -> RequestContext:
+    return RequestContext(
+        GatewayConfig(public_url=PUBLIC), catalog or CatalogStore(), "req-1", tenant, cluster, proofs
+    )
+
+
+def post(body: Any, raw: bytes | None = None) -> ClientRequest:
+    data = raw if raw is not None else orjson.dumps(body)
+    return ClientRequest(
+        "POST", f"/compute/v2.1/demo/servers/{SID}/action", {}, {"x-auth-token": TOKEN}, data
+    )
+
+
+def handle(context: RequestContext, body: Any, raw: bytes | None = None) -> Reply | Forward:
+    return actions.server_action(context, post(body, raw), {"server_id": SID, "project_id": "demo"})
+
+
+def status_reply(code: int, reason: str, name: str = "", message: str = "") -> ArktosReply:
+    body = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success" if code < 300 else "Failure",
+        "message": message,
+        "reason": reason,
+        "details": {"name": name},
+        "code": code,
+    }
+    return ArktosReply(code, {"content-type": "application/json"}, orjson.dumps(body))
+
+
+def error(reply: Reply) -> tuple[int, str]:
+    (fault,) = orjson.loads(reply.body).values()
+    return reply.status, fault["message"]
+
+
+def translated(outcome: Reply | Forward, reply: ArktosReply) -> Reply:
+    assert isinstance(outcome, Forward)
+    result = outcome.translate(reply)
+    assert isinstance(result, Reply)
+    return result
+
+
+# -- parsing -----------------------------------------------------------------------------------------------
+
+
+INVALID = "Invalid input for field/attribute"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"os-getConsoleOutput": {}}, "There is no such action: os-getConsoleOutput"),
+        ({"pause": None}, "There is no such action: pause"),
+        ({"os-stop": None, "os-start": None}, "Malformed request body"),
+        ({}, "Malformed request body"),
+        ([], "Malformed request body"),
+        ({"reboot": {}}, f"{INVALID} reboot. Value: {{}}. 'type' is a required property"),
+        ({"reboot": {"type": "GENTLE"}}, f"{INVALID} type. Value: GENTLE. 'GENTLE' is not one of"),
+        ({"createImage": {}}, f"{INVALID} createImage. Value: {{}}. 'name' is a required property"),
+        ({"createImage": {"name": " x"}}, "An invalid 'name' value was provided."),
+        ({"createImage": {"name": "x", "metadata": {"k": 1}}}, f"{INVALID} k."),
+        ({"rebuild": {}}, f"{INVALID} rebuild. Value: {{}}. 'imageRef' is a required property"),
+    ],
+)  # fmt: skip
+def test_bad_bodies_are_nova_400(body: Any, message: str) -> None:
+    reply = handle(ctx(), body)
+    assert isinstance(reply, Reply)
+    status, text = error(reply)
+    assert status == 400
+    assert text.startswith(message)
+
+
+@pytest.mark.parametrize("raw", [b"", b"{", b"null"])
+def test_unparseable_body_is_400(raw: bytes) -> None:
+    reply = handle(ctx(), None, raw=raw)
+    assert isinstance(reply, Reply)
+    assert error(reply) == (400, "Malformed request body")
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        ({"reboot": {"type": "soft"}}, actions.Kind.REBOOT_SOFT),
+        ({"reboot": {"type": "Hard"}}, actions.Kind.REBOOT_HARD),
+        ({"os-stop": None}, actions.Kind.STOP),
+        ({"os-start": {}}, actions.Kind.START),
+    ],
+)
+def test_parse_action(body: Any, kind: actions.Kind) -> None:
+    parsed = actions.parse_action(body)
+    assert isinstance(parsed, actions.ActionRequest)
+    assert parsed.kind is kind
+
+
+# -- request translation -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["SOFT", "HARD"])
+def test_reboot_is_one_custom_action(kind: str) -> None:
+    outcome = handle(ctx(), {"reboot": {"type": kind}})
+    assert isinstance(outcome, Forward)
+    up = outcome.upstream
+    assert (up.method, up.path, up.content_type) == ("POST", f"{POD_PATH}/action", "application/json")
+    assert up.body is not None
+    assert orjson.loads(up.body) == {
+        "apiVersion": "v1",
+        "kind": "CustomAction",
+        "operation": "reboot",
+        "rebootParams": {"delayInSeconds": 0},
+    }
+    reply = translated(outcome, status_reply(201, "", "reboot-1795784286"))
+    assert (reply.status, reply.body) == (202, b"")
+
+
+@pytest.mark.parametrize(
+    ("action", "current", "wanted"), [("os-stop", "Running", "Shutdown"), ("os-start", "Shutdown", "Running")]
+)
+def test_stop_start_is_one_conditional_patch(action: str, current: str, wanted: str) -> None:
+    outcome = handle(ctx(), {action: None})
+    assert isinstance(outcome, Forward)
+    up = outcome.upstream
+    assert (up.method, up.path, up.content_type) == ("PATCH", POD_PATH, "application/json-patch+json")
+    assert up.body is not None
+    assert orjson.loads(up.body) == [
+        {"op": "test", "path": "/spec/virtualMachine/powerSpec", "value": current},
+        {"op": "replace", "path": "/spec/virtualMachine/powerSpec", "value": wanted},
+    ]
+    ok = translated(outcome, ArktosReply(200, {}, orjson.dumps(running_pod())))
+    assert (ok.status, ok.body) == (202, b"")
+
+
+@pytest.mark.parametrize(("action", "state"), [("os-stop", "stopped"), ("os-start", "active")])
+def test_failed_power_test_without_cache_is_phrased_from_the_test(action: str, state: str) -> None:
+    outcome = handle(ctx(), {action: None})
+    failed = status_reply(
+        422, "Invalid", message="the server rejected our request due to an error in our request"
+    )
+    nova = "stop" if action == "os-stop" else "start"
+    assert error(translated(outcome, failed)) == (
+        409,
+        f"Cannot '{nova}' instance {SID} while it is in vm_state {state}",
+    )
+
+
+def test_failed_power_test_uses_the_cache_once_arktos_authorized() -> None:
+    # Not proven for the token: the pre-check is skipped, but after Arktos's 422 the cache may phrase it.
+    pod = running_pod()
+    pod["spec"]["virtualMachine"]["powerSpec"] = "Shutdown"  # powering off
+    outcome = handle(ctx(cache_with(pod)), {"os-stop": None})
+    reply = translated(outcome, status_reply(422, "Invalid"))
+    assert error(reply) == (409, f"Cannot 'stop' instance {SID} while it is in task_state powering-off")
+
+
+def test_create_image_is_a_snapshot_named_by_a_new_image_id() -> None:
+    cache = cache_with(running_pod())
+    outcome = handle(ctx(cache), {"createImage": {"name": "snap1", "metadata": {"k": "v"}}})
+    assert isinstance(outcome, Forward)
+    assert outcome.upstream.body is not None
+    sent = orjson.loads(outcome.upstream.body)
+    image_id = sent["snapshotParams"]["snapshotName"]
+    assert sent == {
+        "apiVersion": "v1",
+        "kind": "CustomAction",
+        "operation": "snapshot",
+        "snapshotParams": {"snapshotName": image_id},
+    }
+    reply = translated(outcome, status_reply(201, "", image_id))
+    assert (reply.status, reply.body) == (202, b"")
+    assert reply.headers["location"] == f"{PUBLIC}/image/v2/images/{image_id}"
+    # Shown at once as a snapshot in flight, with the name given.
+    details = cache.submitted_details(image_id)
+    assert details is not None
+    assert (details["name"], details["server_id"], details["metadata"]) == ("snap1", SID, {"k": "v"})
+    assert [a["metadata"]["annotations"] for a in cache.pending_actions("demo", "default", SID)] == [
+        {"openstack.arktos.io/submitted": "true"}
+    ]
+
+
+def _catalog_with(image: Any) -> CatalogStore:
+    store = CatalogStore()
+    store.set_configmap("demo", "openstack-images", {image.id: image_entry(image)})
+    return store
+
+
+SNAP_ID = "11111111-2222-4333-8444-555555555555"
+
+
+def _snapshot(server: str, status: str = "active") -> Any:
+    request = SnapshotRequest("snap1", server, {})
+    return snapshot_image(
+        SNAP_ID,
+        "demo",
+        "default",
+        request,
+        status,
+        "2026-01-01T00:00:00Z",
+        "2026-01-01T00:00:00Z",
+        "arktos-snap-7",
+    )
+
+
+def test_rebuild_from_own_snapshot_is_a_restore() -> None:
+    catalog = _catalog_with(_snapshot(SID))
+    cache = cache_with(running_pod())
+    outcome = handle(
+        ctx(cache, proven(), catalog=catalog), {"rebuild": {"imageRef": "snap1", "adminPass": "pw"}}
+    )
+    assert isinstance(outcome, Forward)
+    assert outcome.upstream.body is not None
+    assert orjson.loads(outcome.upstream.body) == {
+        "apiVersion": "v1",
+        "kind": "CustomAction",
+        "operation": "restore",
+        "restoreParams": {"snapshotID": "arktos-snap-7"},
+    }
+    reply = translated(outcome, status_reply(201, "", "arktos-snap-7"))
+    assert reply.status == 202
+    server = orjson.loads(reply.body)["server"]
+    assert (server["id"], server["status"], server["adminPass"]) == (SID, "REBUILD", "pw")
+    assert "OS-EXT-STS:task_state" not in server
+
+
+@pytest.mark.parametrize("ref", [SNAP_ID, "6db08272-a856-49da-8909-7c4c73ab0bac"])
+def test_rebuild_from_another_image_is_400(ref: str) -> None:
+    catalog = _catalog_with(_snapshot("some-other-server"))
+    catalog.set_configmap(
+        "demo",
+        "openstack-images",
+        {
+            **{SNAP_ID: image_entry(_snapshot("other"))},
+            "cirros": '{"id": "6db08272-a856-49da-8909-7c4c73ab0bac", "url": "x"}',
+        },
+    )
+    reply = handle(ctx(catalog=catalog), {"rebuild": {"imageRef": ref}})
+    assert isinstance(reply, Reply)
+    assert error(reply) == (
+        400,
+        actions.not_own_snapshot(ref, SID),
+    )
+
+
+def test_rebuild_from_unknown_image_is_400() -> None:
+    reply = handle(ctx(), {"rebuild": {"imageRef": SNAP_ID}})
+    assert isinstance(reply, Reply)
+    assert error(reply) == (400, f"Image {SNAP_ID} could not be found.")
+
+
+# -- Arktos's answers --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "nova", "task"),
+    [
+        ({"reboot": {"type": "SOFT"}}, "reboot", "rebooting"),
+        ({"reboot": {"type": "HARD"}}, "reboot", "rebooting_hard"),
+        ({"createImage": {"name": "s"}}, "createImage", "image_snapshot"),
+    ],
+)
+def test_action_name_collision_is_nova_409_not_500(body: Any, nova: str, task: str) -> None:
+    outcome = handle(ctx(), body)
+    collided = status_reply(409, "AlreadyExists", message='actions "reboot-1795784286" already exists')
+    assert error(translated(outcome, collided)) == (
+        409,
+        f"Cannot '{nova}' instance {SID} while it is in task_state {task}",
+    )
+
+
+@pytest.mark.parametrize(
+    "body", [{"reboot": {"type": "HARD"}}, {"os-stop": None}, {"createImage": {"name": "s"}}]
+)
+def test_missing_server_is_404(body: Any) -> None:
+    missing = status_reply(404, "NotFound", message=f'pods "{SID}" not found')
+    assert error(translated(handle(ctx(), body), missing)) == (404, f"Instance {SID} could not be found.")
+
+
+def test_forbidden_is_403() -> None:
+    forbidden = status_reply(403, "Forbidden", message="forbidden")
+    assert translated(handle(ctx(), {"os-stop": None}), forbidden).status == 403
+
+
+# -- when the cache decides --------------------------------------------------------------------------------
+
+
+def test_cache_decides_only_for_a_proven_token_in_the_named_tenant() -> None:
+    cache = cache_with(stopped_pod())
+    refused = handle(ctx(cache, proven()), {"reboot": {"type": "SOFT"}})
+    assert isinstance(refused, Reply)
+    assert error(refused) == (409, f"Cannot 'reboot' instance {SID} while it is in vm_state stopped")
+    # Same state, but the token never got a 2xx in this tenant: Arktos must answer first.
+    assert isinstance(handle(ctx(cache, TenantProofs()), {"reboot": {"type": "SOFT"}}), Forward)
+    # Proven for another tenant only.
+    other = TenantProofs()
+    other.record(TOKEN, "/api/v1/tenants/alt/namespaces/default/pods", 200)
+    assert isinstance(handle(ctx(cache, other), {"reboot": {"type": "SOFT"}}), Forward)
+    # Short path: the tenant is Arktos's to decide.
+    assert isinstance(handle(ctx(cache, proven(), tenant=None), {"reboot": {"type": "SOFT"}}), Forward)
+    # A cache that has not synced yet decides nothing.
+    unsynced = ClusterCache()
+    unsynced.apply_list(POD, [stopped_pod()])
+    assert isinstance(handle(ctx(unsynced, proven()), {"reboot": {"type": "SOFT"}}), Forward)
+
+
+def test_pod_unknown_to_the_cache_is_forwarded() -> None:
+    assert isinstance(handle(ctx(cache_with(), proven()), {"os-start": None}), Forward)
+
+
+def test_hard_reboot_of_a_stopped_server_powers_it_on() -> None:
+    outcome = handle(ctx(cache_with(stopped_pod()), proven()), {"reboot": {"type": "HARD"}})
+    assert isinstance(outcome, Forward)
+    assert outcome.upstream.method == "PATCH"
+    assert outcome.upstream.body is not None
+    assert orjson.loads(outcome.upstream.body)[1]["value"] == "Running"
+
+
+def test_start_while_powering_off_is_refused_from_the_cache() -> None:
+    pod = running_pod()
+    pod["spec"]["virtualMachine"]["powerSpec"] = "Shutdown"
+    refused = handle(ctx(cache_with(pod), proven()), {"os-start": None})
+    assert isinstance(refused, Reply)
+    assert error(refused) == (409, f"Cannot 'start' instance {SID} while it is in vm_state active")
+
+
+def test_soft_reboot_while_rebooting_is_refused_hard_is_allowed() -> None:
+    rebooting = {
+        "metadata": {"name": "reboot-100", "tenant": "demo", "namespace": "default", "resourceVersion": "2"},
+        "spec": {"podName": SID, "rebootAction": {"delayInSeconds": 0}},
+        "status": {},
+    }
+    cache = cache_with(running_pod(), actions_=[rebooting])
+    soft = handle(ctx(cache, proven()), {"reboot": {"type": "SOFT"}})
+    assert isinstance(soft, Reply)
+    assert error(soft) == (409, f"Cannot 'reboot' instance {SID} while it is in task_state rebooting")
+    assert isinstance(handle(ctx(cache, proven()), {"reboot": {"type": "HARD"}}), Forward)
+    done = copy.deepcopy(rebooting)
+    done["status"] = {"complete": True}
+    cache.apply_event(ACTION, "MODIFIED", done)
+    assert isinstance(handle(ctx(cache, proven()), {"reboot": {"type": "SOFT"}}), Forward)
