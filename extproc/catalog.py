@@ -25,11 +25,11 @@ import logging
 import re
 import threading
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -308,6 +308,37 @@ def _flavor(name: str, spec: Mapping[str, Any]) -> Flavor:
     )
 
 
+_Entry = TypeVar("_Entry", Flavor, Image)
+
+
+def _parse_entries(
+    kind: str,
+    data: Mapping[str, str] | None,
+    known_keys: frozenset[str],
+    build: Callable[[str, Mapping[str, Any]], _Entry],
+) -> list[_Entry]:
+    """The valid entries of a catalog ConfigMap (name -> JSON object); a bad entry is logged and skipped,
+    never fatal: one typo in an operator's ConfigMap must not take the whole catalog down."""
+    entries: list[_Entry] = []
+    seen: set[str] = set()
+    for name, raw in (data or {}).items():
+        try:
+            spec = _decode(kind, name, raw)
+            unknown = sorted(set(spec) - known_keys)
+            if unknown:
+                log.warning("%s %r: ignoring unknown keys %s", kind, name, unknown)
+            entry = build(name, spec)
+        except _BadEntry as exc:
+            log.warning("%s %r skipped: %s", kind, name, exc)
+            continue
+        if entry.id in seen:
+            log.warning("%s %r skipped: id %r is used by another %s", kind, name, entry.id, kind)
+            continue
+        seen.add(entry.id)
+        entries.append(entry)
+    return entries
+
+
 def flavor_sort_key(flavor: Flavor) -> str:
     # NOTE: Nova lists flavors by flavorid ascending, a string column: "42" sorts before "5" (fixture 05).
     return flavor.id
@@ -315,23 +346,7 @@ def flavor_sort_key(flavor: Flavor) -> str:
 
 def parse_flavors(data: Mapping[str, str] | None) -> list[Flavor]:
     """Flavors of a ``openstack-flavors`` ConfigMap's data, sorted like Nova (by id, as strings)."""
-    flavors: list[Flavor] = []
-    seen: set[str] = set()
-    for name, raw in (data or {}).items():
-        try:
-            spec = _decode("flavor", name, raw)
-            unknown = sorted(set(spec) - _FLAVOR_KEYS)
-            if unknown:
-                log.warning("flavor %r: ignoring unknown keys %s", name, unknown)
-            flavor = _flavor(name, spec)
-        except _BadEntry as exc:
-            log.warning("flavor %r skipped: %s", name, exc)
-            continue
-        if flavor.id in seen:
-            log.warning("flavor %r skipped: id %r is used by another flavor", name, flavor.id)
-            continue
-        seen.add(flavor.id)
-        flavors.append(flavor)
+    flavors = _parse_entries("flavor", data, _FLAVOR_KEYS, _flavor)
     flavors.sort(key=flavor_sort_key)
     return flavors
 
@@ -424,23 +439,7 @@ def image_sort_key(image: Image) -> tuple[str, str]:
 
 def parse_images(data: Mapping[str, str] | None) -> list[Image]:
     """Images of a ``openstack-images`` ConfigMap's data, newest first (Glance's default order)."""
-    images: list[Image] = []
-    seen: set[str] = set()
-    for name, raw in (data or {}).items():
-        try:
-            spec = _decode("image", name, raw)
-            unknown = sorted(set(spec) - _IMAGE_KEYS)
-            if unknown:
-                log.warning("image %r: ignoring unknown keys %s", name, unknown)
-            image = _image(name, spec)
-        except _BadEntry as exc:
-            log.warning("image %r skipped: %s", name, exc)
-            continue
-        if image.id in seen:
-            log.warning("image %r skipped: id %r is used by another image", name, image.id)
-            continue
-        seen.add(image.id)
-        images.append(image)
+    images = _parse_entries("image", data, _IMAGE_KEYS, _image)
     images.sort(key=image_sort_key, reverse=True)
     return images
 

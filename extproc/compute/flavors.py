@@ -17,17 +17,13 @@ from urllib.parse import quote, urlencode
 
 import orjson
 
-from extproc import arktos_paths
-from extproc.annotations import FLAVORS_CONFIGMAP
-from extproc.catalog import Flavor, flavors_from_reply
+from extproc.catalog import Flavor
+from extproc.catalog_reads import read_flavors
 from extproc.context import RequestContext
-from extproc.errors import Service, bad_request, from_arktos, not_found
+from extproc.errors import Service, bad_request, not_found
 from extproc.messages import (
     JSON_CONTENT_TYPE,
-    ArktosReply,
-    ArktosRequest,
     ClientRequest,
-    Forward,
     Outcome,
     Reply,
 )
@@ -89,23 +85,6 @@ def flavor_not_found(flavor_id: str) -> Reply:
 # Handlers
 
 
-def _catalog_get(ctx: RequestContext) -> ArktosRequest:
-    return ArktosRequest(
-        method="GET",
-        path=arktos_paths.configmap(ctx.tenant, ctx.config.namespace, FLAVORS_CONFIGMAP),
-    )
-
-
-def _forward(ctx: RequestContext, answer: Callable[[list[Flavor]], Reply]) -> Forward:
-    def translate(reply: ArktosReply) -> Reply:
-        flavors = flavors_from_reply(reply)
-        if flavors is None:
-            return from_arktos(Service.COMPUTE, reply)
-        return answer(flavors)
-
-    return Forward(_catalog_get(ctx), translate)
-
-
 def list_flavors(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
     return _list(ctx, req, detail=False)
 
@@ -124,7 +103,7 @@ def show_flavor(ctx: RequestContext, req: ClientRequest, params: Mapping[str, st
                 return json_reply(200, {"flavor": flavor_show(ctx, flavor)})
         return flavor_not_found(flavor_id)
 
-    return _forward(ctx, answer)
+    return read_flavors(ctx, answer)
 
 
 def show_extra_specs(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
@@ -136,7 +115,7 @@ def show_extra_specs(ctx: RequestContext, req: ClientRequest, params: Mapping[st
                 return json_reply(200, {"extra_specs": dict(flavor.extra_specs)})
         return flavor_not_found(flavor_id)
 
-    return _forward(ctx, answer)
+    return read_flavors(ctx, answer)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -247,7 +226,7 @@ def _list(ctx: RequestContext, req: ClientRequest, detail: bool) -> Outcome:
             body["flavors_links"] = links
         return json_reply(200, body)
 
-    return _forward(ctx, answer)
+    return read_flavors(ctx, answer)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,13 +11,12 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from extproc import arktos_paths
-from extproc.annotations import IMAGES_CONFIGMAP
-from extproc.catalog import Image, canonical_image_id, images_from_reply
+from extproc.catalog import Image, canonical_image_id
+from extproc.catalog_reads import read_images
 from extproc.compute.flavors import NovaPage, compute_links, json_reply, parse_nova_page
 from extproc.context import RequestContext
-from extproc.errors import Service, bad_request, from_arktos, not_found
-from extproc.messages import ArktosReply, ArktosRequest, ClientRequest, Forward, Outcome, Reply
+from extproc.errors import Service, bad_request, not_found
+from extproc.messages import ClientRequest, Outcome, Reply
 
 # Glance status -> Nova image status / progress (views/images.py _get_status, _get_progress).
 _STATUS = {
@@ -89,21 +88,6 @@ def image_not_found() -> Reply:
 # Handlers
 
 
-def _forward(ctx: RequestContext, answer: Callable[[list[Image]], Reply]) -> Forward:
-    upstream = ArktosRequest(
-        method="GET",
-        path=arktos_paths.configmap(ctx.tenant, ctx.config.namespace, IMAGES_CONFIGMAP),
-    )
-
-    def translate(reply: ArktosReply) -> Reply:
-        images = images_from_reply(reply)
-        if images is None:
-            return from_arktos(Service.COMPUTE, reply)
-        return answer(images)
-
-    return Forward(upstream, translate)
-
-
 def show_image(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
     image_id = canonical_image_id(params["image_id"])
     if image_id is None:
@@ -115,7 +99,7 @@ def show_image(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str
                 return json_reply(200, {"image": image_show(ctx, image)})
         return image_not_found()
 
-    return _forward(ctx, answer)
+    return read_images(ctx, Service.COMPUTE, answer)
 
 
 def list_images(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
@@ -172,7 +156,7 @@ def _list(ctx: RequestContext, req: ClientRequest, detail: bool) -> Outcome:
     page = parse_nova_page(req)
     if isinstance(page, Reply):
         return page
-    return _forward(ctx, _lister(ctx, req, detail, wanted, page))
+    return read_images(ctx, Service.COMPUTE, _lister(ctx, req, detail, wanted, page))
 
 
 def _lister(

@@ -14,25 +14,19 @@ from urllib.parse import urlencode
 
 import orjson
 
-from extproc import arktos_paths, snapshots
-from extproc.annotations import IMAGES_CONFIGMAP
 from extproc.catalog import (
     IMAGE_STATUSES,
     IMAGE_VISIBILITIES,
     Image,
     canonical_image_id,
-    configmap_tenant,
-    images_from_reply,
 )
+from extproc.catalog_reads import read_images
 from extproc.context import RequestContext
-from extproc.errors import Service, bad_request, from_arktos, not_found
+from extproc.errors import Service, bad_request, not_found
 from extproc.image import schemas, views
 from extproc.messages import (
     JSON_CONTENT_TYPE,
-    ArktosReply,
-    ArktosRequest,
     ClientRequest,
-    Forward,
     Outcome,
     Reply,
 )
@@ -52,36 +46,6 @@ def _bad(message: str) -> Reply:
 
 def image_not_found(image_id: str) -> Reply:
     return not_found(Service.IMAGE, f"No image found with ID {image_id}")
-
-
-def _forward(
-    ctx: RequestContext,
-    answer: Callable[[list[Image]], Reply],
-    tenant: str | None = None,
-    refused: Reply | None = None,
-) -> Forward:
-    """GET the images ConfigMap of ``tenant`` (default: the URL's, else the caller's own) and ``answer``.
-
-    Snapshots in flight are overlaid from the cluster cache (``extproc.snapshots.with_live_state``) for the
-    tenant Arktos has just let the caller read. ``refused`` replaces a 403 (an image of another tenant must
-    look like no image at all).
-    """
-    path_tenant = tenant or ctx.tenant
-    upstream = ArktosRequest(
-        method="GET",
-        path=arktos_paths.configmap(path_tenant, ctx.config.namespace, IMAGES_CONFIGMAP),
-    )
-
-    def translate(reply: ArktosReply) -> Reply:
-        images = images_from_reply(reply)
-        if images is None:
-            if reply.status == 403 and refused is not None:
-                return refused
-            return from_arktos(Service.IMAGE, reply)
-        readable = configmap_tenant(reply) or path_tenant
-        return answer(snapshots.with_live_state(images, readable, ctx.cluster))
-
-    return Forward(upstream, translate)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -123,8 +87,8 @@ def show_image(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str
     action = ctx.cluster.snapshot_action(image_id) if ctx.cluster is not None else None
     owner = str((action.get("metadata") or {}).get("tenant") or "") if action is not None else ""
     if not owner:
-        return _forward(ctx, answer)
-    return _forward(ctx, answer, owner, image_not_found(requested))
+        return read_images(ctx, Service.IMAGE, answer)
+    return read_images(ctx, Service.IMAGE, answer, owner, image_not_found(requested))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -355,4 +319,4 @@ def list_images(ctx: RequestContext, req: ClientRequest, params: Mapping[str, st
             next_href = f"/v2/images?{_link_query(req, page[-1].id)}"
         return _json(200, views.image_list(page, first, next_href))
 
-    return _forward(ctx, answer)
+    return read_images(ctx, Service.IMAGE, answer)
