@@ -47,7 +47,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument(
         "--arktos-token",
         default=_env("ARKTOS_TOKEN"),
-        help="the processor's own read-only bearer token for the catalog watch (env ARKTOS_TOKEN)",
+        help="the processor's own bearer token for its watches and reconcilers (env ARKTOS_TOKEN)",
     )
     ap.add_argument(
         "--arktos-token-file",
