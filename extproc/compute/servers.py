@@ -27,7 +27,7 @@ from urllib.parse import urlencode, urlsplit
 import orjson
 
 from extproc import annotations as keys
-from extproc import arktos_paths
+from extproc import arktos_paths, snapshots
 from extproc.cluster_cache import ClusterView
 from extproc.compute import batch, schemas
 from extproc.compute.action_rules import task_lookup_for
@@ -300,6 +300,13 @@ def create_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
     image = ctx.catalog.find_image(ctx.tenant, create.image_ref)
     if image is None:
         return bad_request(Service.COMPUTE, f"Image {create.image_ref} could not be found.")
+    if snapshots.is_snapshot(image):
+        # NOTE: an Arktos snapshot lives with its VM and is not a disk image a new VM can boot from.
+        return bad_request(
+            Service.COMPUTE,
+            f"Image {create.image_ref} is a snapshot of another server; Arktos can only restore it into that "
+            "server (rebuild), not boot a new server from it.",
+        )
     if image.min_ram and flavor.ram < image.min_ram:
         return bad_request(Service.COMPUTE, "Flavor's memory is too small for requested image.")
     if image.min_disk and flavor.disk and flavor.disk < image.min_disk:

@@ -311,6 +311,23 @@ def test_unknown_flavor_and_image_are_400() -> None:
     )
 
 
+def test_a_snapshot_image_cannot_boot_a_new_server() -> None:
+    snapshot_id = "5a9e1c3b-1111-4222-8333-944455556666"
+    record = {
+        "id": snapshot_id,
+        "name": "snap1",
+        "url": "arktos-snapshot://demo/default/a1/s-1",
+        "properties": {"image_type": "snapshot", "instance_uuid": "a1", "arktos_snapshot_id": "s-1"},
+    }
+    context = ctx()
+    context.catalog.set_configmap("demo", keys.IMAGES_CONFIGMAP, {snapshot_id: json.dumps(record)})
+    body = {"server": {"name": "x", "imageRef": snapshot_id, "flavorRef": "1"}}
+    reply = as_reply(servers.create_server(context, request("POST", body=body), {}))
+    status, name, message = fault(reply)
+    assert (status, name) == (400, "badRequest")
+    assert "is a snapshot of another server" in message
+
+
 @pytest.mark.parametrize(
     ("fixture", "status", "name", "message"),
     [
