@@ -26,6 +26,10 @@ from bench.harness import BenchStack
 REPO = Path(__file__).resolve().parents[1]
 
 
+# Scenario groups ``--only`` selects (to iterate on one lever; the README's tables come from full runs).
+GROUPS = ("get", "flavors", "token", "reboot", "create", "delete", "list", "batch")
+
+
 def _ints(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x.strip()]
 
@@ -48,9 +52,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--quick", action="store_true", help="smoke run: tiny sizes, 1 s runs, one connection count"
     )
     ap.add_argument(
+        "--only",
+        type=lambda text: {x.strip() for x in text.split(",") if x.strip()},
+        default=None,
+        help=f"run only these scenario groups (comma-separated: {', '.join(GROUPS)}); default: all",
+    )
+    ap.add_argument(
         "--workdir", type=Path, default=None, help="stack workdir (default: a temporary directory)"
     )
     args = ap.parse_args(argv)
+    unknown = (args.only or set()) - set(GROUPS)
+    if unknown:
+        ap.error(f"--only: unknown group(s) {', '.join(sorted(unknown))}; known: {', '.join(GROUPS)}")
     if args.quick:
         args.seconds, args.warmup, args.connections, args.sizes, args.batch = 1.0, 0.0, [2], [20], 3
     return args
@@ -61,6 +74,10 @@ def run(args: argparse.Namespace, workdir: Path, say: Callable[[str], None]) -> 
     list_seconds = args.list_seconds if args.list_seconds is not None else args.seconds
     started = datetime.now(UTC)
     batch: Any = None
+
+    def wanted(group: str) -> bool:
+        return args.only is None or group in args.only
+
     with BenchStack(workdir) as bs:
         template = bs.create_template_server()
         small = min(args.sizes) if args.sizes else 20
@@ -84,17 +101,24 @@ def run(args: argparse.Namespace, workdir: Path, say: Callable[[str], None]) -> 
                 )
 
         say(f"single-server scenarios ({small} servers in tenant demo)")
-        do(sc.arktos_get(bs, sc.ARKTOS, template))
-        do(sc.arktos_get(bs, sc.ENVOY, template))
-        do(sc.gateway_show(bs, template))
-        do(sc.gateway_flavors(bs))
-        do(sc.gateway_token(bs))
-        do(sc.gateway_reboot(bs, ids))
-        do(sc.gateway_create(bs))
+        if wanted("get") or wanted("reboot") or wanted("create") or wanted("delete"):
+            # The baselines of every single-server row.
+            do(sc.arktos_get(bs, sc.ARKTOS, template))
+            do(sc.arktos_get(bs, sc.ENVOY, template))
+        if wanted("get"):
+            do(sc.gateway_show(bs, template))
+        if wanted("flavors"):
+            do(sc.gateway_flavors(bs))
+        if wanted("token"):
+            do(sc.gateway_token(bs))
+        if wanted("reboot"):
+            do(sc.gateway_reboot(bs, ids))
+        if wanted("create"):
+            do(sc.gateway_create(bs))
         # DELETE needs one existing server per request: a fresh pool per connection count, sized from the
         # GET rate just measured.
         delete_rows: list[dict[str, Any]] = []
-        for c in args.connections:
+        for c in args.connections if wanted("delete") else []:
             get_row = report._find(rows, sc.GATEWAY, "get", c)
             estimate = get_row["rps"] if get_row else 1000.0
             warm = bs.add_servers(sc.pool_size(estimate, args.warmup) if args.warmup > 0 else 0)
@@ -109,7 +133,7 @@ def run(args: argparse.Namespace, workdir: Path, say: Callable[[str], None]) -> 
             say(f"  {scenario.name:<34} gateway  c={c:<3} {row['rps']:>8.0f} req/s  errors {row['errors']}")
         rows.extend(delete_rows)
 
-        for size in args.sizes:
+        for size in args.sizes if wanted("list") else []:
             bs.ensure_servers(size, keep={template})
             bs.settle()
             say(f"list scenarios ({size:,} servers)")
@@ -117,8 +141,8 @@ def run(args: argparse.Namespace, workdir: Path, say: Callable[[str], None]) -> 
             do(sc.arktos_list(bs, sc.ENVOY, size), list_seconds)
             do(sc.gateway_detail(bs, size), list_seconds)
 
-        if args.batch:
-            # Requests the last list run cut off may still be in the processor.
+        if args.batch and wanted("batch"):
+            # Requests the last list run cut off may still be in the processor (see ``settle``).
             bs.settle()
             batch = run_batch(bs, args.batch, say)
 

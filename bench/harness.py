@@ -139,16 +139,19 @@ class BenchStack:
                     totals[name] += int(stat.get("value", 0))
         return totals
 
-    def settle(self, timeout: float = 60.0, busy_fraction: float = 0.05) -> None:
-        """Wait until the simulator is idle (its node agent has booted the VMs created so far)."""
+    def settle(self, timeout: float = 60.0, busy_fraction: float = 0.05) -> bool:
+        """Wait until the simulator (its node agent has booted the VMs created so far) and the processor
+        (requests a cut-off load run left behind, the watch catching up with bulk creates) are idle; False
+        if they were still busy after ``timeout`` seconds."""
         pids = self.pids()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             before = procstat.CpuSample.take(pids)
             time.sleep(0.5)
             used = procstat.CpuSample.take(pids).since(before)
-            if used.get("arktos", 0.0) < busy_fraction * 0.5:
-                return
+            if all(used.get(role, 0.0) < busy_fraction * 0.5 for role in ("arktos", "processor")):
+                return True
+        return False
 
     # -- population -----------------------------------------------------------------------------
 

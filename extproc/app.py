@@ -7,13 +7,21 @@ also ``x-compute-request-id`` and the microversion headers.
 
 No exception may leave ``handle`` or a wrapped translate: a bug becomes a 500 in the service's error shape
 (Nova's ``computeFault``), logged with its traceback, never a traceback on the wire.
+
+Every Arktos reply also feeds two memories before it is translated: which tenants Arktos let the token
+into (``TenantProofs``), and, for a 2xx pod write (create, patch, delete of ``.../pods[/<name>]``), the
+version Arktos gave the pod (``ClusterView.note_written``), so that server lists answered from the watch
+cache show the client's own writes (see ``extproc.compute.servers._list``).
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
+import re
 from collections.abc import Awaitable
+
+import orjson
 
 from extproc import headers
 from extproc.catalog import CatalogStore
@@ -26,6 +34,24 @@ from extproc.routes import resolve, service_of
 from extproc.tenant_proofs import TenantProofs
 
 log = logging.getLogger(__name__)
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# A pod collection or a pod (not a subresource such as ``/action``: that writes an Action, not the pod).
+_POD_PATH = re.compile(r"^/api/v1/(?:tenants/([^/?]+)/)?namespaces/[^/?]+/pods(?:/[^/?]+)?(?:\?|$)")
+
+
+def note_pod_write(cluster: ClusterView, path_tenant: str | None, reply: ArktosReply) -> None:
+    """Tell the cache the version of a pod Arktos has just written (its reply carries the pod)."""
+    try:
+        body = orjson.loads(reply.body) if reply.body else None
+    except orjson.JSONDecodeError:
+        body = None
+    meta = body.get("metadata") if isinstance(body, dict) else None
+    meta = meta if isinstance(meta, dict) else {}
+    version = meta.get("resourceVersion")
+    # NOTE: the short path's tenant is in the reply only; "system" is how the cache files a pod without one.
+    tenant = str(meta.get("tenant") or path_tenant or "system")
+    cluster.note_written(tenant, str(version) if version else None)
 
 
 def internal_error(service: Service, request_id: str) -> Reply:
@@ -85,17 +111,34 @@ class Gateway:
         return outcome
 
     def _remember_proof(self, outcome: Forward, request: ClientRequest) -> ReplyTranslator:
-        """Record in ``proofs`` every 2xx Arktos gives a token on a tenant path (see tenant_proofs)."""
-        token = outcome.upstream.bearer_token or request.auth_token
-        path = outcome.upstream.path
+        """Record in ``proofs`` every 2xx Arktos gives a token on a tenant path (see tenant_proofs), and in
+        the cluster cache the version of every pod written (see the module docstring)."""
+        upstream = outcome.upstream
+        token = upstream.bearer_token or request.auth_token
+        path = upstream.path
         translate = outcome.translate
         proofs = self.proofs
+        cluster = self.cluster
+        writes = cluster is not None and upstream.method in WRITE_METHODS
+        pod_write = _POD_PATH.match(path) if writes else None
 
-        def remembering(reply: ArktosReply) -> Reply | Awaitable[Reply]:
+        if pod_write is None:
+
+            def remembering(reply: ArktosReply) -> Reply | Awaitable[Reply]:
+                proofs.record(token, path, reply.status)
+                return translate(reply)
+
+            return remembering
+
+        path_tenant = pod_write.group(1)
+
+        def remembering_write(reply: ArktosReply) -> Reply | Awaitable[Reply]:
             proofs.record(token, path, reply.status)
+            if cluster is not None and 200 <= reply.status < 300:
+                note_pod_write(cluster, path_tenant, reply)
             return translate(reply)
 
-        return remembering
+        return remembering_write
 
     def _wrap(
         self, service: Service, translate: ReplyTranslator, request: ClientRequest, request_id: str

@@ -6,9 +6,12 @@ been validated (``extproc.ids``), and each builder quotes them again so a value 
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import quote, urlencode
 
 
+# Tenants, namespaces and server ids repeat from request to request; quoting is pure.
+@functools.lru_cache(maxsize=4096)
 def _seg(value: str) -> str:
     # safe="" so "/" and "?" are escaped even if a caller forgot to validate.
     return quote(value, safe="")

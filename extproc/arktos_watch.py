@@ -8,7 +8,9 @@ but calls Arktos's tenant-aware paths (``/api/v1/tenants/all/...``) directly thr
 1. list the path (in pages of ``page_size`` with ``limit``/``continue``) and hand every item to
    ``on_list(items)``, which replaces what the consumer knew;
 2. watch from the list's resourceVersion: each ADDED/MODIFIED/DELETED event goes to
-   ``on_event(type, object)``; BOOKMARK only advances the resourceVersion;
+   ``on_event(type, object)``; BOOKMARK only advances the resourceVersion. ``on_progress(resourceVersion)``
+   (optional) hears the list's resourceVersion and each bookmark's: how far the watch has got even when
+   no object changed (the cluster cache compares it with the versions of the processor's own writes);
 3. on 410 Gone (or an ERROR event), a closed watch, or any connection error: relist, with exponential
    backoff after failures. Never raises: the processor keeps serving with what it has.
 
@@ -71,12 +73,14 @@ class Reflector:
         backoff_max: float = 30.0,
         request_timeout: float = 30.0,
         page_size: int = 500,
+        on_progress: Callable[[str], None] | None = None,
     ) -> None:
         self.api = api_client
         self.path = path
         self.name = name or path
         self.on_list = on_list
         self.on_event = on_event
+        self.on_progress = on_progress
         self.apply = apply or (lambda fn: fn())
         self.watch_timeout_seconds = watch_timeout_seconds
         self.backoff_initial = backoff_initial
@@ -172,6 +176,7 @@ class Reflector:
             if not token:
                 break
         self.apply(lambda: self.on_list(items))
+        self._progress(rv)
         self.lists += 1
         self.synced.set()
         log.info("watch_synced", watch=self.name, items=len(items), resource_version=rv)
@@ -214,4 +219,11 @@ class Reflector:
             event_type = str(kind)
             self.apply(lambda: self.on_event(event_type, obj))
             self.events += 1
+        elif kind == "BOOKMARK":
+            self._progress(new_rv)
         return new_rv
+
+    def _progress(self, rv: str) -> None:
+        callback = self.on_progress
+        if callback is not None and rv:
+            self.apply(lambda: callback(rv))

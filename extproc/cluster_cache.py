@@ -14,6 +14,19 @@ once) must already see it. Such an entry shows as a pending Action marked ``SUBM
 arrives, and disappears after ``SUBMITTED_TTL`` if it never does. The same note keeps what Arktos cannot
 store: that a reboot was HARD (Arktos has one kind of reboot), marked ``REBOOT_TYPE`` on the Action.
 
+Server lists (``GET /servers[/detail]``) are answered from the cache's pods once Arktos has authorized the
+list (see ``extproc.compute.servers``). For that the cache also keeps:
+
+- how far its pod watch has got (``pod_version``: the highest pod resourceVersion applied, from events, lists
+  and bookmarks) and, per tenant, the highest resourceVersion of a pod write that passed through this
+  processor (``note_written``), so a list can tell whether the cache already shows the client's own writes
+  (``caught_up``). ResourceVersions are compared as integers: Kubernetes calls them opaque, but Arktos's
+  are etcd revisions (one counter for every object, increasing with every write), as are the simulator's.
+  A resourceVersion that is not an integer turns the comparison off (``caught_up`` is then always False and
+  lists read Arktos's full list, as without a cache);
+- per (tenant or all tenants, namespace), values derived from its pods (``derived``: the servers sorted in
+  Nova's order), rebuilt only after a pod of that scope changed.
+
 Only the asyncio loop touches the cache (the reflector threads hand their updates to it), so no lock.
 """
 
@@ -21,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -53,6 +67,10 @@ REBOOT_TYPE = "openstack.arktos.io/reboot-type"
 SUBMITTED_TTL = 60.0
 # How long the cache remembers that a reboot was HARD (longer than any reboot takes).
 REBOOT_TYPE_TTL = 3600.0
+# Tenants whose latest write through the processor is remembered one by one; older ones share one bound.
+WRITTEN_CAPACITY = 10_000
+# Scopes (tenant or all tenants, namespace) whose derived values are kept.
+DERIVED_CAPACITY = 256
 
 OPERATIONS: Mapping[str, tuple[str, str]] = {
     # operation -> (spec field, field of it that identifies the Action in Arktos's 201 reply)
@@ -118,6 +136,21 @@ class ClusterView(Protocol):
         """The tenant of the only VM pod called ``name`` in ``namespace`` (pod names are UUIDs)."""
         ...
 
+    def note_written(self, tenant: str, resource_version: str | None) -> None:
+        """A pod write of ``tenant`` went through the processor and Arktos answered it 2xx with an object
+        at ``resource_version`` (None: the reply showed none)."""
+        ...
+
+    def caught_up(self, tenant: str | None) -> bool:
+        """True if the pod watch has applied every pod write of ``tenant`` (None: of every tenant) that
+        went through the processor, so the cache shows them."""
+        ...
+
+    def derived(self, tenant: str | None, namespace: str, build: Callable[[list[Mapping[str, Any]]], T]) -> T:
+        """``build(VM pods of tenant in namespace)`` (tenant None: of every tenant), memoized until a pod of
+        that scope changes. ``build`` must not change the pods (they are the cache's own objects)."""
+        ...
+
 
 # ---------------------------------------------------------------------------------------------------------
 # Reading Action objects
@@ -150,6 +183,11 @@ def _key(obj: Mapping[str, Any]) -> Key:
     meta = obj.get("metadata") or {}
     tenant = str(meta.get("tenant") or "system")
     return (tenant, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+
+
+def tenant_of(obj: Mapping[str, Any]) -> str:
+    """The tenant the cache files an object under (``system`` when Arktos names none)."""
+    return _key(obj)[0]
 
 
 def _is_vm_pod(obj: Mapping[str, Any]) -> bool:
@@ -194,6 +232,17 @@ class ClusterCache:
         self._submission_listeners: list[Callable[[str, str, str, str, str, Mapping[str, Any]], None]] = []
         self._pods_by_name: dict[tuple[str, str], set[str]] = {}
         self._changed: asyncio.Event | None = None
+        # Read-your-writes bookkeeping (see the module docstring). -1: nothing applied yet.
+        self.pod_version = -1
+        self._written: OrderedDict[str, int] = OrderedDict()
+        # Bound for tenants evicted from ``_written`` (and for writes of unknown version): never lowered.
+        self._written_floor = -1
+        self._written_max = -1
+        # False once a resourceVersion was not an integer: integer comparison is then meaningless.
+        self._versions_comparable = True
+        # Change counters: per (tenant, namespace), and per namespace for all-tenants scopes.
+        self._generation: dict[tuple[str | None, str], int] = {}
+        self._derived: OrderedDict[tuple[str | None, str, Any], tuple[int, Any]] = OrderedDict()
 
     # -- feeding ------------------------------------------------------------------------------------
 
@@ -202,7 +251,14 @@ class ClusterCache:
     ) -> list[Reflector]:
         """One reflector per watched resource, feeding this cache (start them; stop them at shutdown)."""
         return [
-            Reflector(api_client, path, *self._feeders(kind), name=kind.lower(), apply=apply)
+            Reflector(
+                api_client,
+                path,
+                *self._feeders(kind),
+                name=kind.lower(),
+                apply=apply,
+                on_progress=self.note_pod_progress if kind == POD else None,
+            )
             for kind, path in WATCHED_PATHS.items()
         ]
 
@@ -218,6 +274,9 @@ class ClusterCache:
     def apply_list(self, kind: str, items: list[Json]) -> None:
         """Replace everything known of ``kind``; listeners see the differences as events."""
         wanted = [i for i in items if kind != POD or _is_vm_pod(i)]
+        if kind == POD:
+            for item in items:
+                self._advance(_rv(item))
         old = self._objects[kind]
         new_keys = {_key(i) for i in wanted}
         for key, obj in list(old.items()):
@@ -233,8 +292,12 @@ class ClusterCache:
         self._notify()
 
     def apply_event(self, kind: str, event_type: str, obj: Json) -> None:
-        if kind == POD and not _is_vm_pod(obj):
-            return
+        if kind == POD:
+            # Container pods are not kept, but their events are progress of the pod watch all the same.
+            self._advance(_rv(obj))
+            if not _is_vm_pod(obj):
+                self._notify()
+                return
         self._apply(kind, event_type, obj)
         self._notify()
 
@@ -246,6 +309,8 @@ class ClusterCache:
         else:
             table[key] = obj
         if kind == POD:
+            for scope in (key[:2], (None, key[1])):
+                self._generation[scope] = self._generation.get(scope, 0) + 1
             pods = self._pods_by_ns.setdefault(key[:2], {})
             tenants = self._pods_by_name.setdefault((key[1], key[2]), set())
             if event_type == "DELETED":
@@ -293,6 +358,76 @@ class ClusterCache:
         if self._changed is not None:
             self._changed.set()
             self._changed = None
+
+    # -- read-your-writes ---------------------------------------------------------------------------
+
+    def _version(self, resource_version: str | None) -> int | None:
+        if not resource_version:
+            return None
+        try:
+            return int(resource_version)
+        except ValueError:
+            if self._versions_comparable:
+                log.warning("resource_version_not_an_integer", resource_version=resource_version)
+            self._versions_comparable = False
+            return None
+
+    def _advance(self, resource_version: str) -> None:
+        version = self._version(resource_version)
+        if version is not None and version > self.pod_version:
+            self.pod_version = version
+
+    def note_pod_progress(self, resource_version: str) -> None:
+        """The pod watch is at ``resource_version``: a list's own, or a BOOKMARK's (no object changed)."""
+        self._advance(resource_version)
+        self._notify()
+
+    def note_written(self, tenant: str, resource_version: str | None) -> None:
+        version = self._version(resource_version)
+        if version is None:
+            # NOTE: a 2xx write whose reply shows no version: the write is at most as new as what Arktos
+            # has done so far, which is more than the cache has seen; one more pod event than now is the
+            # best bound known (lists of that tenant read Arktos until then).
+            version = self.pod_version + 1
+        known = self._written.pop(tenant, -1)
+        self._written[tenant] = max(known, version)
+        self._written_max = max(self._written_max, version)
+        while len(self._written) > WRITTEN_CAPACITY:
+            _, evicted = self._written.popitem(last=False)
+            self._written_floor = max(self._written_floor, evicted)
+
+    def written_version(self, tenant: str | None) -> int:
+        """The highest pod write through the processor for ``tenant`` (None: any tenant); -1 if none."""
+        if tenant is None:
+            return self._written_max
+        return self._written.get(tenant, self._written_floor)
+
+    def caught_up(self, tenant: str | None) -> bool:
+        return self._versions_comparable and self.pod_version >= self.written_version(tenant)
+
+    # -- derived values -----------------------------------------------------------------------------
+
+    def derived(self, tenant: str | None, namespace: str, build: Callable[[list[Mapping[str, Any]]], T]) -> T:
+        scope = (tenant, namespace)
+        generation = self._generation.get(scope, 0)
+        key = (tenant, namespace, build)
+        found = self._derived.get(key)
+        if found is not None and found[0] == generation:
+            self._derived.move_to_end(key)
+            value: T = found[1]
+            return value
+        if tenant is None:
+            pods: list[Mapping[str, Any]] = [
+                p for (_, ns), named in self._pods_by_ns.items() if ns == namespace for p in named.values()
+            ]
+        else:
+            pods = list(self._pods_by_ns.get((tenant, namespace), {}).values())
+        value = build(pods)
+        self._derived[key] = (generation, value)
+        self._derived.move_to_end(key)
+        while len(self._derived) > DERIVED_CAPACITY:
+            self._derived.popitem(last=False)
+        return value
 
     # -- the processor's own submissions ------------------------------------------------------------
 
@@ -371,9 +506,13 @@ class ClusterCache:
         return [p for p in pods if ((p.get("metadata") or {}).get("labels") or {}).get(key) == value]
 
     def pending_actions(self, tenant: str, namespace: str, pod_name: str) -> list[Mapping[str, Any]]:
+        known = self._actions_by_pod.get((tenant, namespace, pod_name))
+        if not known and not self._submitted:
+            # The common case, asked for every server of a list: nothing in flight anywhere for it.
+            return []
         self._prune(self.clock())
         found: list[Mapping[str, Any]] = []
-        for action in self._actions_by_pod.get((tenant, namespace, pod_name), {}).values():
+        for action in (known or {}).values():
             if is_complete(action):
                 continue
             if operation_of(action) == "reboot" and self._hard_reboot(tenant, namespace, action):

@@ -142,6 +142,26 @@ TABLES: Mapping[str, tuple[Service, tuple[Route, ...]]] = {
 }
 
 
+def _by_length(routes: tuple[Route, ...]) -> dict[int, tuple[Route, ...]]:
+    """Routes by number of segments, in table order: only those can bind a path (see ``_bind``)."""
+    found: dict[int, list[Route]] = {}
+    for route in routes:
+        found.setdefault(len(route.segments), []).append(route)
+    return {length: tuple(group) for length, group in found.items()}
+
+
+# Built once: resolving a request then tries the two or three routes of its length, not the whole table.
+_ROUTES_BY_LENGTH: Mapping[str, dict[int, tuple[Route, ...]]] = {
+    name: _by_length(routes) for name, (_, routes) in TABLES.items()
+}
+# Every route of a pattern (for 405's Allow), by pattern.
+_SAME_PATH: Mapping[str, tuple[Route, ...]] = {
+    route.pattern: tuple(r for r in routes if r.pattern == route.pattern)
+    for _, routes in TABLES.values()
+    for route in routes
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Match:
     route: Route
@@ -179,15 +199,14 @@ def _bind(route: Route, segments: list[str]) -> dict[str, str] | None:
 
 def resolve(method: str, path: str) -> Match | Reply:
     """The route for ``method`` and the raw ``path``, or the 404/405 error reply (in the service's shape)."""
-    service = service_of(path)
     first = path.split("/", 2)[1] if path.startswith("/") and len(path) > 1 else ""
     table = TABLES.get(first)
     if table is None:
-        return error_reply(service, 404, GENERIC_NOT_FOUND)
-    routes = table[1]
+        return error_reply(Service.COMPUTE, 404, GENERIC_NOT_FOUND)
+    service = table[0]
     segments = path.split("/")
     invalid: str | None = None
-    for route in routes:
+    for route in _ROUTES_BY_LENGTH[first].get(len(segments), ()):
         raw = _bind(route, segments)
         if raw is None:
             continue
@@ -201,7 +220,7 @@ def resolve(method: str, path: str) -> Match | Reply:
                 break
             params[name] = parsed
         else:
-            same_path = [r for r in routes if r.pattern == route.pattern]
+            same_path = _SAME_PATH[route.pattern]
             for candidate in same_path:
                 if candidate.method == method:
                     return Match(candidate, service, params)

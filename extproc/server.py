@@ -77,11 +77,31 @@ def service_of(path: str) -> Service:
     return Service.COMPUTE
 
 
-def _hv(key: str, value: str) -> base_pb2.HeaderValueOption:
+def _new_hv(key: str, value: str) -> base_pb2.HeaderValueOption:
     return base_pb2.HeaderValueOption(
         header=base_pb2.HeaderValue(key=key, raw_value=value.encode("utf-8", "surrogateescape")),
         append_action=_OVERWRITE,
     )
+
+
+# Headers whose few values repeat on almost every reply (status, content type, microversion headers): their
+# protobufs are built once. A repeated field copies what it is given, so sharing them is safe.
+_REPEATED_HEADERS = frozenset(
+    {":status", ":method", "content-type", "openstack-api-version", "x-openstack-nova-api-version", "vary"}
+)
+_HV_CACHE_LIMIT = 512
+_hv_cache: dict[tuple[str, str], base_pb2.HeaderValueOption] = {}
+
+
+def _hv(key: str, value: str) -> base_pb2.HeaderValueOption:
+    if key not in _REPEATED_HEADERS:
+        return _new_hv(key, value)
+    found = _hv_cache.get((key, value))
+    if found is None:
+        found = _new_hv(key, value)
+        if len(_hv_cache) < _HV_CACHE_LIMIT:
+            _hv_cache[(key, value)] = found
+    return found
 
 
 def _headers_of(header_map: Any) -> tuple[dict[str, str], dict[str, str]]:

@@ -7,12 +7,23 @@ image URL) is passed to its constructor, and it never reads anything else.
 
 ``OS-EXT-SRV-ATTR:*`` is left out on purpose: Nova shows it to admins only, and the gateway does not know
 whether the caller is one (Arktos alone decides).
+
+Speed: a list renders up to 1,000 servers per request, mostly the same pods again and again. What a view
+takes from a pod alone (times, hashes, addresses, metadata, the pod's state inputs: ``PodFacts``) is, for
+lists, computed once per pod version: ``list_facts`` memoizes it by (uid, resourceVersion), which Arktos
+changes with every write of the object, so one key never names two contents of a pod from Arktos (the
+processor changes none, except the displayed name of batch members, which is not a fact). What depends on
+the request (links with the URL's project, the catalog's image, an action in flight, the displayed name)
+is assembled per request. Single-server views (``show``) and the state rules read a pod afresh
+(``facts``): one pod, nothing to gain, and pods made by hand (tests) may reuse a uid and version.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -20,7 +31,7 @@ from urllib.parse import quote
 import orjson
 
 from extproc import annotations as keys
-from extproc.compute.server_status import ServerState, pod_state, server_state
+from extproc.compute.server_status import PodState, ServerState, pod_state, server_state
 
 # The label Arktos pods name their network with (arktos-api.md: default network "default").
 NETWORK_LABEL = "arktos.futurewei.com/network"
@@ -62,6 +73,12 @@ def nova_time(value: datetime) -> str:
 def usage_time(value: datetime) -> str:
     # NOTE: OS-SRV-USG timestamps are naive and carry microseconds, unlike created/updated.
     return value.strftime(USAGE_TIME)
+
+
+@functools.lru_cache(maxsize=4096)
+def _quoted(segment: str) -> str:
+    """A path segment as links carry it (ids repeat: the same flavors, images and servers in every reply)."""
+    return quote(segment, safe="")
 
 
 def _annotations(pod: Mapping[str, Any]) -> Mapping[str, str]:
@@ -114,8 +131,16 @@ def server_metadata(pod: Mapping[str, Any]) -> dict[str, str]:
     return {str(k): str(v) for k, v in parsed.items()}
 
 
+# ``server_state`` scans the rule table; its inputs are few distinct small frozen values.
+_server_state = functools.lru_cache(maxsize=1024)(server_state)
+
+
 def state_of(pod: Mapping[str, Any], pending_task: str | None = None) -> ServerState:
-    return server_state(pod_state(pod), pending_task)
+    return _server_state(pod_state(pod), pending_task)
+
+
+def list_state(f: PodFacts, pending_task: str | None = None) -> ServerState:
+    return _server_state(f.pod_state, pending_task)
 
 
 def host_id(tenant: str, node: str) -> str:
@@ -165,6 +190,100 @@ def _fault_message(pod: Mapping[str, Any]) -> str:
     return "The virtual machine failed."
 
 
+@dataclass(frozen=True, slots=True)
+class PodFacts:
+    """What the views take from one version of a pod alone (see the module docstring). Read-only: the
+    containers here are shared by every reply rendered from that pod version."""
+
+    sid: str
+    sid_quoted: str  # as links carry it
+    tenant: str
+    user_id: str
+    metadata: Mapping[str, str]
+    host_id: str
+    created: datetime | None
+    updated: datetime | None
+    created_text: str
+    updated_text: str
+    ips: list[str]
+    addresses: Mapping[str, list[Json]]
+    access_ipv4: str
+    access_ipv6: str
+    pod_state: PodState
+    fault_message: str
+    availability_zone: str
+    key_name: str | None
+    launched_text: str | None  # startTime as OS-SRV-USG shows it, None if not started
+    image_id: str | None  # the image-id annotation
+    image_url: str | None  # the VM's image URL (catalog lookup when the annotation is missing)
+    flavor_id: str | None
+
+
+# Facts by (uid, resourceVersion): a server list's page is 1,000 pods; the memo holds several pages.
+FACTS_CAPACITY = 8192
+_facts_memo: dict[tuple[str, str], PodFacts] = {}
+
+
+def _read_facts(pod: Mapping[str, Any]) -> PodFacts:
+    found = _annotations(pod)
+    spec = pod.get("spec") or {}
+    status = pod.get("status") or {}
+    tenant = tenant_of(pod)
+    created = created_at(pod)
+    updated = updated_at(pod) or created
+    started = parse_time(status.get("startTime"))
+    url = (spec.get("virtualMachine") or {}).get("image")
+    sid = server_id(pod)
+    return PodFacts(
+        sid=sid,
+        sid_quoted=quote(sid, safe=""),
+        tenant=tenant,
+        user_id=found.get(keys.USER_ID, ""),
+        metadata=server_metadata(pod),
+        host_id=host_id(tenant, str(spec.get("nodeName") or "")),
+        created=created,
+        updated=updated,
+        created_text=nova_time(created) if created else "",
+        updated_text=nova_time(updated) if updated else "",
+        ips=pod_ips(pod),
+        addresses=addresses(pod),
+        access_ipv4=found.get(keys.ACCESS_IPV4, ""),
+        access_ipv6=found.get(keys.ACCESS_IPV6, ""),
+        pod_state=pod_state(pod),
+        fault_message=_fault_message(pod),
+        # NOTE: Nova fills the zone in when the instance is scheduled (fixture 10: "" in BUILD).
+        availability_zone=AVAILABILITY_ZONE if spec.get("nodeName") else "",
+        key_name=ServerView.key_name(pod),
+        launched_text=usage_time(started) if started else None,
+        image_id=found.get(keys.IMAGE_ID) or None,
+        image_url=url if isinstance(url, str) and url else None,
+        flavor_id=found.get(keys.FLAVOR_ID) or None,
+    )
+
+
+def facts(pod: Mapping[str, Any]) -> PodFacts:
+    """``PodFacts`` of ``pod``, read now."""
+    return _read_facts(pod)
+
+
+def list_facts(pod: Mapping[str, Any]) -> PodFacts:
+    """``PodFacts`` of a pod Arktos listed, memoized by (uid, resourceVersion) when it has both."""
+    meta = pod.get("metadata") or {}
+    uid = meta.get("uid")
+    rv = meta.get("resourceVersion")
+    if not uid or not rv:
+        return _read_facts(pod)
+    key = (str(uid), str(rv))
+    found = _facts_memo.get(key)
+    if found is None:
+        found = _read_facts(pod)
+        if len(_facts_memo) >= FACTS_CAPACITY:
+            # Oldest first (dicts keep insertion order): cheaper than an LRU's bookkeeping on every hit.
+            del _facts_memo[next(iter(_facts_memo))]
+        _facts_memo[key] = found
+    return found
+
+
 class ServerView:
     """Nova's server view builder for one request."""
 
@@ -181,6 +300,10 @@ class ServerView:
         self.image_lookup = image_lookup
         # Arktos's pod does not show actions in flight; the caller knows them (the watch-fed cache).
         self.task_lookup = task_lookup
+        prefix = f"/{quote(project, safe='')}" if project else ""
+        # Built once per request: every link of every server starts with one of these.
+        self._versioned = f"{public_url}/compute/v2.1{prefix}"
+        self._unversioned = f"{public_url}/compute{prefix}"
 
     # -- links --------------------------------------------------------------------------------------
 
@@ -188,36 +311,42 @@ class ServerView:
         return f"/{quote(self.project, safe='')}" if self.project else ""
 
     def self_url(self, sid: str) -> str:
-        return f"{self.public_url}/compute/v2.1{self._prefix()}/servers/{quote(sid, safe='')}"
+        return f"{self._versioned}/servers/{_quoted(sid)}"
 
     def bookmark_url(self, collection: str, item_id: str) -> str:
-        return f"{self.public_url}/compute{self._prefix()}/{collection}/{quote(item_id, safe='')}"
+        return f"{self._unversioned}/{collection}/{_quoted(item_id)}"
 
     def links(self, sid: str) -> list[Json]:
+        return self._links(_quoted(sid))
+
+    def _links(self, quoted_sid: str) -> list[Json]:
         return [
-            {"rel": "self", "href": self.self_url(sid)},
-            {"rel": "bookmark", "href": self.bookmark_url("servers", sid)},
+            {"rel": "self", "href": f"{self._versioned}/servers/{quoted_sid}"},
+            {"rel": "bookmark", "href": f"{self._unversioned}/servers/{quoted_sid}"},
         ]
 
     def collection_url(self, detail: bool) -> str:
         suffix = "/servers/detail" if detail else "/servers"
-        return f"{self.public_url}/compute/v2.1{self._prefix()}{suffix}"
+        return f"{self._versioned}{suffix}"
 
     # -- pieces -------------------------------------------------------------------------------------
 
     def image(self, pod: Mapping[str, Any]) -> Json | str:
-        image_id = _annotations(pod).get(keys.IMAGE_ID)
-        if not image_id and self.image_lookup is not None:
-            url = ((pod.get("spec") or {}).get("virtualMachine") or {}).get("image")
-            if isinstance(url, str) and url:
-                image_id = self.image_lookup(tenant_of(pod) or self.project, url)
+        return self._image(facts(pod))
+
+    def _image(self, f: PodFacts) -> Json | str:
+        image_id = f.image_id
+        if not image_id and self.image_lookup is not None and f.image_url:
+            image_id = self.image_lookup(f.tenant or self.project, f.image_url)
         if not image_id:
             # NOTE: Nova shows "" for a server booted from a volume; here: an image the catalog lacks.
             return ""
         return {"id": image_id, "links": [{"rel": "bookmark", "href": self.bookmark_url("images", image_id)}]}
 
     def flavor(self, pod: Mapping[str, Any]) -> Json | str:
-        flavor_id = _annotations(pod).get(keys.FLAVOR_ID)
+        return self._flavor(facts(pod).flavor_id)
+
+    def _flavor(self, flavor_id: str | None) -> Json | str:
         if not flavor_id:
             return ""
         return {
@@ -249,70 +378,52 @@ class ServerView:
 
         ``extended`` False leaves out the extension attributes, as Nova's PUT reply does below 2.75.
         """
-        sid = server_id(pod)
-        tenant = tenant_of(pod)
-        found = _annotations(pod)
-        spec = pod.get("spec") or {}
-        status = pod.get("status") or {}
+        return self._show(facts(pod), pod, pending_task, extended)
+
+    def _show(self, f: PodFacts, pod: Mapping[str, Any], pending_task: str | None, extended: bool) -> Json:
         if pending_task is None and self.task_lookup is not None:
             pending_task = self.task_lookup(pod)
-        state = state_of(pod, pending_task)
-        created = created_at(pod)
-        updated = updated_at(pod) or created
+        state = _server_state(f.pod_state, pending_task)
+        status = state.status
+        sid = f.sid
         server: Json = {
             "id": sid,
             "name": display_name(pod),
-            "status": state.status,
-            "tenant_id": tenant,
-            "user_id": found.get(keys.USER_ID, ""),
-            "metadata": server_metadata(pod),
-            "hostId": host_id(tenant, str(spec.get("nodeName") or "")),
-            "image": self.image(pod),
-            "flavor": self.flavor(pod),
-            "created": nova_time(created) if created else "",
-            "updated": nova_time(updated) if updated else "",
-            "addresses": addresses(pod, extended),
-            "accessIPv4": found.get(keys.ACCESS_IPV4, ""),
-            "accessIPv6": found.get(keys.ACCESS_IPV6, ""),
-            "links": self.links(sid),
+            "status": status,
+            "tenant_id": f.tenant,
+            "user_id": f.user_id,
+            "metadata": dict(f.metadata),
+            "hostId": f.host_id,
+            "image": self._image(f),
+            "flavor": self._flavor(f.flavor_id),
+            "created": f.created_text,
+            "updated": f.updated_text,
+            "addresses": f.addresses if extended else addresses(pod, extended=False),
+            "accessIPv4": f.access_ipv4,
+            "accessIPv6": f.access_ipv6,
+            "links": self._links(f.sid_quoted),
             "OS-DCF:diskConfig": "MANUAL",
         }
-        if state.status in FAULT_STATUSES:
-            server["fault"] = {
-                "code": 500,
-                "created": server["updated"],
-                "message": _fault_message(pod),
-            }
-        if state.status in PROGRESS_STATUSES:
-            server["progress"] = 100 if state.status == "ACTIVE" else 0
+        if status in FAULT_STATUSES:
+            server["fault"] = {"code": 500, "created": f.updated_text, "message": f.fault_message}
+        if status in PROGRESS_STATUSES:
+            server["progress"] = 100 if status == "ACTIVE" else 0
         if not extended:
             return server
-        started = parse_time(status.get("startTime"))
-        server.update(
-            {
-                # NOTE: Nova fills the zone in when the instance is scheduled (fixture 10: "" in BUILD).
-                "OS-EXT-AZ:availability_zone": AVAILABILITY_ZONE if spec.get("nodeName") else "",
-                "config_drive": "",
-                "key_name": self.key_name(pod),
-                # NOTE: launched_at is set when the guest first became active, never while building.
-                "OS-SRV-USG:launched_at": (
-                    usage_time(started) if started and state.vm_state != "building" else None
-                ),
-                "OS-SRV-USG:terminated_at": None,
-            }
-        )
-        if server["addresses"]:
+        server["OS-EXT-AZ:availability_zone"] = f.availability_zone
+        server["config_drive"] = ""
+        server["key_name"] = f.key_name
+        # NOTE: launched_at is set when the guest first became active, never while building.
+        server["OS-SRV-USG:launched_at"] = f.launched_text if state.vm_state != "building" else None
+        server["OS-SRV-USG:terminated_at"] = None
+        if f.addresses:
             # NOTE: Nova reads security groups from the server's ports; before it has one (BUILD, fixture
             # 10) the key is absent.
             server["security_groups"] = [{"name": "default"}]
-        server.update(
-            {
-                "OS-EXT-STS:task_state": state.task_state,
-                "OS-EXT-STS:vm_state": state.vm_state,
-                "OS-EXT-STS:power_state": state.power_state,
-                "os-extended-volumes:volumes_attached": [],
-            }
-        )
+        server["OS-EXT-STS:task_state"] = state.task_state
+        server["OS-EXT-STS:vm_state"] = state.vm_state
+        server["OS-EXT-STS:power_state"] = state.power_state
+        server["os-extended-volumes:volumes_attached"] = []
         return server
 
     def update(self, pod: Mapping[str, Any]) -> Json:
@@ -333,4 +444,5 @@ class ServerView:
         return [self.basic(pod) for pod in pods]
 
     def detail(self, pods: Iterable[Mapping[str, Any]]) -> list[Json]:
-        return [self.show(pod) for pod in pods]
+        """The items of ``GET /servers/detail`` (pods from an Arktos list or the watch cache)."""
+        return [self._show(list_facts(pod), pod, None, True) for pod in pods]

@@ -6,8 +6,10 @@ nothing decides who may do what: Arktos authorizes every call with the client's 
 
 - ``POST /servers``: validated (``schemas``), flavor and image resolved in the catalog, then ``POST pods``
   with a VM pod named by a new UUID (the server id). 201 becomes Nova's 202 (fixture 09).
-- ``GET /servers[/detail]``: ``GET pods`` (tenant, short or all-tenants path); the processor keeps the VM
-  pods, filters, sorts newest first and pages like Nova (limit, marker, ``servers_links``).
+- ``GET /servers[/detail]``: Arktos authorizes the list (``GET pods`` of the tenant, short or all-tenants
+  path, ``limit=1``) and the processor answers from its watch-fed cache, or, without a cache that shows
+  the client's own writes, from Arktos's whole list; either way it keeps the VM pods, filters, sorts newest
+  first and pages like Nova (limit, marker, ``servers_links``). See ``_list``.
 - ``GET /servers/{id}``, ``PUT`` (rename: merge-patch of the display-name annotation), ``DELETE``.
 """
 
@@ -29,6 +31,7 @@ import orjson
 from extproc import annotations as keys
 from extproc import arktos_paths, snapshots
 from extproc.cluster_cache import ClusterView
+from extproc.cluster_cache import tenant_of as cache_tenant
 from extproc.compute import batch, schemas
 from extproc.compute.action_rules import task_lookup_for
 from extproc.compute.server_view import (
@@ -36,12 +39,11 @@ from extproc.compute.server_view import (
     created_at,
     display_name,
     is_server,
+    list_facts,
+    list_state,
     parse_time,
-    pod_ips,
     server_id,
-    state_of,
     tenant_of,
-    updated_at,
 )
 from extproc.context import RequestContext
 from extproc.errors import Service, bad_request, error_reply, from_arktos
@@ -479,14 +481,14 @@ class ListQuery:
             return False
         if self.name is not None and not self.name.search(display_name(pod)):
             return False
-        if self.statuses and state_of(pod).status not in self.statuses:
+        if self.statuses and list_state(list_facts(pod)).status not in self.statuses:
             return False
         if self.image is not None and annotations_.get(keys.IMAGE_ID) != self.image:
             return False
         if self.flavor is not None and annotations_.get(keys.FLAVOR_ID) != self.flavor:
             return False
         if self.changes_since is not None:
-            updated = updated_at(pod)
+            updated = list_facts(pod).updated
             if updated is None or updated < self.changes_since:
                 return False
         if self.reservation_id is not None:
@@ -495,7 +497,9 @@ class ListQuery:
                 return False
         if self.tenant_id is not None and tenant_of(pod) != self.tenant_id:
             return False
-        ips = pod_ips(pod)
+        if self.ip is None and self.ip6 is None:
+            return True
+        ips = list_facts(pod).ips
         if self.ip is not None and not any(self.ip.search(a) for a in ips if ":" not in a):
             return False
         return self.ip6 is None or any(self.ip6.search(a) for a in ips if ":" in a)
@@ -589,6 +593,61 @@ def select_page(items: list[Any], query: ListQuery) -> Page | Reply:
     return Page(page, server_id(page[-1]) if full else None)
 
 
+@dataclass(frozen=True, slots=True)
+class Ordered:
+    """The servers of one list scope, as ``select_page`` sees them, sorted once (newest first)."""
+
+    pods: list[Mapping[str, Any]]
+    keys: list[tuple[datetime, str]]
+    # server id -> index of its first occurrence (the marker ``select_page`` finds)
+    position: dict[str, int]
+
+
+def order_servers(items: list[Any]) -> Ordered:
+    """``items`` (pods of one scope) as ``select_page`` orders them: the servers, batch members showing
+    their provisional names, newest first. A module-level function so the cache can memoize it
+    (``ClusterView.derived`` keys on it)."""
+    keyed: list[tuple[tuple[datetime, str], Mapping[str, Any]]] = []
+    for pod in batch.with_provisional_names(items):
+        if is_server(pod):
+            # ``sort_key`` inlined: this runs for every pod of the scope after each change in it.
+            meta = pod.get("metadata") or {}
+            created = parse_time(meta.get("creationTimestamp")) or _EPOCH
+            keyed.append(((created, str(meta.get("name") or "")), pod))
+    keyed.sort(key=lambda kp: kp[0], reverse=True)
+    servers = [p for _, p in keyed]
+    position: dict[str, int] = {}
+    for index, pod in enumerate(servers):
+        position.setdefault(server_id(pod), index)
+    return Ordered(servers, [k for k, _ in keyed], position)
+
+
+def select_ordered(ordered: Ordered, query: ListQuery) -> Page | Reply:
+    """``select_page`` over servers sorted already: the same page, without sorting or filtering more than
+    the page needs (filters run only until the page is full)."""
+    start = 0
+    if query.marker is not None:
+        index = ordered.position.get(query.marker)
+        if index is None:
+            return bad_request(Service.COMPUTE, f"marker [{query.marker}] not found")
+        # Strictly older than the marker: everything before it sorts >= it; skip it and its equals.
+        keys_ = ordered.keys
+        marker_key = keys_[index]
+        start = index
+        while start < len(keys_) and keys_[start] >= marker_key:
+            start += 1
+    page: list[Mapping[str, Any]] = []
+    wants = query.wants
+    pods = ordered.pods
+    for i in range(start, len(pods)):
+        if len(page) >= query.limit:
+            break
+        if wants(pods[i]):
+            page.append(pods[i])
+    full = bool(page) and len(page) == query.limit
+    return Page(page, server_id(page[-1]) if full else None)
+
+
 def next_link(view: ServerView, req: ClientRequest, detail: bool, marker: str) -> str:
     """Nova's _get_next_link: the request's parameters, sorted, with the marker replaced."""
     params = [(k, v) for k in sorted(req.query) if k != "marker" for v in req.query[k]]
@@ -597,39 +656,108 @@ def next_link(view: ServerView, req: ClientRequest, detail: bool, marker: str) -
     return f"{view.collection_url(detail)}?{urlencode(params)}"
 
 
+def _list_reply(view: ServerView, req: ClientRequest, detail: bool, page: Page | Reply) -> Reply:
+    if isinstance(page, Reply):
+        return page
+    body: Json = {"servers": view.detail(page.pods) if detail else view.index(page.pods)}
+    if page.next_marker is not None:
+        body["servers_links"] = [{"rel": "next", "href": next_link(view, req, detail, page.next_marker)}]
+    return json_reply(200, body)
+
+
+def _list_items(reply: ArktosReply) -> list[Any] | Reply:
+    """The items of an Arktos pod list, or the reply the client gets instead."""
+    if reply.status != 200:
+        return _arktos_error(reply)
+    listed = _load_json(reply.body)
+    items = listed.get("items") if isinstance(listed, dict) else None
+    if not isinstance(items, list):
+        return error_reply(Service.COMPUTE, 500, "Arktos answered the pod list with an unexpected body.")
+    return items
+
+
 def _list(ctx: RequestContext, req: ClientRequest, detail: bool) -> Outcome:
+    """A server list: answered from the watch-fed cache when it can be, else from Arktos's whole list.
+
+    Arktos authorizes every list either way. With a cache that is synced and already shows every pod write
+    that went through this processor for the tenant (``ClusterView.caught_up``: read-your-writes), the
+    request goes to Arktos as the very same list (path, verb, selector) with ``limit=1``: Arktos checks
+    that the caller may list pods there (tenant, short or all-tenants path) exactly as for the full list,
+    and its reply is one pod instead of all of them (28 MB for 10,000 servers, parsed per request). The
+    servers then come from the cache: that tenant's pods (all tenants' for ``all_tenants``; for the short
+    path, the tenant Arktos resolved, read from the probe's pod; a probe without any pod means the caller
+    has no pod in the namespace at all, so the list is empty). A non-2xx probe is translated as the list's
+    error would be.
+
+    Why decide before forwarding rather than wait in the translation: a Forward is one Arktos call, so once
+    the probe has gone out, a cache that cannot catch up leaves nothing correct to answer with. Checked
+    here, the fallback is the real full list. A write's reply passes through this processor (and is noted
+    in the cache, see ``extproc.app``) before the client can send its next request, so a client's own
+    writes are always known when its list arrives; the watch has usually applied them by then (it was
+    sent when Arktos committed the write, before Arktos replied).
+
+    Writes made outside the gateway (kubectl, controllers, the node agent's status updates) show up as
+    soon as the watch delivers them: a list may be that much (milliseconds, more if the watch is down
+    and reconnecting) behind Arktos for them, as a Nova list is behind its compute nodes.
+    """
     query = parse_list_query(req, ctx.config.namespace)
     if isinstance(query, Reply):
         return query
     view = view_for(ctx)
     # A reservation filter is also a label selector: Arktos sends only that batch (the filter in
     # ``ListQuery.wants`` still applies; a value that is no label value matches nothing there).
-    selector = None
+    selector: dict[str, str] = {}
     if query.reservation_id is not None and is_label_value(query.reservation_id):
-        selector = {"labelSelector": f"{keys.RESERVATION_ID}={query.reservation_id}"}
-    path = (
-        arktos_paths.all_tenants_pods(selector)
-        if query.all_tenants
-        else arktos_paths.pods(ctx.tenant, ctx.config.namespace, selector)
-    )
+        selector["labelSelector"] = f"{keys.RESERVATION_ID}={query.reservation_id}"
+
+    def path(params: dict[str, str]) -> str:
+        if query.all_tenants:
+            return arktos_paths.all_tenants_pods(params)
+        return arktos_paths.pods(ctx.tenant, ctx.config.namespace, params)
+
+    cluster = ctx.cluster
+    scope = None if query.all_tenants else ctx.tenant
+    if cluster is not None and cluster.synced and cluster.caught_up(scope):
+        return _list_from_cache(ctx, req, detail, query, view, cluster, path({**selector, "limit": "1"}))
 
     def translate(reply: ArktosReply) -> Reply:
-        if reply.status != 200:
-            return _arktos_error(reply)
-        listed = _load_json(reply.body)
-        items = listed.get("items") if isinstance(listed, dict) else None
-        if not isinstance(items, list):
-            return error_reply(Service.COMPUTE, 500, "Arktos answered the pod list with an unexpected body.")
+        items = _list_items(reply)
+        if isinstance(items, Reply):
+            return items
         # Batch members not named yet show the name the reconciler will give them (name filters see it).
-        page = select_page(batch.with_provisional_names(items), query)
-        if isinstance(page, Reply):
-            return page
-        body: Json = {"servers": view.detail(page.pods) if detail else view.index(page.pods)}
-        if page.next_marker is not None:
-            body["servers_links"] = [{"rel": "next", "href": next_link(view, req, detail, page.next_marker)}]
-        return json_reply(200, body)
+        return _list_reply(view, req, detail, select_page(batch.with_provisional_names(items), query))
 
-    return Forward(ArktosRequest(method="GET", path=path), translate)
+    return Forward(ArktosRequest(method="GET", path=path(selector)), translate)
+
+
+def _list_from_cache(
+    ctx: RequestContext,
+    req: ClientRequest,
+    detail: bool,
+    query: ListQuery,
+    view: ServerView,
+    cluster: ClusterView,
+    probe_path: str,
+) -> Forward:
+    namespace = ctx.config.namespace
+
+    def translate(reply: ArktosReply) -> Reply:
+        items = _list_items(reply)
+        if isinstance(items, Reply):
+            return items
+        if query.all_tenants:
+            tenant = None
+        elif ctx.tenant is not None:
+            tenant = ctx.tenant
+        elif items and isinstance(items[0], dict):
+            tenant = cache_tenant(items[0])
+        else:
+            # The short path's tenant is the caller's, which only Arktos knows; it listed no pod at all.
+            return _list_reply(view, req, detail, select_page([], query))
+        ordered = cluster.derived(tenant, namespace, order_servers)
+        return _list_reply(view, req, detail, select_ordered(ordered, query))
+
+    return Forward(ArktosRequest(method="GET", path=probe_path), translate)
 
 
 def list_servers(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
