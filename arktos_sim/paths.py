@@ -8,7 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # (group, resource) pairs the simulator serves, with whether the resource lives in a namespace.
-NAMESPACED = {("", "pods"), ("", "configmaps"), ("", "actions"), ("apps", "replicasets")}
+NAMESPACED = {
+    ("", "pods"),
+    ("", "configmaps"),
+    ("", "actions"),
+    ("apps", "replicasets"),
+    ("", "resourcequotas"),
+}
 CLUSTER_OR_TENANT = {("", "namespaces"), ("", "tenants")}
 SUBRESOURCES = {("", "pods"): {"status", "action"}, ("apps", "replicasets"): {"status"}}
 

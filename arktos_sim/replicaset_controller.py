@@ -15,7 +15,7 @@ from typing import Any
 
 from . import meta, selectors, status
 from .api import Api, random_suffix
-from .resources import PODS, REPLICASETS
+from .resources import PODS, REPLICASETS, RESOURCEQUOTAS
 from .store import DELETED, Event, Key, Store, copy_obj
 
 Json = dict[str, Any]
@@ -60,11 +60,23 @@ class ReplicaSetController:
                 ref = controller_ref(obj)
                 if ref is not None and ref.get("kind") == "ReplicaSet":
                     self._mark((m["tenant"], m["namespace"], str(ref.get("name"))))
+            if event.type == DELETED:
+                # A pod gone may have freed quota: ReplicaSets that could not create theirs try again
+                # (Kubernetes's controller retries them with backoff).
+                self._mark_failing(m["tenant"], m["namespace"])
             if event.type != DELETED and controller_ref(event.obj) is None and m.get("labels"):
                 # an orphan may be adopted by a ReplicaSet of its namespace
                 for entry in self.store.table(REPLICASETS).scan(m["tenant"], m["namespace"]):
                     rs_meta = entry.obj["metadata"]
                     self._mark((rs_meta["tenant"], rs_meta["namespace"], rs_meta["name"]))
+        elif event.rt is RESOURCEQUOTAS:
+            self._mark_failing(m["tenant"], m["namespace"])
+
+    def _mark_failing(self, tenant: str, namespace: str) -> None:
+        for entry in self.store.table(REPLICASETS).scan(tenant, namespace):
+            if (entry.obj.get("status") or {}).get("conditions"):
+                rs_meta = entry.obj["metadata"]
+                self._mark((rs_meta["tenant"], rs_meta["namespace"], rs_meta["name"]))
 
     def resync(self) -> None:
         for entry in self.store.table(REPLICASETS).scan(None, None):

@@ -51,8 +51,9 @@ PODS = ResourceType("", "pods", "Pod", Scope.NAMESPACE)
 CONFIGMAPS = ResourceType("", "configmaps", "ConfigMap", Scope.NAMESPACE)
 ACTIONS = ResourceType("", "actions", "Action", Scope.NAMESPACE)
 REPLICASETS = ResourceType("apps", "replicasets", "ReplicaSet", Scope.NAMESPACE)
+RESOURCEQUOTAS = ResourceType("", "resourcequotas", "ResourceQuota", Scope.NAMESPACE)
 
-ALL = (TENANTS, NAMESPACES, PODS, CONFIGMAPS, ACTIONS, REPLICASETS)
+ALL = (TENANTS, NAMESPACES, PODS, CONFIGMAPS, ACTIONS, REPLICASETS, RESOURCEQUOTAS)
 BY_PATH = {(rt.group, rt.resource): rt for rt in ALL}
 
 

@@ -314,6 +314,22 @@ def prepare_configmap(obj: Json) -> None:
         raise status.invalid("ConfigMap", "", obj.get("metadata", {}).get("name", ""), causes)
 
 
+def prepare_resourcequota(obj: Json) -> None:
+    """A ResourceQuota: only ``spec.hard.pods`` is enforced (``Api.admit_pod_quota``); other resources are
+    kept but not counted. ``status.hard`` mirrors the spec, as the quota controller makes it."""
+    causes = meta_causes(obj)
+    hard = (obj.get("spec") or {}).get("hard")
+    if not isinstance(hard, dict):
+        causes.append(invalid("spec.hard", hard, "must be a map of resource names to quantities"))
+        hard = {}
+    pods = hard.get("pods")
+    if pods is not None and not str(pods).isdigit():
+        causes.append(invalid("spec.hard[pods]", pods, "must be a non-negative whole number of pods"))
+    if causes:
+        raise status.invalid("ResourceQuota", "", obj.get("metadata", {}).get("name", ""), causes)
+    obj["status"] = {"hard": dict(hard)}
+
+
 def prepare_namespace(obj: Json) -> None:
     causes = meta_causes(obj, "label")
     if causes:

@@ -21,6 +21,9 @@ ACCESS_IPV6 = PREFIX + "access-ipv6"
 # as a member; the batch reconciler writes the member's index (and display name "name-<index>").
 BATCH_SIZE = PREFIX + "batch-size"
 BATCH_INDEX = PREFIX + "batch-index"
+# Only ever on the processor's cached copy of a pod, never written to Arktos: the batch member the create
+# reply answered with (see extproc.compute.batch).
+FIRST_MEMBER = PREFIX + "first-member"
 
 # Labels on VM pods and batch ReplicaSets (selectable by Arktos).
 RESERVATION_ID = PREFIX + "reservation-id"

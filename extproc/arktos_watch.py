@@ -11,8 +11,11 @@ but calls Arktos's tenant-aware paths (``/api/v1/tenants/all/...``) directly thr
    ``on_event(type, object)``; BOOKMARK only advances the resourceVersion. ``on_progress(resourceVersion)``
    (optional) hears the list's resourceVersion and each bookmark's: how far the watch has got even when
    no object changed (the cluster cache compares it with the versions of the processor's own writes);
-3. on 410 Gone (or an ERROR event), a closed watch, or any connection error: relist, with exponential
-   backoff after failures. Never raises: the processor keeps serving with what it has.
+3. on 410 Gone (or an ERROR event), or any connection error: relist, with exponential backoff after
+   failures; a watch the server closes normally (its timeout) is resumed from the last resourceVersion.
+   Never raises: the processor keeps serving with what it has. ``on_broken()`` (optional) hears the
+   moment a watch or list fails, before the relist: what the consumer holds may then be behind Arktos
+   until the next ``on_list`` (the cluster cache counts the resource as unsynced meanwhile).
 
 It runs in a daemon thread (the kubernetes client is blocking). Consumer calls go through ``apply``, which
 defaults to calling them directly; the processor passes a function that runs them on its asyncio loop, so
@@ -74,6 +77,7 @@ class Reflector:
         request_timeout: float = 30.0,
         page_size: int = 500,
         on_progress: Callable[[str], None] | None = None,
+        on_broken: Callable[[], None] | None = None,
     ) -> None:
         self.api = api_client
         self.path = path
@@ -81,6 +85,7 @@ class Reflector:
         self.on_list = on_list
         self.on_event = on_event
         self.on_progress = on_progress
+        self.on_broken = on_broken
         self.apply = apply or (lambda fn: fn())
         self.watch_timeout_seconds = watch_timeout_seconds
         self.backoff_initial = backoff_initial
@@ -126,10 +131,12 @@ class Reflector:
                     rv = self.watch(rv)
             except GoneError:
                 log.info("watch_gone", watch=self.name, detail="resourceVersion expired; relisting")
+                self._broken()
                 continue
             except Exception as exc:
                 if self._stop.is_set():
                     break
+                self._broken()
                 delay = min(self.backoff_max, backoff) * (0.5 + random.random() / 2)
                 log.warning("watch_error", watch=self.name, error=repr(exc), retry_in_s=round(delay, 2))
                 self._stop.wait(delay)
@@ -222,6 +229,11 @@ class Reflector:
         elif kind == "BOOKMARK":
             self._progress(new_rv)
         return new_rv
+
+    def _broken(self) -> None:
+        callback = self.on_broken
+        if callback is not None:
+            self.apply(callback)
 
     def _progress(self, rv: str) -> None:
         callback = self.on_progress

@@ -16,7 +16,12 @@ the two steps finds the ReplicaSet again when its cache lists at start and finis
 written before the ReplicaSet goes so that no member is ever left independent without its name.
 
 A batch the controller cannot complete (``ReplicaFailure``: quota, admission) is left to the controller,
-which keeps retrying as Kubernetes's does; if not one member exists, the create reply has already told the
+which keeps retrying as Kubernetes's does, and its missing members show as ERROR servers with the
+failure as their fault (``batch.failed_members``) until either the controller creates them or the user
+deletes them (``DELETE`` of such a server lowers the ReplicaSet's replicas by one): only then is the set
+complete and the batch detached. If the quota never frees, that is where it stays, as in Nova: the ERROR
+server remains until the user deletes it. If not one member exists (the cache shows none and the
+ReplicaSet's status counts none: the two come on separate watches), the create reply has already told the
 client the error, and the empty ReplicaSet is deleted so nothing half-created remains. Members whose VM
 fails show as ERROR servers with a fault like any other server.
 """
@@ -147,7 +152,7 @@ class BatchReconciler:
         wanted = batch.replicas_wanted(rs)
         if len(members) < wanted:
             failure = batch.creation_failure(rs)
-            if failure is not None and not members:
+            if failure is not None and not members and batch.made_nothing(rs):
                 log.info("batch_failed_empty", batch=key, reason=failure)
                 await self._delete_replicaset(key, BACKGROUND_DELETE_OPTIONS)
             return

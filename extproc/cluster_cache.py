@@ -27,12 +27,26 @@ list (see ``extproc.compute.servers``). For that the cache also keeps:
 - per (tenant or all tenants, namespace), values derived from its pods (``derived``: the servers sorted in
   Nova's order), rebuilt only after a pod of that scope changed.
 
+Health: ``synced`` is True only while every watched resource has been listed and its watch has not
+failed since. A reflector whose watch breaks (connection error, 410 Gone, an ERROR event) reports it at
+once (``note_watch_broken``): the resource counts as unsynced from that moment until its relist has been
+applied, so translators that need a current cache (server lists, Nova's rules) go to Arktos meanwhile
+rather than answer from what the broken watch last said. A watch that stalls without any error (a
+partition the TCP connection does not notice) is only found out when its read times out.
+
+Batch creates: the cache remembers which member each create reply answered with (``note_first_member``)
+and marks that pod with ``batch.FIRST_MEMBER`` in what it holds (a cache-only annotation, kept across
+events and relists, never written to Arktos), so every view and the reconciler index it 1. The memory is
+bounded (``FIRST_MEMBER_CAPACITY`` batches, oldest forgotten first): a mark only matters until the
+reconciler has written the batch's indices, moments after the create.
+
 Only the asyncio loop touches the cache (the reflector threads hand their updates to it), so no lock.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -42,6 +56,7 @@ from typing import Any, Protocol, TypeVar
 
 import structlog
 
+from extproc import annotations as keys
 from extproc.arktos_watch import Reflector
 
 log = structlog.get_logger("extproc.cluster_cache")
@@ -71,6 +86,8 @@ REBOOT_TYPE_TTL = 3600.0
 WRITTEN_CAPACITY = 10_000
 # Scopes (tenant or all tenants, namespace) whose derived values are kept.
 DERIVED_CAPACITY = 256
+# Batches whose create reply's member is remembered (see the module docstring).
+FIRST_MEMBER_CAPACITY = 10_000
 
 OPERATIONS: Mapping[str, tuple[str, str]] = {
     # operation -> (spec field, field of it that identifies the Action in Arktos's 201 reply)
@@ -83,7 +100,15 @@ OPERATIONS: Mapping[str, tuple[str, str]] = {
 class ClusterView(Protocol):
     @property
     def synced(self) -> bool:
-        """True once every watched resource has been listed at least once."""
+        """True while every watched resource has been listed and its watch has not failed since."""
+        ...
+
+    def note_first_member(self, tenant: str, namespace: str, reservation: str, pod_name: str) -> None:
+        """The create reply of batch ``reservation`` answered with member ``pod_name`` (index 1)."""
+        ...
+
+    def first_member_hint(self, key: tuple[str, str, str]) -> str | None:
+        """The member a create reply answered with for batch (tenant, namespace, reservation), if known."""
         ...
 
     def pod(self, tenant: str, namespace: str, name: str) -> Mapping[str, Any] | None: ...
@@ -243,6 +268,8 @@ class ClusterCache:
         # Change counters: per (tenant, namespace), and per namespace for all-tenants scopes.
         self._generation: dict[tuple[str | None, str], int] = {}
         self._derived: OrderedDict[tuple[str | None, str, Any], tuple[int, Any]] = OrderedDict()
+        # (tenant, namespace, reservation id) -> the member the create reply answered with.
+        self._first_members: OrderedDict[Key, str] = OrderedDict()
 
     # -- feeding ------------------------------------------------------------------------------------
 
@@ -258,9 +285,20 @@ class ClusterCache:
                 name=kind.lower(),
                 apply=apply,
                 on_progress=self.note_pod_progress if kind == POD else None,
+                on_broken=functools.partial(self.note_watch_broken, kind),
             )
             for kind, path in WATCHED_PATHS.items()
         ]
+
+    def note_watch_broken(self, kind: str) -> None:
+        """The watch of ``kind`` failed: unsynced until its relist is applied (``apply_list``)."""
+        if kind in self._listed:
+            log.warning("cache_unsynced", kind=kind, detail="watch failed; relisting")
+        self._listed.discard(kind)
+        self._notify()
+
+    def resource_synced(self, kind: str) -> bool:
+        return kind in self._listed
 
     def _feeders(self, kind: str) -> tuple[Callable[[list[Json]], None], Callable[[str, Json], None]]:
         def listed(items: list[Json]) -> None:
@@ -304,6 +342,8 @@ class ClusterCache:
     def _apply(self, kind: str, event_type: str, obj: Json) -> None:
         key = _key(obj)
         table = self._objects[kind]
+        if kind == POD and event_type != "DELETED" and self._first_members:
+            obj = self._with_first_mark(key, obj)
         if event_type == "DELETED":
             table.pop(key, None)
         else:
@@ -358,6 +398,28 @@ class ClusterCache:
         if self._changed is not None:
             self._changed.set()
             self._changed = None
+
+    # -- batch create replies -------------------------------------------------------------------------
+
+    def _with_first_mark(self, key: Key, obj: Json) -> Json:
+        labels = (obj.get("metadata") or {}).get("labels") or {}
+        reservation = labels.get(keys.RESERVATION_ID)
+        if not reservation or self._first_members.get((key[0], key[1], str(reservation))) != key[2]:
+            return obj
+        return _with_marks(obj, {keys.FIRST_MEMBER: "true"})
+
+    def note_first_member(self, tenant: str, namespace: str, reservation: str, pod_name: str) -> None:
+        self._first_members[(tenant, namespace, reservation)] = pod_name
+        while len(self._first_members) > FIRST_MEMBER_CAPACITY:
+            self._first_members.popitem(last=False)
+        pod = self._objects[POD].get((tenant, namespace, pod_name))
+        if pod is not None:
+            # Stored again, marked: the scope's derived values (sorted servers, names) are rebuilt.
+            self._apply(POD, "MODIFIED", pod)
+            self._notify()
+
+    def first_member_hint(self, key: tuple[str, str, str]) -> str | None:
+        return self._first_members.get(key)
 
     # -- read-your-writes ---------------------------------------------------------------------------
 

@@ -20,15 +20,23 @@ Display names, and why they never change once shown:
   complete (all replicas exist), so names can only be derived differently while the controller is still
   creating pods: never on the simulator (its controller makes all pods of a sync at once), and on Arktos
   only for pods created within the same second by different slow-start batches of the controller.
+- One exception to ``member_order``: the member the create reply answered with is index 1 (Nova's reply
+  is the batch's first server, ``name-1``). The reply tells the processor's cache (``note_first_member``),
+  which marks that pod with ``FIRST_MEMBER`` (a cache-only annotation, never written to Arktos);
+  ``assign_indices`` gives a marked member index 1 when no written index holds it. See ``first_member``.
 
-The first server of the reply (Nova answers a multi-create with the first server) is the first member the
-processor's watch shows (the lowest in ``member_order`` if it shows several at once); see ``first_member``.
+Members Arktos refused to create (``ReplicaFailure``: quota, admission) while others exist are shown as
+ERROR servers with a fault (Nova never loses a server silently): ``failed_members`` derives them from the
+ReplicaSet, each with a synthetic, stable id ``<reservation id>-failed-<index>`` (``failed_member_id``;
+never a controller pod name, which is ``<rs>-<5 chars without "-">``). Deleting one lowers the
+ReplicaSet's replicas by one (``remove_failed_patch``); the reconciler then detaches the batch as usual.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -45,6 +53,9 @@ ORPHAN_DELETE_OPTIONS: Json = {"kind": "DeleteOptions", "apiVersion": "v1", "pro
 FIRST_SERVER_WAIT_SECONDS = 3.0
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# Cache-only mark of the member the create reply answered with (never written to Arktos).
+FIRST_MEMBER = keys.FIRST_MEMBER
 
 
 def build_replicaset(pod: Mapping[str, Any], reservation_id: str, count: int) -> Json:
@@ -108,6 +119,20 @@ def is_live(pod: Mapping[str, Any]) -> bool:
     return not _meta(pod).get("deletionTimestamp")
 
 
+def is_first_marked(pod: Mapping[str, Any]) -> bool:
+    """The member the create reply answered with (marked by the processor's cache, see the docstring)."""
+    return _annotations(pod).get(FIRST_MEMBER) == "true"
+
+
+def mark_first(pod: Mapping[str, Any]) -> Json:
+    """A copy of ``pod`` carrying the cache-only ``FIRST_MEMBER`` mark."""
+    shown = dict(pod)
+    meta = dict(_meta(pod))
+    meta["annotations"] = {**_annotations(pod), FIRST_MEMBER: "true"}
+    shown["metadata"] = meta
+    return shown
+
+
 def index_of(pod: Mapping[str, Any]) -> int | None:
     """The index the reconciler wrote, None before (or if the annotation is unusable)."""
     raw = _annotations(pod).get(keys.BATCH_INDEX)
@@ -145,7 +170,8 @@ def member_order(pod: Mapping[str, Any]) -> tuple[datetime, str]:
 def assign_indices(members: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     """pod name -> index for the live members of ONE batch.
 
-    Written indices are kept; every other member takes the smallest free index, in ``member_order``.
+    Written indices are kept; the member marked ``FIRST_MEMBER`` (the create reply's) takes index 1 if no
+    written index holds it; every other member takes the smallest free index, in ``member_order``.
     Deterministic for a given set of members: the views and the reconciler call it on the same set.
     """
     live = [p for p in members if is_live(p)]
@@ -156,6 +182,13 @@ def assign_indices(members: Iterable[Mapping[str, Any]]) -> dict[str, int]:
         if index is not None and index not in taken:
             result[str(_meta(pod).get("name"))] = index
             taken.add(index)
+    if 1 not in taken:
+        marked = next(
+            (p for p in live if str(_meta(p).get("name")) not in result and is_first_marked(p)), None
+        )
+        if marked is not None:
+            result[str(_meta(marked).get("name"))] = 1
+            taken.add(1)
     free = 1
     for pod in sorted((p for p in live if str(_meta(p).get("name")) not in result), key=member_order):
         while free in taken:
@@ -213,8 +246,26 @@ def name_for(pod: Mapping[str, Any], siblings: Iterable[Mapping[str, Any]]) -> J
         return dict(pod)
     name = str(_meta(pod).get("name"))
     members = {str(_meta(p).get("name")): p for p in siblings if is_member(p)}
-    members[name] = pod
+    cached = members.get(name)
+    # ``pod`` comes from Arktos; the cache's copy of it may carry the create reply's mark.
+    members[name] = mark_first(pod) if cached is not None and is_first_marked(cached) else pod
     return provisional(pod, assign_indices(members.values())[name])
+
+
+FirstOf = Callable[[BatchKey], str | None]
+
+
+def mark_first_members(items: list[Any], first_of: FirstOf) -> list[Any]:
+    """``items`` (pods from Arktos) where the member a create reply answered with carries the cache's mark
+    (``first_of``: the processor cache's memory of those replies), so their names agree with the cache's."""
+    marked: dict[int, Json] = {}
+    for pod in items:
+        unnamed = isinstance(pod, dict) and is_member(pod) and index_of(pod) is None
+        if unnamed and not is_first_marked(pod) and first_of(batch_key(pod)) == _meta(pod).get("name"):
+            marked[id(pod)] = mark_first(pod)
+    if not marked:
+        return items
+    return [marked.get(id(pod), pod) for pod in items]
 
 
 def first_member(members: Iterable[Mapping[str, Any]]) -> str | None:
@@ -222,11 +273,13 @@ def first_member(members: Iterable[Mapping[str, Any]]) -> str | None:
 
     The create reply calls it with the members the watch has delivered when the first one appears: with
     the controller's slow start (ONE pod first, on Arktos and on the simulator) that is the first pod
-    created, so the reply does not wait for the rest of the batch. KNOWN GAP: the indices are assigned later
-    over the whole batch in ``member_order``; creationTimestamp has one-second resolution and later pods of
-    the same second sort by their random names, so the reply's server is ``name-1`` only when its name sorts
-    first among them (otherwise it is ``name-<k>``: the id is right, which is what clients use). Making it
-    always ``name-1`` needs the reply's choice handed to the reconciler (which would then index it 1).
+    created, so the reply does not wait for the rest of the batch. ``member_order`` alone would not keep it
+    ``name-1`` (creationTimestamp has one-second resolution, later pods of the same second sort by their
+    random names), so the reply hands its choice to the cache (``ClusterView.note_first_member``), whose
+    ``FIRST_MEMBER`` mark makes ``assign_indices`` give it index 1 in every view and in the reconciler.
+    Restart: the mark lives in the processor's memory only; a processor restarted before the reconciler
+    wrote the indices names the batch by ``member_order`` alone (the reply's server may then be ``name-<k>``;
+    its id, which clients use, is right either way).
     """
     indices = assign_indices(members)
     return min(indices, key=indices.__getitem__) if indices else None
@@ -258,6 +311,14 @@ def creation_failure(rs: Mapping[str, Any]) -> str | None:
     return None
 
 
+def made_nothing(rs: Mapping[str, Any]) -> bool:
+    """The controller reports that no pod of ``rs`` exists (``status.replicas`` 0). Checked together with
+    the cache's members: pods and ReplicaSets come on separate watches, so the ReplicaSet's failure can
+    arrive before the pods the controller made just before it."""
+    made = (rs.get("status") or {}).get("replicas", 0)
+    return not made
+
+
 @dataclass(frozen=True, slots=True)
 class CreationFailure:
     """The controller could create no member at all: what the create reply answers instead of a server."""
@@ -281,3 +342,108 @@ def name_patch(base: str, index: int) -> Json:
             "annotations": {keys.DISPLAY_NAME: indexed_name(base, index), keys.BATCH_INDEX: str(index)}
         }
     }
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Members Arktos refused to create: ERROR servers until the user deletes them
+
+
+_FAILED_ID_RE = re.compile(r"(r-[a-z0-9]{8})-failed-([1-9][0-9]{0,5})")
+
+
+def failed_member_id(reservation: str, index: int) -> str:
+    """The synthetic server id of missing member ``index`` (a DNS-1123 subdomain, so a valid server id)."""
+    return f"{reservation}-failed-{index}"
+
+
+def parse_failed_member_id(sid: str) -> tuple[str, int] | None:
+    """(reservation id, index) of a synthetic id, None for any other server id."""
+    found = _FAILED_ID_RE.fullmatch(sid)
+    return (found.group(1), int(found.group(2))) if found else None
+
+
+def _failure_condition(rs: Mapping[str, Any]) -> Mapping[str, Any]:
+    for condition in (rs.get("status") or {}).get("conditions") or []:
+        if isinstance(condition, dict) and condition.get("type") == "ReplicaFailure":
+            return condition
+    return {}
+
+
+def failed_indices(rs: Mapping[str, Any], taken: Iterable[int], live: int) -> list[int]:
+    """The indices of the members the controller could not create, while it reports why.
+
+    ``taken``: the indices of the ``live`` members that exist (``assign_indices``). Missing members are
+    ``replicas - live`` and take the smallest indices nobody holds, so they keep their index while the
+    existing members keep theirs. None while the controller reports no failure (it may just be slow), none
+    for a batch without any member (the create reply answered the error and the reconciler deletes it).
+    """
+    if _meta(rs).get("deletionTimestamp") or creation_failure(rs) is None or live < 1:
+        return []
+    missing = replicas_wanted(rs) - live
+    held = set(taken)
+    found: list[int] = []
+    index = 1
+    while len(found) < missing:
+        if index not in held:
+            found.append(index)
+        index += 1
+    return found
+
+
+def failed_indices_of(rs: Mapping[str, Any], members: Iterable[Mapping[str, Any]]) -> list[int]:
+    """``failed_indices`` given the batch's members (as the processor's cache shows them)."""
+    indices = assign_indices(members)
+    return failed_indices(rs, indices.values(), len(indices))
+
+
+def failed_member(rs: Mapping[str, Any], index: int) -> Json:
+    """Missing member ``index`` of ``rs`` as a pod the server views render: ERROR, with the ReplicaSet's
+    ``ReplicaFailure`` message as the fault (its time: when the controller first reported it)."""
+    meta = _meta(rs)
+    reservation = str(meta.get("name") or "")
+    template = (rs.get("spec") or {}).get("template") or {}
+    template_meta = template.get("metadata") or {}
+    annotations_ = dict(template_meta.get("annotations") or {})
+    annotations_[keys.DISPLAY_NAME] = indexed_name(str(annotations_.get(keys.DISPLAY_NAME) or ""), index)
+    annotations_[keys.BATCH_INDEX] = str(index)
+    since = _failure_condition(rs).get("lastTransitionTime") or meta.get("creationTimestamp")
+    return {
+        "metadata": {
+            "name": failed_member_id(reservation, index),
+            "tenant": meta.get("tenant"),
+            "namespace": meta.get("namespace"),
+            "labels": {**(template_meta.get("labels") or {}), keys.RESERVATION_ID: reservation},
+            "annotations": annotations_,
+            "creationTimestamp": meta.get("creationTimestamp"),
+        },
+        "spec": copy.deepcopy(dict(template.get("spec") or {})),
+        "status": {
+            "phase": "Failed",
+            "reason": "FailedCreate",
+            "message": creation_failure(rs) or "FailedCreate",
+            "conditions": [{"type": "ReplicaFailure", "status": "True", "lastTransitionTime": since}],
+        },
+    }
+
+
+def failed_members(rs: Mapping[str, Any], members: Iterable[Mapping[str, Any]]) -> list[Json]:
+    return [failed_member(rs, i) for i in failed_indices_of(rs, members)]
+
+
+def remove_failed_patch(rs: Mapping[str, Any]) -> list[Json]:
+    """The JSON patch that gives up one missing member: replicas - 1, only if the ReplicaSet is still as
+    the cache shows it (same replicas wanted, same number of pods made). If the controller has created the
+    member meanwhile, ``status.replicas`` differs and Arktos refuses the patch (a failed ``test``), so a
+    live member is never scaled away."""
+    wanted = replicas_wanted(rs)
+    made = (rs.get("status") or {}).get("replicas", 0)
+    return [
+        {"op": "test", "path": "/spec/replicas", "value": wanted},
+        {"op": "test", "path": "/status/replicas", "value": made if isinstance(made, int) else 0},
+        {"op": "replace", "path": "/spec/replicas", "value": wanted - 1},
+    ]
+
+
+# A patch Arktos always refuses after authorizing the caller (no ReplicaSet wants -1 replicas): sent when
+# the cache knows no such missing member, so that Arktos, not the cache, answers (403, 404, or the test).
+IMPOSSIBLE_REPLICAS_PATCH: list[Json] = [{"op": "test", "path": "/spec/replicas", "value": -1}]

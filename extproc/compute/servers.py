@@ -10,7 +10,11 @@ nothing decides who may do what: Arktos authorizes every call with the client's 
   path, ``limit=1``) and the processor answers from its watch-fed cache, or, without a cache that shows
   the client's own writes, from Arktos's whole list; either way it keeps the VM pods, filters, sorts newest
   first and pages like Nova (limit, marker, ``servers_links``). See ``_list``.
-- ``GET /servers/{id}``, ``PUT`` (rename: merge-patch of the display-name annotation), ``DELETE``.
+- ``GET /servers/{id}``, ``PUT`` (rename: patch of the display-name annotation), ``DELETE``. With a cache
+  that can decide, writes carry the cached VM pod's uid as a precondition (never a container pod of that
+  name), and an id it does not know is a 404 without Arktos; see ``_known_server``.
+- Batch members Arktos refused to create show as ERROR servers ``<reservation>-failed-<i>`` (cache path of
+  the lists, ``GET`` via the ReplicaSet, ``DELETE`` lowers its replicas); see ``extproc.compute.batch``.
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ from extproc.messages import (
 from extproc.users import user_id_for_token
 
 MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
 # CONF.api.max_limit: the default and the largest page.
 MAX_LIMIT = 1000
 ADMIN_PASS_LENGTH = 12
@@ -395,7 +400,11 @@ def _create_batch(
         outcome = await cluster.wait_for(probe, batch.FIRST_SERVER_WAIT_SECONDS)
         if isinstance(outcome, batch.CreationFailure):
             return error_reply(Service.COMPUTE, outcome.status, outcome.message)
-        return created(outcome if isinstance(outcome, str) else reservation_id)
+        if isinstance(outcome, str):
+            # The reply's server is the batch's first: every view and the reconciler index it 1.
+            cluster.note_first_member(tenant, namespace, reservation_id, outcome)
+            return created(outcome)
+        return created(reservation_id)
 
     upstream = ArktosRequest(
         method="POST",
@@ -425,7 +434,10 @@ def _first_member_or_failure(
         where = (meta.get("tenant"), meta.get("namespace"), meta.get("name"))
         if where == (tenant, namespace, reservation_id):
             message = batch.creation_failure(rs)
-            return batch.failure_reply(message) if message is not None else None
+            if message is None or not batch.made_nothing(rs):
+                # Still creating, or the controller made pods the pod watch has not shown yet.
+                return None
+            return batch.failure_reply(message)
     return None
 
 
@@ -622,6 +634,34 @@ def order_servers(items: list[Any]) -> Ordered:
     return Ordered(servers, [k for k, _ in keyed], position)
 
 
+def with_servers(ordered: Ordered, extra: list[Json]) -> Ordered:
+    """``ordered`` with the servers ``extra`` added in their place (a new value: ``ordered`` is memoized)."""
+    keyed = list(zip(ordered.keys, ordered.pods, strict=True))
+    keyed.extend((sort_key(p), p) for p in extra)
+    keyed.sort(key=lambda kp: kp[0], reverse=True)
+    servers = [p for _, p in keyed]
+    position: dict[str, int] = {}
+    for index, pod in enumerate(servers):
+        position.setdefault(server_id(pod), index)
+    return Ordered(servers, [k for k, _ in keyed], position)
+
+
+def _failed_servers(cluster: ClusterView, tenant: str | None, namespace: str) -> list[Json]:
+    """The batch members Arktos refused to create, in a list's scope (tenant None: every tenant), as ERROR
+    servers (``batch.failed_members``). ReplicaSets exist only while a batch is being created, so this scans
+    a handful of objects."""
+    found: list[Json] = []
+    for rs in cluster.replicasets_with_label(keys.RESERVATION_ID):
+        if batch.creation_failure(rs) is None:
+            continue
+        rs_tenant, rs_namespace, reservation = batch.batch_key(rs)
+        if rs_namespace != namespace or (tenant is not None and rs_tenant != tenant):
+            continue
+        members = _batch_members(cluster, rs_tenant, namespace, reservation)
+        found.extend(batch.failed_members(rs, members))
+    return found
+
+
 def select_ordered(ordered: Ordered, query: ListQuery) -> Page | Reply:
     """``select_page`` over servers sorted already: the same page, without sorting or filtering more than
     the page needs (filters run only until the page is full)."""
@@ -724,7 +764,12 @@ def _list(ctx: RequestContext, req: ClientRequest, detail: bool) -> Outcome:
         items = _list_items(reply)
         if isinstance(items, Reply):
             return items
+        if cluster is not None:
+            # The member a create reply answered with is index 1 here too (the cache remembers it).
+            items = batch.mark_first_members(items, cluster.first_member_hint)
         # Batch members not named yet show the name the reconciler will give them (name filters see it).
+        # NOTE: members Arktos refused to create (``batch.failed_members``) are not shown on this path: they
+        # come from the ReplicaSet, which this one pod list does not include; the cache path shows them.
         return _list_reply(view, req, detail, select_page(batch.with_provisional_names(items), query))
 
     return Forward(ArktosRequest(method="GET", path=path(selector)), translate)
@@ -755,6 +800,9 @@ def _list_from_cache(
             # The short path's tenant is the caller's, which only Arktos knows; it listed no pod at all.
             return _list_reply(view, req, detail, select_page([], query))
         ordered = cluster.derived(tenant, namespace, order_servers)
+        failed = _failed_servers(cluster, tenant, namespace)
+        if failed:
+            ordered = with_servers(ordered, failed)
         return _list_reply(view, req, detail, select_ordered(ordered, query))
 
     return Forward(ArktosRequest(method="GET", path=probe_path), translate)
@@ -811,8 +859,94 @@ def _first_of_batch(ctx: RequestContext, reservation_id: str) -> Mapping[str, An
     return next((p for p in members if server_id(p) == first), None)
 
 
+def _cached_replicaset(ctx: RequestContext, reservation: str) -> Mapping[str, Any] | None:
+    """The batch's ReplicaSet in the cache: in the URL's tenant, or (short path) the only one of that name."""
+    cluster = ctx.cluster
+    if cluster is None:
+        return None
+    found = [
+        rs
+        for rs in cluster.replicasets_with_label(keys.RESERVATION_ID)
+        if batch.batch_key(rs)[1:] == (ctx.config.namespace, reservation)
+        and (rs.get("metadata") or {}).get("name") == reservation
+        and (ctx.tenant is None or batch.batch_key(rs)[0] == ctx.tenant)
+    ]
+    return found[0] if len(found) == 1 else None
+
+
+def _failed_indices(ctx: RequestContext, rs: Mapping[str, Any]) -> list[int]:
+    """The missing members of ``rs``: indices of the existing ones from the cache, else (no cache) taken to
+    be the first ``status.replicas`` (what ``assign_indices`` gives a batch nobody deleted from)."""
+    tenant, namespace, reservation = batch.batch_key(rs)
+    if ctx.cluster is not None:
+        return batch.failed_indices_of(rs, _batch_members(ctx.cluster, tenant, namespace, reservation))
+    made = (rs.get("status") or {}).get("replicas", 0)
+    made = made if isinstance(made, int) else 0
+    return batch.failed_indices(rs, range(1, made + 1), made)
+
+
+def _show_failed_member(ctx: RequestContext, sid: str, reservation: str, index: int) -> Forward:
+    """``GET /servers/<reservation>-failed-<i>``: one GET of the ReplicaSet (Arktos authorizes it), shown as
+    that missing member while the controller still reports it missing; 404 once the ReplicaSet is gone or
+    the member exists."""
+    view = view_for(ctx)
+
+    def translate(reply: ArktosReply) -> Reply:
+        if reply.status != 200:
+            return _arktos_error(reply, sid)
+        rs = _load_json(reply.body)
+        if not isinstance(rs, dict) or index not in _failed_indices(ctx, rs):
+            return error_reply(Service.COMPUTE, 404, instance_not_found(sid))
+        return json_reply(200, {"server": view.show(batch.failed_member(rs, index))})
+
+    upstream = ArktosRequest(
+        method="GET", path=arktos_paths.replicaset(ctx.tenant, ctx.config.namespace, reservation)
+    )
+    return Forward(upstream, translate)
+
+
+def _delete_failed_member(ctx: RequestContext, sid: str, reservation: str, index: int) -> Forward:
+    """``DELETE /servers/<reservation>-failed-<i>``: give that missing member up for good.
+
+    One JSON patch of the ReplicaSet lowering ``spec.replicas`` by one, conditional on the ReplicaSet being
+    as the cache shows it (``batch.remove_failed_patch``): if the controller has created the member
+    meanwhile, Arktos refuses (a failed test: 422, answered 409) instead of scaling a live server away.
+    Once replicas equals the pods that exist, the reconciler names and detaches the batch as usual.
+    When the cache knows no such missing member, the patch is one Arktos always refuses after authorizing
+    the caller, so Arktos (not the cache) answers: 403, 404, or (refused test) Nova's 404.
+    """
+    rs = _cached_replicaset(ctx, reservation)
+    possible = rs is not None and index in _failed_indices(ctx, rs)
+    patch = batch.remove_failed_patch(rs) if rs is not None and possible else batch.IMPOSSIBLE_REPLICAS_PATCH
+
+    def translate(reply: ArktosReply) -> Reply:
+        if reply.status == 200:
+            return Reply(status=204)
+        if reply.status in (409, 422):
+            if not possible:
+                return error_reply(Service.COMPUTE, 404, instance_not_found(sid))
+            return error_reply(
+                Service.COMPUTE,
+                409,
+                f"Cannot 'delete' instance {sid} while its batch is changing (Arktos may have created it "
+                "meanwhile); list the servers again.",
+            )
+        return _arktos_error(reply, sid)
+
+    upstream = ArktosRequest(
+        method="PATCH",
+        path=arktos_paths.replicaset(ctx.tenant, ctx.config.namespace, reservation),
+        body=orjson.dumps(patch),
+        content_type=JSON_PATCH,
+    )
+    return Forward(upstream, translate)
+
+
 def show_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
     sid = params["server_id"]
+    failed = batch.parse_failed_member_id(sid)
+    if failed is not None:
+        return _show_failed_member(ctx, sid, *failed)
     view = view_for(ctx)
     upstream = ArktosRequest(method="GET", path=arktos_paths.pod(ctx.tenant, ctx.config.namespace, sid))
     found = _server_reply(sid, lambda pod: view.show(_batch_named(ctx, pod)))
@@ -827,6 +961,79 @@ def show_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, st
     return Forward(upstream, translate)
 
 
+class _Unknown:
+    """The cache cannot tell whether a server id names a VM pod (see ``_known_server``)."""
+
+
+UNKNOWN = _Unknown()
+# A uid no object has: a precondition Arktos checks after authorizing the caller, and always refuses.
+NO_OBJECT_UID = "00000000-0000-0000-0000-000000000000"
+
+
+def _known_server(ctx: RequestContext, token: str | None, sid: str) -> Mapping[str, Any] | Reply | _Unknown:
+    """What the watch cache knows of server ``sid`` before a write (DELETE, PUT) reaches Arktos.
+
+    Only VM pods are servers, but Arktos deletes or patches any pod of that name. So when the cache is
+    synced and has applied every pod write of the tenant that went through this processor (``caught_up``,
+    as for lists), the write goes to Arktos with the cached pod's uid as a precondition: Arktos then acts
+    on exactly that VM pod, never on a container pod (or a newer pod) of the same name. Answers:
+
+    - the cached VM pod: the precondition's uid comes from it;
+    - a 404 ``Reply``: the cache knows no VM pod of that name in the URL's tenant and Arktos has recently
+      let this token into that tenant (``tenant_proofs``: a 404 from the cache tells nothing the caller
+      could not ask Arktos);
+    - ``{}`` (no pod): the cache knows none but may not say so (no proof, or the short path, whose tenant
+      only Arktos knows): the write carries ``NO_OBJECT_UID``, so Arktos authorizes and refuses
+      (404, or 409 for a pod that is no server: answered 404);
+    - ``UNKNOWN``: no synced cache, or it has not caught up with the tenant's writes: the write is
+      forwarded as it is (Arktos alone decides, as before the cache existed).
+    """
+    cluster = ctx.cluster
+    if cluster is None or not cluster.synced:
+        return UNKNOWN
+    namespace = ctx.config.namespace
+    tenant = ctx.tenant if ctx.tenant is not None else cluster.locate_pod(namespace, sid)
+    if not cluster.caught_up(tenant):
+        return UNKNOWN
+    pod = cluster.pod(tenant, namespace, sid) if tenant is not None else None
+    if pod is not None and (pod.get("metadata") or {}).get("uid"):
+        return pod
+    if (
+        pod is None
+        and ctx.tenant is not None
+        and ctx.proofs is not None
+        and ctx.proofs.proven(token, ctx.tenant)
+    ):
+        return error_reply(Service.COMPUTE, 404, instance_not_found(sid))
+    return {} if pod is None else UNKNOWN
+
+
+def _precondition_failed(reply: ArktosReply, guarded: bool) -> bool:
+    """Arktos refused the uid precondition: not the server the gateway knows (it went, or is no VM)."""
+    return guarded and reply.status in (409, 422)
+
+
+def _uid_of(known: Mapping[str, Any]) -> str:
+    return str((known.get("metadata") or {}).get("uid") or "") or NO_OBJECT_UID
+
+
+def _annotation_path(key: str) -> str:
+    # JSON pointer escaping (RFC 6901): "~" then "/".
+    return "/metadata/annotations/" + key.replace("~", "~0").replace("/", "~1")
+
+
+def rename_patch(known: Mapping[str, Any], changes: Mapping[str, str]) -> list[Json]:
+    """The PUT's annotation changes as a JSON patch that applies only to the pod with the known uid."""
+    ops: list[Json] = [{"op": "test", "path": "/metadata/uid", "value": _uid_of(known)}]
+    if not changes:
+        return ops
+    if isinstance((known.get("metadata") or {}).get("annotations"), dict):
+        ops.extend({"op": "add", "path": _annotation_path(k), "value": v} for k, v in changes.items())
+    else:
+        ops.append({"op": "add", "path": "/metadata/annotations", "value": dict(changes)})
+    return ops
+
+
 def update_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
     sid = params["server_id"]
     body = _request_json(req)
@@ -835,6 +1042,11 @@ def update_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
     problem = schemas.validate_update(body)
     if problem is not None:
         return bad_request(Service.COMPUTE, problem)
+    if batch.parse_failed_member_id(sid) is not None:
+        # A member Arktos never created has nothing to rename (Nova cannot rename a server it lost either).
+        return error_reply(
+            Service.COMPUTE, 409, f"Cannot 'update' instance {sid} while it is in vm_state error"
+        )
     server: Mapping[str, Any] = body["server"]
     changes: dict[str, str] = {}
     for field, key in (
@@ -844,25 +1056,45 @@ def update_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
     ):
         if field in server:
             changes[key] = server[field]
-    patch: Json = {"metadata": {"annotations": changes}} if changes else {}
+    known = _known_server(ctx, req.auth_token, sid)
+    if isinstance(known, Reply):
+        return known
     view = view_for(ctx)
-    upstream = ArktosRequest(
-        method="PATCH",
-        path=arktos_paths.pod(ctx.tenant, ctx.config.namespace, sid),
-        body=orjson.dumps(patch),
-        content_type=MERGE_PATCH,
-    )
-    return Forward(upstream, _server_reply(sid, view.update))
+    path = arktos_paths.pod(ctx.tenant, ctx.config.namespace, sid)
+    found = _server_reply(sid, view.update)
+    if isinstance(known, _Unknown):
+        patch: Json = {"metadata": {"annotations": changes}} if changes else {}
+        return Forward(ArktosRequest("PATCH", path, orjson.dumps(patch), MERGE_PATCH), found)
+
+    def translate(reply: ArktosReply) -> Reply:
+        if _precondition_failed(reply, True):
+            return error_reply(Service.COMPUTE, 404, instance_not_found(sid))
+        return found(reply)
+
+    body_ = orjson.dumps(rename_patch(known, changes))
+    return Forward(ArktosRequest("PATCH", path, body_, JSON_PATCH), translate)
 
 
 def delete_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
     sid = params["server_id"]
+    failed = batch.parse_failed_member_id(sid)
+    if failed is not None:
+        return _delete_failed_member(ctx, sid, *failed)
+    known = _known_server(ctx, req.auth_token, sid)
+    if isinstance(known, Reply):
+        return known
+    guarded = not isinstance(known, _Unknown)
 
     def translate(reply: ArktosReply) -> Reply:
         # Arktos answers a pod DELETE with 200 and the pod (deletionTimestamp set), or 202.
-        if reply.status not in (200, 202):
-            return _arktos_error(reply, sid)
-        return Reply(status=204)
+        if reply.status in (200, 202):
+            return Reply(status=204)
+        if _precondition_failed(reply, guarded):
+            return error_reply(Service.COMPUTE, 404, instance_not_found(sid))
+        return _arktos_error(reply, sid)
 
-    upstream = ArktosRequest(method="DELETE", path=arktos_paths.pod(ctx.tenant, ctx.config.namespace, sid))
-    return Forward(upstream, translate)
+    path = arktos_paths.pod(ctx.tenant, ctx.config.namespace, sid)
+    if isinstance(known, _Unknown):
+        return Forward(ArktosRequest(method="DELETE", path=path), translate)
+    options = {"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": _uid_of(known)}}
+    return Forward(ArktosRequest("DELETE", path, orjson.dumps(options), JSON_CONTENT_TYPE), translate)

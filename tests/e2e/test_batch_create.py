@@ -153,10 +153,9 @@ def test_cli_create_min_max_wait(cli: OpenStackCLI, demo_api: Api, sim: Sim) -> 
     assert shown["status"] == "ACTIVE"
     reservation = shown["id"].rsplit("-", 1)[0]  # Arktos names RS pods <rs>-<5 chars> (fixture 28)
     members = eventually("the batch detached", lambda: detached(sim, reservation, 3))
-    # The reply's server is a member of the batch (the first the controller created; see batch.first_member
-    # for when its index is not 1).
+    # The reply's server is the batch's first member, name-1 (the reply's choice is index 1).
     assert shown["id"] in {m["metadata"]["name"] for m in members}
-    assert shown["name"] in {"clib-1", "clib-2", "clib-3"}
+    assert shown["name"] == "clib-1"
     assert sorted(m["metadata"]["annotations"][keys.DISPLAY_NAME] for m in members) == [
         "clib-1",
         "clib-2",
@@ -174,7 +173,7 @@ def test_sdk_min_max_and_list_by_reservation(conn: openstack.connection.Connecti
         name="sdkb", image_id=image.id, flavor_id="1", min_count=2, max_count=2
     )
     server = conn.compute.wait_for_server(server, status="ACTIVE", wait=120)
-    assert server.name in {"sdkb-1", "sdkb-2"}
+    assert server.name == "sdkb-1"
     reservation = server.id.rsplit("-", 1)[0]
     by_reservation = eventually("both ACTIVE", lambda: all_active(demo_api, reservation, 2))
     assert sorted(s["name"] for s in by_reservation) == ["sdkb-1", "sdkb-2"]
@@ -242,6 +241,64 @@ def test_failing_vm_in_a_batch_is_an_error_server_with_a_fault(demo_api: Api, st
     assert sorted(s["name"] for s in failed) == ["failb-1", "failb-2"]
     assert all(s["fault"]["code"] == 500 and s["fault"]["message"] for s in failed)
     delete_all(demo_api, reservation)
+
+
+def test_members_refused_by_quota_are_error_servers_until_deleted(stack: Stack, sim: Sim) -> None:
+    """A tenant whose ResourceQuota allows 2 pods asks for 3 servers: Arktos creates two and refuses the
+    third (403 exceeded quota, recorded by the controller as ReplicaFailure). The third shows as an ERROR
+    server with the quota message as its fault; deleting it gives it up and the batch then detaches."""
+    tenant = "quota"
+    assert sim.session.post(f"{sim.url}/api/v1/tenants", json={"metadata": {"name": tenant}},
+                            timeout=10).status_code == 201  # fmt: skip
+    quota = {"metadata": {"name": "compute"}, "spec": {"hard": {"pods": "2"}}}
+    resp = sim.session.post(f"{sim.url}/api/v1/tenants/{tenant}/namespaces/default/resourcequotas",
+                            json=quota, timeout=10)  # fmt: skip
+    assert resp.status_code == 201, resp.text
+    api = Api(stack.public_url, ADMIN_TOKEN, tenant)
+    body = {"server": {"name": "quo", "imageRef": IMAGE, "flavorRef": "1", "min_count": 3, "max_count": 3,
+                       "return_reservation_id": True}}  # fmt: skip
+    resp = api.post("/servers", json=body)
+    assert resp.status_code == 202, resp.text
+    reservation = resp.json()["reservation_id"]
+    failed_id = f"{reservation}-failed-3"
+
+    def listed() -> list[dict[str, Any]] | None:
+        found = batch_of(api, reservation)
+        statuses = sorted(s["status"] for s in found)
+        return found if statuses == ["ACTIVE", "ACTIVE", "ERROR"] else None
+
+    found = eventually("two ACTIVE, one ERROR", listed)
+    assert sorted(s["name"] for s in found) == ["quo-1", "quo-2", "quo-3"]
+    error = next(s for s in found if s["status"] == "ERROR")
+    assert (error["id"], error["name"]) == (failed_id, "quo-3")
+    assert error["fault"]["code"] == 500 and error["fault"]["created"]
+    assert "exceeded quota: compute" in error["fault"]["message"]
+    shown = api.get(f"/servers/{failed_id}")
+    assert shown.status_code == 200, shown.text
+    assert shown.json()["server"]["status"] == "ERROR"
+    assert shown.json()["server"]["fault"] == error["fault"]
+    assert (
+        requests_status(sim, f"/apis/apps/v1/tenants/{tenant}/namespaces/default/replicasets/{reservation}")
+        == 200
+    )
+
+    assert api.delete(f"/servers/{failed_id}").status_code == 204
+    eventually("the ERROR server gone", lambda: True if api.get(f"/servers/{failed_id}").status_code == 404
+               else None)  # fmt: skip
+    eventually("the batch detached", lambda: True if requests_status(
+        sim, f"/apis/apps/v1/tenants/{tenant}/namespaces/default/replicasets/{reservation}") == 404
+        else None)  # fmt: skip
+    left = eventually("two servers left", lambda: (
+        found if len(found := batch_of(api, reservation)) == 2 else None))  # fmt: skip
+    assert sorted(s["name"] for s in left) == ["quo-1", "quo-2"]
+    pods = sim.get(f"/api/v1/tenants/{tenant}/namespaces/default/pods")["items"]
+    assert len(pods) == 2 and not any(p["metadata"].get("ownerReferences") for p in pods)
+    for server in left:
+        api.delete(f"/servers/{server['id']}")
+
+
+def requests_status(sim: Sim, path: str) -> int:
+    return sim.session.get(sim.url + path, timeout=10).status_code
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -330,3 +330,69 @@ def test_replicaset_controller_slow_start() -> None:
         controller.sync(key)
         counts.append(len(rs_pods(api)))
     assert counts == [1, 3, 5, 5]
+
+
+QUOTA_PATH = "/api/v1/tenants/demo/namespaces/default/resourcequotas"
+
+
+def test_resource_quota_refuses_pods_past_its_count_as_kubernetes_does() -> None:
+    """A ResourceQuota's ``spec.hard.pods``: the pod create past it is 403 Forbidden with the apiserver's
+    admission message; a ReplicaSet gets the pods the quota allows and a ReplicaFailure for the rest, and
+    makes the missing pod once another pod of the namespace goes."""
+    api, _, _ = setup()
+    controller = ReplicaSetController(api.store, api)
+    status_, quota = call(
+        api, "POST", QUOTA_PATH, {"metadata": {"name": "compute"}, "spec": {"hard": {"pods": "2"}}}
+    )
+    assert status_ == 201 and quota["status"] == {"hard": {"pods": "2"}}
+    assert call(api, "POST", RS_PATH, RS)[0] == 201
+    controller.sync_all()
+    made = rs_pods(api)
+    assert len(made) == 2
+    _, rs = call(api, "GET", f"{RS_PATH}/r")
+    (condition,) = rs["status"]["conditions"]
+    assert condition["type"] == "ReplicaFailure"
+    assert condition["message"] == (
+        'pods "r-" is forbidden: exceeded quota: compute, requested: pods=1, used: pods=2, limited: pods=2'
+    )
+    refused, body = call(
+        api,
+        "POST",
+        "/api/v1/namespaces/default/pods",
+        {
+            "metadata": {"name": "extra"},
+            "spec": {"virtualMachine": {"name": "vm", "image": "c", "keyPairName": "k"}},
+        },
+    )
+    assert refused == 403
+    assert (body["reason"], body["code"], body["details"]) == (
+        "Forbidden",
+        403,
+        {"name": "extra", "kind": "pods"},
+    )
+    assert body["message"] == (
+        'pods "extra" is forbidden: exceeded quota: compute, requested: pods=1, used: pods=2, limited: pods=2'
+    )
+    # A pod gone frees the quota: the controller makes the missing one (and, here, the replacement).
+    api.delete_pod(("demo", "default", made[0]["metadata"]["name"]))
+    controller.sync_all()
+    assert len(rs_pods(api)) == 2
+    _, rs = call(api, "GET", f"{RS_PATH}/r")
+    assert rs["status"]["replicas"] == 2
+
+
+def test_json_patch_test_on_status_guards_a_scale_down() -> None:
+    """The gateway gives up a missing member with test(spec.replicas), test(status.replicas), replace."""
+    api, _, _ = setup()
+    controller = ReplicaSetController(api.store, api)
+    assert call(api, "POST", RS_PATH, RS)[0] == 201
+    controller.sync_all()
+    ops = [
+        {"op": "test", "path": "/spec/replicas", "value": 3},
+        {"op": "test", "path": "/status/replicas", "value": 2},
+        {"op": "replace", "path": "/spec/replicas", "value": 2},
+    ]
+    assert call(api, "PATCH", f"{RS_PATH}/r", ops, "application/json-patch+json")[0] == 422
+    ops[1]["value"] = 3
+    status_, rs = call(api, "PATCH", f"{RS_PATH}/r", ops, "application/json-patch+json")
+    assert status_ == 200 and rs["spec"]["replicas"] == 2 and rs["status"]["replicas"] == 3
