@@ -351,33 +351,13 @@ def parse_flavors(data: Mapping[str, str] | None) -> list[Flavor]:
     return flavors
 
 
-_IMAGE_KEYS = frozenset(
-    {
-        "id",
-        # The image's name when the data key cannot be it (a ConfigMap key allows only [-._a-zA-Z0-9];
-        # snapshot records are keyed by image id, see extproc.snapshots).
-        "name",
-        "url",
-        "status",
-        "visibility",
-        "disk_format",
-        "container_format",
-        "size",
-        "virtual_size",
-        "min_ram",
-        "min_disk",
-        "checksum",
-        "owner",
-        "created_at",
-        "updated_at",
-        "protected",
-        "os_hidden",
-        "os_hash_algo",
-        "os_hash_value",
-        "properties",
-        "tags",
-    }
-)
+# Keys of an image entry: Glance's own attributes that an operator may set, plus where the disk image is
+# ("url") and extra Glance properties ("properties"). "name" is there for entries whose data key cannot be
+# the name (a ConfigMap key allows only [-._a-zA-Z0-9]; snapshot records are keyed by image id).
+_IMAGE_KEYS = (IMAGE_CORE_KEYS - {"self", "file", "schema", "direct_url", "locations", "stores"}) | {
+    "url",
+    "properties",
+}
 
 
 def canonical_image_id(value: str) -> str | None:

@@ -615,6 +615,16 @@ class Ordered:
     position: dict[str, int]
 
 
+def _ordered(keyed: list[tuple[tuple[datetime, str], Mapping[str, Any]]]) -> Ordered:
+    """Servers sorted newest first by their keys, with each id's position for markers."""
+    keyed.sort(key=lambda kp: kp[0], reverse=True)
+    servers = [p for _, p in keyed]
+    position: dict[str, int] = {}
+    for index, pod in enumerate(servers):
+        position.setdefault(server_id(pod), index)
+    return Ordered(servers, [k for k, _ in keyed], position)
+
+
 def order_servers(items: list[Any]) -> Ordered:
     """``items`` (pods of one scope) as ``select_page`` orders them: the servers, batch members showing
     their provisional names, newest first. A module-level function so the cache can memoize it
@@ -626,24 +636,14 @@ def order_servers(items: list[Any]) -> Ordered:
             meta = pod.get("metadata") or {}
             created = parse_time(meta.get("creationTimestamp")) or _EPOCH
             keyed.append(((created, str(meta.get("name") or "")), pod))
-    keyed.sort(key=lambda kp: kp[0], reverse=True)
-    servers = [p for _, p in keyed]
-    position: dict[str, int] = {}
-    for index, pod in enumerate(servers):
-        position.setdefault(server_id(pod), index)
-    return Ordered(servers, [k for k, _ in keyed], position)
+    return _ordered(keyed)
 
 
 def with_servers(ordered: Ordered, extra: list[Json]) -> Ordered:
     """``ordered`` with the servers ``extra`` added in their place (a new value: ``ordered`` is memoized)."""
     keyed = list(zip(ordered.keys, ordered.pods, strict=True))
     keyed.extend((sort_key(p), p) for p in extra)
-    keyed.sort(key=lambda kp: kp[0], reverse=True)
-    servers = [p for _, p in keyed]
-    position: dict[str, int] = {}
-    for index, pod in enumerate(servers):
-        position.setdefault(server_id(pod), index)
-    return Ordered(servers, [k for k, _ in keyed], position)
+    return _ordered(keyed)
 
 
 def _failed_servers(cluster: ClusterView, tenant: str | None, namespace: str) -> list[Json]:
