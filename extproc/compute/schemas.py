@@ -17,7 +17,7 @@ import binascii
 import ipaddress
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from jsonschema import Draft4Validator, FormatChecker
@@ -38,48 +38,28 @@ def _is_name(instance: object) -> bool:
     return not isinstance(instance, str) or _NAME_RE.match(instance) is not None
 
 
-@FORMATS.checks("base64")
-def _is_base64(instance: object) -> bool:
-    if not isinstance(instance, str):
+def _string_format(name: str, parse: Callable[[str], object], errors: tuple[type[Exception], ...]) -> None:
+    """Register format ``name``: a string is valid when ``parse`` accepts it (non-strings are the type's
+    business, as in JSON Schema)."""
+
+    def check(instance: object) -> bool:
+        if not isinstance(instance, str):
+            return True
+        try:
+            parse(instance)
+        except errors:
+            return False
         return True
-    try:
-        base64.b64decode(instance.encode("utf-8"), validate=True)
-    except (binascii.Error, ValueError):
-        return False
-    return True
+
+    FORMATS.checks(name)(check)
 
 
-@FORMATS.checks("uuid")
-def _is_uuid(instance: object) -> bool:
-    if not isinstance(instance, str):
-        return True
-    try:
-        uuid.UUID(instance)
-    except ValueError:
-        return False
-    return True
-
-
-@FORMATS.checks("ipv4")
-def _is_ipv4(instance: object) -> bool:
-    if not isinstance(instance, str):
-        return True
-    try:
-        ipaddress.IPv4Address(instance)
-    except ValueError:
-        return False
-    return True
-
-
-@FORMATS.checks("ipv6")
-def _is_ipv6(instance: object) -> bool:
-    if not isinstance(instance, str):
-        return True
-    try:
-        ipaddress.IPv6Address(instance)
-    except ValueError:
-        return False
-    return True
+_string_format(
+    "base64", lambda v: base64.b64decode(v.encode("utf-8"), validate=True), (binascii.Error, ValueError)
+)
+_string_format("uuid", uuid.UUID, (ValueError,))
+_string_format("ipv4", ipaddress.IPv4Address, (ValueError,))
+_string_format("ipv6", ipaddress.IPv6Address, (ValueError,))
 
 
 # -- parameter types (nova/api/validation/parameter_types.py) ------------------------------------------

@@ -10,8 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import openstack
 import pytest
 import requests
+from openstack.config import OpenStackConfig
 
 from gateway_stack import Stack
 
@@ -48,6 +50,15 @@ class OpenStackCLI:
 
     def json(self, *args: str) -> Any:
         return json.loads(self.run(*args, "-f", "json").stdout)
+
+
+@pytest.fixture(scope="session")
+def conn(stack: Stack) -> Iterator[openstack.connection.Connection]:
+    """openstacksdk, configured from the clouds.yaml that `make run` writes (cloud `arktos`)."""
+    region = OpenStackConfig(config_files=[str(stack.clouds_yaml)]).get_one(cloud="arktos")
+    connection = openstack.connection.Connection(config=region)
+    yield connection
+    connection.close()
 
 
 @pytest.fixture(scope="session")

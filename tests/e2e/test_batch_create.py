@@ -7,14 +7,13 @@ gateway left behind: no ReplicaSet once the batch is finished, pods without owne
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import openstack
 import orjson
 import pytest
 import requests
-from openstack.config import OpenStackConfig
 
 from extproc import annotations as keys
 from extproc.catalog import CatalogStore
@@ -75,14 +74,6 @@ class Sim:
 @pytest.fixture(scope="module")
 def sim(stack: Stack) -> Sim:
     return Sim(stack)
-
-
-@pytest.fixture(scope="module")
-def conn(stack: Stack) -> Iterator[openstack.connection.Connection]:
-    region = OpenStackConfig(config_files=[str(stack.clouds_yaml)]).get_one(cloud="arktos")
-    connection = openstack.connection.Connection(config=region)
-    yield connection
-    connection.close()
 
 
 def batch_of(demo_api: Api, reservation: str, detail: bool = True) -> list[dict[str, Any]]:

@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import openstack
 import pytest
 from keystoneauth1 import loading, session
 from novaclient import client as nova_client
-from openstack.config import OpenStackConfig
 
 from gateway_stack import Stack
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def conn(stack: Stack) -> Iterator[openstack.connection.Connection]:
-    region = OpenStackConfig(config_files=[str(stack.clouds_yaml)]).get_one(cloud="arktos")
-    connection = openstack.connection.Connection(config=region)
-    yield connection
-    connection.close()
 
 
 def test_sdk_create_list_delete(conn: openstack.connection.Connection) -> None:

@@ -9,7 +9,6 @@ from typing import Any, TypeVar
 import openstack
 import pytest
 import requests
-from openstack.config import OpenStackConfig
 
 from gateway_stack import Stack
 from tests.e2e.conftest import ADMIN_TOKEN, Api, OpenStackCLI
@@ -213,14 +212,6 @@ def test_action_errors(demo_api: Api, vm: dict[str, Any]) -> None:
     assert first.status_code == 200
     assert first.json()["status"] in ("queued", "saving", "active")
     eventually(lambda: True if demo_api.get(location).json()["status"] == "active" else None, "snapshot")
-
-
-@pytest.fixture(scope="module")
-def conn(stack: Stack) -> Iterator[openstack.connection.Connection]:
-    region = OpenStackConfig(config_files=[str(stack.clouds_yaml)]).get_one(cloud="arktos")
-    connection = openstack.connection.Connection(config=region)
-    yield connection
-    connection.close()
 
 
 def test_openstacksdk_reboot_stop_start(conn: openstack.connection.Connection) -> None:
