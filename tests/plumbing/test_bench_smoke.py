@@ -74,6 +74,10 @@ def test_quick_bench_runs_every_scenario_and_writes_outputs(tmp_path: Path) -> N
     assert show["errors"] == 0 and show["cpu_us_per_request"]["processor"] > 0
     assert show["vs_direct"]["rps_ratio"] > 0 and show["vs_envoy"]["rps_ratio"] > 0
     assert {c["target"] for c in data["targets"]}
+    # The batch-create comparison ran: one request for N VMs against N single creates.
+    batch = data["batch"]
+    assert "error" not in batch, batch
+    assert batch["n"] == 3 and batch["batch_reply_seconds"] > 0 and batch["singles_all_active_seconds"] > 0
     # Every process the bench started is gone.
     assert _processes_mentioning(str(work)) == []
 
