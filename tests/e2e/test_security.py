@@ -10,25 +10,9 @@ import pytest
 
 from gateway_stack import Stack
 from tests.e2e.conftest import Api
+from tests.hostile_ids import HOSTILE_IDS
 
 pytestmark = pytest.mark.e2e
-
-# Ids that try to leave the server collection, smuggle a query or a fragment, or are just too long.
-HOSTILE_IDS = [
-    "..",
-    "%2E%2E",
-    "..%2F..%2F..%2Fapi%2Fv1%2Ftenants%2Fall%2Fpods",
-    "abc%2Fdef",
-    "abc%2fdef",
-    "abc%3Fwatch=true",
-    "abc%23frag",
-    "abc%00",
-    "abc%20def",
-    "ABC",
-    "a" * 300,
-    "abc;def",
-    "%252F",
-]
 
 
 def raw_get(public_url: str, path: str, token: str) -> tuple[int, dict[str, object]]:

@@ -16,6 +16,7 @@ from extproc.context import RequestContext
 from extproc.image import handlers as glance
 from extproc.messages import ArktosReply, ClientRequest, Forward, Reply
 from tests.shared_fixtures import SHARED_FIXTURES
+from tests.unit.catalog_replies import body, configmap, q, run, uuid
 
 FIXTURES = SHARED_FIXTURES
 PUBLIC = "http://172.31.10.216"
@@ -33,31 +34,6 @@ def ctx() -> RequestContext:
 
 def request(query: Mapping[str, list[str]] | None = None, path: str = "/image/v2/images") -> ClientRequest:
     return ClientRequest(method="GET", path=path, query=query or {}, headers={"x-auth-token": "t"})
-
-
-def q(**params: str) -> dict[str, list[str]]:
-    return {k: [v] for k, v in params.items()}
-
-
-NOT_FOUND = ArktosReply(404, {}, orjson.dumps({"kind": "Status", "code": 404, "reason": "NotFound"}))
-
-
-def configmap(data: Mapping[str, Any]) -> ArktosReply:
-    encoded = {name: orjson.dumps(spec).decode() for name, spec in data.items()}
-    return ArktosReply(200, {}, orjson.dumps({"kind": "ConfigMap", "data": encoded}))
-
-
-def run(outcome: Reply | Forward, reply: ArktosReply = NOT_FOUND) -> Reply:
-    assert isinstance(outcome, Forward), outcome
-    return outcome.translate(reply)
-
-
-def body(reply: Reply) -> Any:
-    return orjson.loads(reply.body)
-
-
-def uuid(n: int) -> str:
-    return f"00000000-0000-0000-0000-{n:012d}"
 
 
 def many(count: int, **extra: Any) -> ArktosReply:
