@@ -1,6 +1,7 @@
 """``python -m gateway_stack`` (what ``make run`` runs): simulator, processor and Envoy on loopback.
 
-Environment: GATEWAY_PORT (public port, default 8080), GATEWAY_ADMIN_PORT (Envoy admin, default 9901),
+Environment (README "Environment variables" lists them all): GATEWAY_PORT (public port, default 8080),
+GATEWAY_ADMIN_PORT (Envoy admin, default a free port),
 GATEWAY_WORKDIR (default .run), ARKTOS_URL / ARKTOS_CA / ARKTOS_TOKEN (use that Arktos instead of the
 simulator; ARKTOS_TOKEN is the processor's own read-only credential), SIM_VM_BOOT_SECONDS.
 Stops everything on SIGINT/SIGTERM (exit 0) or when a child dies (exit 1).
@@ -28,7 +29,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m gateway_stack", description=__doc__.splitlines()[0])
     ap.add_argument("--workdir", default=os.environ.get("GATEWAY_WORKDIR", ".run"))
     ap.add_argument("--port", type=int, default=_int_env("GATEWAY_PORT", 8080), help="public port")
-    ap.add_argument("--admin-port", type=int, default=_int_env("GATEWAY_ADMIN_PORT", 9901))
+    # A free port unless set: a fixed default would clash with a second `make run` on the same machine.
+    ap.add_argument("--admin-port", type=int, default=_int_env("GATEWAY_ADMIN_PORT", 0), help="0: a free one")
     ap.add_argument("--insecure-http", action="store_true", help="run the simulator over plain HTTP")
     ap.add_argument(
         "--vm-boot-seconds",
@@ -52,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         tls=not args.insecure_http,
         vm_boot_seconds=args.vm_boot_seconds,
         public_port=args.port,
-        admin_port=args.admin_port,
+        admin_port=args.admin_port or None,
         arktos_url=arktos_url,
         arktos_ca=os.environ.get("ARKTOS_CA") or None,
         arktos_token=os.environ.get("ARKTOS_TOKEN") or None,

@@ -304,9 +304,10 @@ class Stack:
         ]
         self.envoy = Child("envoy", argv, self.envoy_log, env=self._env(), cwd=self.workdir)
         self.envoy.start()
+        # The public port too: /ready alone could be another Envoy's if the admin port was taken.
         wait_until(
             "Envoy's /ready",
-            lambda: http_ok(self.envoy_admin_url + "/ready"),
+            lambda: http_ok(self.envoy_admin_url + "/ready") and tcp_open("127.0.0.1", self.public_port),
             self.envoy,
             self.startup_timeout,
         )
