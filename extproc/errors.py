@@ -43,6 +43,17 @@ NOVA_FAULT_NAMES: Mapping[int, str] = {
 }
 
 
+# How much of a client's value an error message repeats: Nova's names and metadata values are at most 255
+# characters, so a longer value is no name anyone wants to read back (and an echo must not amplify a body).
+ECHO_LIMIT = 255
+
+
+def echo(value: object, limit: int = ECHO_LIMIT) -> str:
+    """``value`` as an error message may repeat it: at most ``limit`` characters, then an ellipsis."""
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def _title(status: int) -> str:
     try:
         return HTTPStatus(status).phrase

@@ -61,6 +61,7 @@ from extproc.messages import (
     Outcome,
     Reply,
 )
+from extproc.query_regex import Pattern, Refused, compile_filter
 from extproc.users import user_id_for_token
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -458,15 +459,6 @@ def _bool_param(name: str, value: str) -> bool | str:
     )
 
 
-def _regex(pattern: str) -> re.Pattern[str]:
-    try:
-        return re.compile(pattern)
-    except re.error:
-        # NOTE: Nova hands the pattern to the database; a name that is no valid regex ("vm(1") is meant
-        # literally by every client that sends one.
-        return re.compile(re.escape(pattern))
-
-
 @dataclass(frozen=True, slots=True)
 class ListQuery:
     """The parsed query of a server list: Nova's filters and paging."""
@@ -474,15 +466,15 @@ class ListQuery:
     limit: int = MAX_LIMIT
     marker: str | None = None
     all_tenants: bool = False
-    name: re.Pattern[str] | None = None
+    name: Pattern | None = None
     statuses: frozenset[str] = frozenset()
     image: str | None = None
     flavor: str | None = None
     changes_since: datetime | None = None
     reservation_id: str | None = None
     tenant_id: str | None = None
-    ip: re.Pattern[str] | None = None
-    ip6: re.Pattern[str] | None = None
+    ip: Pattern | None = None
+    ip6: Pattern | None = None
     # All-tenants lists span every namespace; servers live in the gateway's namespace only.
     namespace: str | None = None
 
@@ -552,16 +544,21 @@ def parse_list_query(req: ClientRequest, namespace: str | None = None) -> ListQu
                 f"'{raw_since}' is not a 'date-time'",
             )
 
-    name = one("name")
-    ip = one("ip")
-    ip6 = one("ip6")
+    # Nova's regex filters, run by a linear-time engine (client patterns never backtrack on the loop).
+    patterns: dict[str, Pattern | None] = {}
+    for parameter in ("name", "ip", "ip6"):
+        raw = one(parameter)
+        compiled = compile_filter(parameter, raw) if raw else None
+        if isinstance(compiled, Refused):
+            return bad_request(Service.COMPUTE, compiled.message)
+        patterns[parameter] = compiled
     image = one("image")
     tenant_id = one("tenant_id") or one("project_id")
     return ListQuery(
         limit=limit,
         marker=one("marker") or None,
         all_tenants=all_tenants,
-        name=_regex(name) if name else None,
+        name=patterns["name"],
         statuses=frozenset(s.upper() for s in req.query.get("status", []) if s),
         image=ref_id(image) if image else None,
         flavor=one("flavor") or None,
@@ -569,8 +566,8 @@ def parse_list_query(req: ClientRequest, namespace: str | None = None) -> ListQu
         reservation_id=one("reservation_id") or None,
         # NOTE: Nova only honours a project filter together with all_tenants; else it is the caller's own.
         tenant_id=tenant_id if all_tenants and tenant_id else None,
-        ip=_regex(ip) if ip else None,
-        ip6=_regex(ip6) if ip6 else None,
+        ip=patterns["ip"],
+        ip6=patterns["ip6"],
         namespace=namespace if all_tenants else None,
     )
 
