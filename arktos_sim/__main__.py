@@ -41,6 +41,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--no-node-agent", action="store_true", help="no kubelet: pods stay Pending (as recorded)")
     p.add_argument("--state", type=Path, help="persist objects in this JSON file across restarts")
+    p.add_argument(
+        "--audit-log",
+        type=Path,
+        help="append one JSON line per request received, written before the request is answered",
+    )
     p.add_argument("--log-level", default="WARNING")
     args = p.parse_args(argv)
     if (args.tls_cert is None) != (args.tls_key is None):
@@ -58,6 +63,7 @@ async def serve(args: argparse.Namespace) -> None:
         boot_seconds=boot,
         state_file=args.state,
         bootstrap_tenants=[auth.SYSTEM_TENANT, "demo", *tokens.tenants()],
+        audit_log=args.audit_log,
     )
     ssl_context = None
     ca_note = ""

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import time
 import traceback
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
 import orjson
@@ -15,11 +15,13 @@ from aiohttp import web
 
 from . import auth, persistence, status
 from .api import Api, ApiRequest, ApiResponse, WatchResponse
+from .audit import AuditLog
 from .node_agent import NodeAgent
 from .replicaset_controller import ReplicaSetController
 from .store import Store
 
 log = logging.getLogger("arktos_sim")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 VERSION = {
@@ -46,7 +48,9 @@ class Simulator:
         state_file: Path | None = None,
         bootstrap_tenants: Iterable[str] = (auth.SYSTEM_TENANT, "demo"),
         watch_history: int = 10_000,
+        audit_log: Path | None = None,
     ) -> None:
+        self.audit = AuditLog(audit_log, tokens) if audit_log is not None else None
         self.store = Store(history=watch_history)
         self.api = Api(self.store, tokens)
         self.state_file = state_file
@@ -84,10 +88,12 @@ class Simulator:
         self._tasks.clear()
         if self.persister is not None:
             self.persister.save()
+        if self.audit is not None:
+            self.audit.close()
 
     # ------------------------------------------------------------------ HTTP
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=16 * 1024 * 1024)
+        app = web.Application(client_max_size=16 * 1024 * 1024, middlewares=[self._audit])
         app.router.add_get("/healthz", _ok)
         app.router.add_get("/readyz", _ok)
         app.router.add_get("/livez", _ok)
@@ -107,6 +113,18 @@ class Simulator:
         app.on_shutdown.append(on_shutdown)
         app.on_cleanup.append(on_cleanup)
         return app
+
+    @web.middleware
+    async def _audit(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Every request, whatever its path, is in the audit log before its reply is sent."""
+        if self.audit is not None:
+            self.audit.record(
+                request.method,
+                request.raw_path,
+                request.headers.get("Authorization"),
+                request.headers.get("User-Agent"),
+            )
+        return await handler(request)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read() if request.body_exists else b""

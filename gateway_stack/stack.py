@@ -13,6 +13,8 @@ from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import Any
 
+from arktos_sim import audit
+from arktos_sim.auth import TokenFile
 from gateway_stack.clouds import write_clouds_yaml
 from gateway_stack.procs import Child, free_port, http_ok, tcp_open, wait_until
 
@@ -123,6 +125,7 @@ class Stack:
         self.clouds_yaml = self.workdir / "clouds.yaml"
         self.access_log = self.logs_dir / "envoy-access.log"
         self.sim_log = self.logs_dir / "arktos_sim.log"
+        self.sim_audit_log = self.logs_dir / "arktos-audit.log"
         self.processor_log = self.logs_dir / "extproc.log"
         self.envoy_log = self.logs_dir / "envoy.log"
 
@@ -191,6 +194,7 @@ class Stack:
             argv += ["--vm-boot-seconds", str(self.vm_boot_seconds)]
         if self.sim_state is not None:
             argv += ["--state", str(self.sim_state)]
+        argv += ["--audit-log", str(self.sim_audit_log)]
         self.sim = Child("arktos_sim", argv, self.sim_log, env=self._env(), cwd=REPO_ROOT)
         self.sim.start()
         if self.tls:
@@ -324,7 +328,24 @@ class Stack:
         return [c for c in self.children if not c.alive()]
 
     def arktos_request_log(self) -> list[dict[str, Any]]:
-        """Envoy's access log entries of requests that went to Arktos (method/path after the rewrite)."""
+        """Requests that reached Arktos on behalf of clients (``method``, ``path`` with query, ``user``).
+
+        With the simulator this is its audit log, which holds a request before the request is answered: once
+        a client has its reply, every Arktos call behind it is listed, with no wait. The processor's own calls
+        (watches, reconcilers: its own credential) are left out. A real Arktos's audit log is not ours to
+        read, so there Envoy's access log is used, after waiting for Envoy to flush it.
+        """
+        if self.external_arktos:
+            return self._envoy_upstream_log()
+        own_user = TokenFile.load(self.tokens_file).users.get(SIM_GATEWAY_TOKEN)
+        return [
+            {"method": e["method"], "path": e["requestURI"], "user": e["user"]["username"]}
+            for e in audit.read(self.sim_audit_log)
+            if own_user is None or e["user"]["username"] != own_user.name
+        ]
+
+    def _envoy_upstream_log(self) -> list[dict[str, Any]]:
+        """Envoy's access log entries of requests that went upstream (method/path after the rewrite)."""
         time.sleep(3 * ENVOY_FLUSH_MSEC / 1000)
         entries: list[dict[str, Any]] = []
         try:

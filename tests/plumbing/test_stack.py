@@ -32,6 +32,8 @@ def test_stack_https_sim_processor_envoy(tmp_path) -> None:
         r = requests.get(f"{stack.public_url}/identity/v3", timeout=10)
         assert r.json() == {"public_url": stack.public_url}
         assert ("GET", "/api/v1/namespaces/default/pods") in stack.arktos_requests()
+        # Read from the simulator's audit log: clients' calls only (the processor's own watches are not).
+        assert {e["user"] for e in stack.arktos_request_log()} == {"demo", "system:anonymous"}
 
         # The processor's catalog watch reached the simulator with its own credential and the sim CA.
         deadline = time.monotonic() + 10

@@ -155,3 +155,35 @@ def test_kubernetes_client_lists_and_watches_configmaps(sim_process: SimProcess)
     code, body = _https_get(sim_process, "/api/v1/tenants/all/configmaps", "admin-token")
     assert code == 200 and any(i["metadata"]["tenant"] == "demo" for i in orjson.loads(body)["items"])
     assert _https_get(sim_process, "/api/v1/tenants/all/configmaps", "demo-token")[0] == 403
+
+
+@pytest.mark.timeout(30)
+async def test_audit_log_holds_each_request_before_its_reply(tmp_path: Path) -> None:
+    from arktos_sim import audit
+
+    from .conftest import make_client
+
+    log_path = tmp_path / "audit" / "arktos-audit.log"
+    client, _ = await make_client(audit_log=log_path)
+    try:
+        created = await client.post(
+            "/api/v1/namespaces/default/configmaps?fieldManager=x",
+            data=orjson.dumps({"metadata": {"name": "a"}}),
+            headers={**bearer("demo-token"), "User-Agent": "probe"},
+        )
+        assert created.status == 201
+        # Read right after the reply, no wait: the line was written before the reply was sent.
+        events = audit.read(log_path)
+        assert [(e["method"], e["requestURI"], e["user"]["username"]) for e in events] == [
+            ("POST", "/api/v1/namespaces/default/configmaps?fieldManager=x", "demo")
+        ]
+        assert events[0]["stage"] == "RequestReceived" and events[0]["userAgent"] == "probe"
+        # Every path is recorded, refused ones and the simulator's own endpoints too.
+        assert (await client.get("/api/v1/pods")).status == 403
+        assert (await client.get("/readyz", headers=bearer("wrong"))).status == 200
+        assert [(e["requestURI"], e["user"]["username"]) for e in audit.read(log_path)[1:]] == [
+            ("/api/v1/pods", "system:anonymous"),
+            ("/readyz", None),
+        ]
+    finally:
+        await client.close()
