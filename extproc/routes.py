@@ -112,6 +112,7 @@ COMPUTE_ROUTES: tuple[Route, ...] = (
     *v21("GET", "/limits", versions.limits),
     *v21("GET", "/os-availability-zone", versions.availability_zones),
     *v21("GET", "/os-keypairs", versions.keypairs),
+    *v21("GET", "/os-floating-ip-pools", versions.floating_ip_pools),
 )
 
 IDENTITY_ROUTES: tuple[Route, ...] = (

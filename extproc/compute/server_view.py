@@ -165,6 +165,10 @@ def pod_ips(pod: Mapping[str, Any]) -> list[str]:
     return [str(ip) for ip in ips]
 
 
+def _first_ip(ips: list[str], version: int) -> str:
+    return next((ip for ip in ips if (6 if ":" in ip else 4) == version), "")
+
+
 def addresses(pod: Mapping[str, Any], extended: bool = True) -> dict[str, list[Json]]:
     ips = pod_ips(pod)
     if not ips:
@@ -234,6 +238,7 @@ def _read_facts(pod: Mapping[str, Any]) -> PodFacts:
     started = parse_time(status.get("startTime"))
     url = (spec.get("virtualMachine") or {}).get("image")
     sid = server_id(pod)
+    ips = pod_ips(pod)
     return PodFacts(
         sid=sid,
         sid_quoted=quote(sid, safe=""),
@@ -245,10 +250,13 @@ def _read_facts(pod: Mapping[str, Any]) -> PodFacts:
         updated=updated,
         created_text=nova_time(created) if created else "",
         updated_text=nova_time(updated) if updated else "",
-        ips=pod_ips(pod),
+        ips=ips,
         addresses=addresses(pod),
-        access_ipv4=found.get(keys.ACCESS_IPV4, ""),
-        access_ipv6=found.get(keys.ACCESS_IPV6, ""),
+        # NOTE: Nova's accessIPv4/6 "may be automatically set by the provider": without one the user set,
+        # the VM's own address is the one to reach it by (Arktos has no floating IPs). openstacksdk's
+        # create_server(auto_ip=True) reads it as the public address and so asks for no floating IP.
+        access_ipv4=found.get(keys.ACCESS_IPV4) or _first_ip(ips, 4),
+        access_ipv6=found.get(keys.ACCESS_IPV6) or _first_ip(ips, 6),
         pod_state=pod_state(pod),
         fault_message=_fault_message(pod),
         # NOTE: Nova fills the zone in when the instance is scheduled (fixture 10: "" in BUILD).

@@ -25,6 +25,27 @@ def test_sdk_create_list_delete(conn: openstack.connection.Connection) -> None:
     assert conn.get_server(server.id) is None
 
 
+def test_sdk_create_server_with_default_arguments_returns_the_active_server(
+    conn: openstack.connection.Connection,
+) -> None:
+    # NOTE: with auto_ip (the default) the SDK, after ACTIVE, decides whether the server needs a floating IP
+    # (no network service in the catalog: "nova-network"): a server whose accessIPv4 is set has its public
+    # address already; otherwise it asks GET /os-floating-ip-pools and fails without a pool.
+    server = conn.create_server("sdk-defaults", image="cirros-0.5.2-x86_64-disk", flavor="m1.tiny", wait=True)
+    try:
+        assert server.status == "ACTIVE"
+        assert server.name == "sdk-defaults"
+        fixed = [a["addr"] for addrs in server.addresses.values() for a in addrs]
+        assert server.access_ipv4 in fixed
+        assert server.public_v4 == server.access_ipv4
+    finally:
+        assert conn.delete_server(server.id, wait=True, timeout=120) is True
+
+
+def test_sdk_lists_no_floating_ip_pools(conn: openstack.connection.Connection) -> None:
+    assert conn.list_floating_ip_pools() == []
+
+
 def test_sdk_compute_proxy_find_flavor_and_image(conn: openstack.connection.Connection) -> None:
     flavor = conn.compute.find_flavor("m1.small", ignore_missing=False)
     assert (flavor.id, flavor.ram, flavor.vcpus, flavor.disk) == ("2", 2048, 1, 20)

@@ -83,3 +83,7 @@ def test_availability_zone_and_keypairs() -> None:
         "availabilityZoneInfo": [{"zoneName": "nova", "zoneState": {"available": True}, "hosts": None}]
     }
     assert call(versions.keypairs) == {"keypairs": []}
+
+
+def test_no_floating_ip_pools() -> None:
+    assert call(versions.floating_ip_pools) == {"floating_ip_pools": []}

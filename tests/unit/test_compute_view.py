@@ -194,6 +194,18 @@ def test_user_metadata_and_key_and_access_ips() -> None:
     assert shown["accessIPv6"] == ""
 
 
+def test_access_ips_default_to_the_vm_address_the_user_did_not_set() -> None:
+    # NOTE: "may be automatically set by the provider" (Nova's API reference); openstacksdk then takes the
+    # VM's address as the public one and asks for no floating IP.
+    pod = running_pod()
+    pod["status"]["podIPs"] = [{"ip": "10.0.0.7"}, {"ip": "fd00::7"}]
+    shown = DEVSTACK_VIEW.show(pod)
+    assert (shown["accessIPv4"], shown["accessIPv6"]) == ("10.0.0.7", "fd00::7")
+    pod["metadata"]["annotations"][keys.ACCESS_IPV4] = "192.0.2.1"
+    assert DEVSTACK_VIEW.show(pod)["accessIPv4"] == "192.0.2.1"
+    assert DEVSTACK_VIEW.show(gateway_pod())["accessIPv4"] == ""
+
+
 @pytest.mark.parametrize("raw", ["not json", "[1, 2]", '"text"'])
 def test_bad_metadata_annotation_shows_empty(raw: str) -> None:
     pod = gateway_pod()

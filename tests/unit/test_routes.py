@@ -56,6 +56,7 @@ def fault(reply: Reply) -> tuple[str, dict[str, object]]:
         ("GET", "/limits", versions.limits, {}),
         ("GET", "/os-availability-zone", versions.availability_zones, {}),
         ("GET", "/os-keypairs", versions.keypairs, {}),
+        ("GET", "/os-floating-ip-pools", versions.floating_ip_pools, {}),
         ("GET", "", versions.version_show, {}),
         ("GET", "/", versions.version_show, {}),
     ],
