@@ -452,6 +452,10 @@ class Api:
             return ApiResponse(200, self.delete_scope(rt, current).full)
         if rt is PODS:
             return ApiResponse(200, self.delete_pod(key).full)
+        if rt is RESOURCEQUOTAS:
+            # As Kubernetes's quota registry (``ReturnDeletedObject``): 200 with the object (fixture 43).
+            self.store.delete(rt, key)
+            return ApiResponse(200, current.full)
         self.store.delete(rt, key)
         details = {"name": key[2], "kind": rt.resource, "uid": cur_meta.get("uid")}
         return ApiResponse(200, _dumps(status.success(details)))

@@ -17,6 +17,7 @@ from . import auth, persistence, status
 from .api import Api, ApiRequest, ApiResponse, WatchResponse
 from .audit import AuditLog
 from .node_agent import NodeAgent
+from .quota_controller import QuotaController
 from .replicaset_controller import ReplicaSetController
 from .store import Store
 
@@ -64,6 +65,7 @@ class Simulator:
             NodeAgent(self.store, boot_seconds) if boot_seconds is not None and boot_seconds >= 0 else None
         )
         self.controller = ReplicaSetController(self.store, self.api)
+        self.quotas = QuotaController(self.store)
         self.persister = persistence.Persister(self.store, state_file) if state_file is not None else None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -74,6 +76,8 @@ class Simulator:
             self._tasks.append(asyncio.create_task(self.agent.run(), name="node-agent"))
         self.controller.resync()
         self._tasks.append(asyncio.create_task(self.controller.run(), name="replicaset-controller"))
+        self.quotas.resync()
+        self._tasks.append(asyncio.create_task(self.quotas.run(), name="quota-controller"))
         if self.persister is not None:
             self.persister.save()
             self._tasks.append(asyncio.create_task(self.persister.run(), name="persister"))

@@ -316,7 +316,8 @@ def prepare_configmap(obj: Json) -> None:
 
 def prepare_resourcequota(obj: Json) -> None:
     """A ResourceQuota: only ``spec.hard.pods`` is enforced (``Api.admit_pod_quota``); other resources are
-    kept but not counted. ``status.hard`` mirrors the spec, as the quota controller makes it."""
+    kept but not counted. Created with an empty status (fixture 38): the quota controller fills it
+    (``arktos_sim.quota_controller``)."""
     causes = meta_causes(obj)
     hard = (obj.get("spec") or {}).get("hard")
     if not isinstance(hard, dict):
@@ -327,7 +328,7 @@ def prepare_resourcequota(obj: Json) -> None:
         causes.append(invalid("spec.hard[pods]", pods, "must be a non-negative whole number of pods"))
     if causes:
         raise status.invalid("ResourceQuota", "", obj.get("metadata", {}).get("name", ""), causes)
-    obj["status"] = {"hard": dict(hard)}
+    obj["status"] = {}
 
 
 def prepare_namespace(obj: Json) -> None:

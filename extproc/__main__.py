@@ -68,6 +68,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=int(_env("GATEWAY_MAX_BODY_BYTES", str(d.max_request_body_bytes)) or 0),
         help="largest accepted request body (413 above)",
     )
+    ap.add_argument(
+        "--max-servers-per-request",
+        type=int,
+        default=int(_env("GATEWAY_MAX_SERVERS_PER_REQUEST", str(d.max_servers_per_request)) or 0),
+        help="largest max_count of one server create (400 above)",
+    )
     ap.add_argument("--region", default=_env("GATEWAY_REGION", d.region))
     ap.add_argument("--log-level", default=_env("LOG_LEVEL", "info"), help="debug, info, warning, error")
     # For plumbing tests: a stand-in for extproc.app.Gateway, called with (config, store).
@@ -87,6 +93,7 @@ def gateway_config(args: argparse.Namespace) -> GatewayConfig:
         namespace=args.namespace,
         default_keypair=args.default_keypair,
         max_request_body_bytes=args.max_body_bytes,
+        max_servers_per_request=args.max_servers_per_request,
         region=args.region,
     )
 

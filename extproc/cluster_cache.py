@@ -1,11 +1,12 @@
 """What the processor's own watches know about the VM pods, Actions and ReplicaSets of every tenant.
 
-Three reflectors (``extproc.arktos_watch``) list and watch, with the processor's own credential,
-``/api/v1/tenants/all/pods``, ``/api/v1/tenants/all/actions`` and ``/apis/apps/v1/tenants/all/replicasets``
-and feed ``ClusterCache`` on the asyncio loop (``apply_list`` / ``apply_event``). It is a cache, never the
-truth: everything in it can be rebuilt by relisting, and translators use it only where the issue texts allow
-(state rules, in-flight task states, the id of the first server of a batch). Arktos still authorizes and
-performs every client request.
+Reflectors (``extproc.arktos_watch``) list and watch, with the processor's own credential,
+``/api/v1/tenants/all/pods``, ``/api/v1/tenants/all/actions``, ``/apis/apps/v1/tenants/all/replicasets`` and
+``/api/v1/tenants/all/resourcequotas`` (the create's quota check, ``extproc.compute.quota``) and feed
+``ClusterCache`` on the asyncio loop (``apply_list`` / ``apply_event``). It is a cache, never the truth:
+everything in it can be rebuilt by relisting, and translators use it only where the issue texts allow
+(state rules, in-flight task states, the id of the first server of a batch, a tenant's quota for a token
+Arktos let into it). Arktos still authorizes and performs every client request.
 
 Besides what Arktos says, the cache remembers the actions the processor itself has just submitted
 (``note_submitted``, called when Arktos answered a CustomAction with 201): the watch shows the Action a few
@@ -68,12 +69,16 @@ Key = tuple[str, str, str]  # tenant, namespace, name
 # (kind: "Pod" | "Action" | "ReplicaSet", event type: "ADDED" | "MODIFIED" | "DELETED", object)
 Listener = Callable[[str, str, Mapping[str, Any]], None]
 
-POD, ACTION, REPLICASET = "Pod", "Action", "ReplicaSet"
+POD, ACTION, REPLICASET, RESOURCEQUOTA = "Pod", "Action", "ReplicaSet", "ResourceQuota"
 WATCHED_PATHS: Mapping[str, str] = {
     POD: "/api/v1/tenants/all/pods",
     ACTION: "/api/v1/tenants/all/actions",
     REPLICASET: "/apis/apps/v1/tenants/all/replicasets",
+    RESOURCEQUOTA: "/api/v1/tenants/all/resourcequotas",
 }
+# What ``synced`` needs (lists, Nova's rules). ResourceQuotas only feed the batch quota check, which asks
+# ``resource_quotas`` and does without them while their watch is not synced.
+CORE_KINDS = (POD, ACTION, REPLICASET)
 
 # Marks on Action objects the cache returns (never written to Arktos).
 SUBMITTED = "openstack.arktos.io/submitted"
@@ -122,6 +127,10 @@ class ClusterView(Protocol):
         ...
 
     def replicasets_with_label(self, key: str) -> list[Mapping[str, Any]]: ...
+
+    def resource_quotas(self, tenant: str, namespace: str) -> list[Mapping[str, Any]] | None:
+        """The ResourceQuotas of (tenant, namespace); None while the quota watch is not synced."""
+        ...
 
     def subscribe(self, listener: Listener) -> None:
         """Called on the asyncio loop after the cache applied each event (reconcilers react to them)."""
@@ -249,6 +258,7 @@ class ClusterCache:
         self.wall = wall
         self._objects: dict[str, dict[Key, Json]] = {kind: {} for kind in WATCHED_PATHS}
         self._pods_by_ns: dict[tuple[str, str], dict[str, Json]] = {}
+        self._quotas_by_ns: dict[tuple[str, str], dict[str, Json]] = {}
         self._actions_by_pod: dict[Key, dict[str, Json]] = {}
         self._snapshots: dict[str, Json] = {}
         self._submitted: list[_Submitted] = []
@@ -361,6 +371,12 @@ class ClusterCache:
                 tenants.add(key[0])
         elif kind == ACTION:
             self._index_action(event_type, key, obj)
+        elif kind == RESOURCEQUOTA:
+            quotas = self._quotas_by_ns.setdefault(key[:2], {})
+            if event_type == "DELETED":
+                quotas.pop(key[2], None)
+            else:
+                quotas[key[2]] = obj
         for listener in list(self._listeners):
             try:
                 listener(kind, event_type, obj)
@@ -558,7 +574,7 @@ class ClusterCache:
 
     @property
     def synced(self) -> bool:
-        return self._listed.issuperset(WATCHED_PATHS)
+        return self._listed.issuperset(CORE_KINDS)
 
     def pod(self, tenant: str, namespace: str, name: str) -> Mapping[str, Any] | None:
         return self._objects[POD].get((tenant, namespace, name))
@@ -621,6 +637,11 @@ class ClusterCache:
             for rs in self._objects[REPLICASET].values()
             if key in ((rs.get("metadata") or {}).get("labels") or {})
         ]
+
+    def resource_quotas(self, tenant: str, namespace: str) -> list[Mapping[str, Any]] | None:
+        if RESOURCEQUOTA not in self._listed:
+            return None
+        return list(self._quotas_by_ns.get((tenant, namespace), {}).values())
 
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)

@@ -15,5 +15,8 @@ class GatewayConfig:
     default_keypair: str = "default"
     # Request bodies above this many bytes get 413 overLimit before anything reaches Arktos.
     max_request_body_bytes: int = 1024 * 1024
+    # The most servers one create may ask for (``max_count``): 400 above it, as a schema maximum would be.
+    # The tenant's instance quota (its ResourceQuota's ``pods``) bounds a batch further (Nova's 403).
+    max_servers_per_request: int = 1000
     # Region named in the service catalog.
     region: str = "RegionOne"

@@ -36,7 +36,7 @@ from extproc import annotations as keys
 from extproc import arktos_paths, snapshots
 from extproc.cluster_cache import ClusterView
 from extproc.cluster_cache import tenant_of as cache_tenant
-from extproc.compute import batch, schemas
+from extproc.compute import batch, quota, schemas
 from extproc.compute.action_rules import task_lookup_for
 from extproc.compute.server_view import (
     ServerView,
@@ -301,6 +301,13 @@ def create_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
     create = parse_create(body)
     if isinstance(create, str):
         return bad_request(Service.COMPUTE, create)
+    limit = ctx.config.max_servers_per_request
+    if create.max_count > limit:
+        return bad_request(
+            Service.COMPUTE,
+            f"Invalid input for field/attribute max_count. Value: {create.max_count}. "
+            f"{create.max_count} is greater than the maximum of {limit}",
+        )
 
     flavor = ctx.catalog.find_flavor(ctx.tenant, create.flavor_ref)
     if flavor is None:
@@ -321,6 +328,9 @@ def create_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
         return bad_request(Service.COMPUTE, "Flavor's disk is too small for requested image.")
 
     token = req.auth_token
+    count = _servers_that_fit(ctx, token, create)
+    if isinstance(count, quota.OverQuota):
+        return error_reply(Service.COMPUTE, 403, count.message)
     inputs = PodInputs(
         server_id=str(uuid.uuid4()),
         reservation_id=generate_reservation_id(),
@@ -335,12 +345,13 @@ def create_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
     pod = build_pod(create, inputs)
     view = view_for(ctx)
     admin_pass = create.admin_pass or generate_password()
-    if create.max_count > 1:
-        return _create_batch(ctx, create, pod, inputs.reservation_id, view, admin_pass)
+    if count > 1:
+        return _create_batch(ctx, create, count, pod, inputs.reservation_id, view, admin_pass)
 
     def translate(reply: ArktosReply) -> Reply:
         if reply.status not in (200, 201, 202):
-            return _arktos_error(reply)
+            refused = quota.admission_refusal(reply, 1)
+            return error_reply(Service.COMPUTE, 403, refused) if refused else _arktos_error(reply)
         headers = {"location": view.self_url(inputs.server_id)}
         if create.return_reservation_id:
             return json_reply(202, {"reservation_id": inputs.reservation_id}, headers)
@@ -355,15 +366,29 @@ def create_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
     return Forward(upstream, translate)
 
 
+def _servers_that_fit(ctx: RequestContext, token: str | None, create: CreateRequest) -> int | quota.OverQuota:
+    """Nova's quota check of a create (``extproc.compute.quota``), made only when the watch knows the quota
+    and Arktos has recently let this token into the URL's tenant; else every server asked for is tried."""
+    cluster, proofs, tenant = ctx.cluster, ctx.proofs, ctx.tenant
+    if cluster is None or proofs is None or tenant is None or not proofs.proven(token, tenant):
+        return create.max_count
+    quotas = cluster.resource_quotas(tenant, ctx.config.namespace)
+    if quotas is None:
+        return create.max_count
+    return quota.servers_to_create(create.min_count, create.max_count, quota.pod_quota(quotas))
+
+
 def _create_batch(
     ctx: RequestContext,
     create: CreateRequest,
+    count: int,
     pod: Json,
     reservation_id: str,
     view: ServerView,
     admin_pass: str,
 ) -> Outcome:
-    """``max_count`` > 1: one ``POST replicasets`` (see ``extproc.compute.batch``).
+    """More than one server (``count``: ``max_count``, or fewer when the quota says so): one
+    ``POST replicasets`` (see ``extproc.compute.batch``).
 
     The reply needs the first server's id, which does not exist when Arktos answers the ReplicaSet POST:
     the controller names its pods ``<rs>-<5 random chars>`` afterwards. So the reply waits (asynchronously,
@@ -377,7 +402,7 @@ def _create_batch(
     If the controller reports that it cannot create any pod (``ReplicaFailure``: quota, admission) before a
     member exists, the reply is that error; the reconciler deletes the empty ReplicaSet.
     """
-    replicaset = batch.build_replicaset(pod, reservation_id, create.max_count)
+    replicaset = batch.build_replicaset(pod, reservation_id, count)
     namespace = ctx.config.namespace
     cluster = ctx.cluster
 

@@ -9,6 +9,7 @@ import orjson
 from arktos_sim import auth
 from arktos_sim.api import Api, ApiRequest, ApiResponse
 from arktos_sim.node_agent import NodeAgent
+from arktos_sim.quota_controller import QuotaController
 from arktos_sim.replicaset_controller import ReplicaSetController
 from arktos_sim.resources import ACTIONS, PODS
 from arktos_sim.store import Store
@@ -344,7 +345,7 @@ def test_resource_quota_refuses_pods_past_its_count_as_kubernetes_does() -> None
     status_, quota = call(
         api, "POST", QUOTA_PATH, {"metadata": {"name": "compute"}, "spec": {"hard": {"pods": "2"}}}
     )
-    assert status_ == 201 and quota["status"] == {"hard": {"pods": "2"}}
+    assert status_ == 201 and quota["status"] == {}  # the quota controller counts later (fixture 38)
     assert call(api, "POST", RS_PATH, RS)[0] == 201
     controller.sync_all()
     made = rs_pods(api)
@@ -379,6 +380,31 @@ def test_resource_quota_refuses_pods_past_its_count_as_kubernetes_does() -> None
     assert len(rs_pods(api)) == 2
     _, rs = call(api, "GET", f"{RS_PATH}/r")
     assert rs["status"]["replicas"] == 2
+
+
+def test_quota_controller_counts_live_pods_as_arktos_reports_them() -> None:
+    """``status.hard`` copies the spec, ``status.used`` counts the namespace's live pods (fixtures 39, 42:
+    other resources stay "0" for VM pods); deletions and spec changes are counted again."""
+    api, _, _ = setup()
+    quotas = QuotaController(api.store)
+    hard = {"pods": "3", "requests.cpu": "4"}
+    call(api, "POST", QUOTA_PATH, {"metadata": {"name": "compute"}, "spec": {"hard": hard}})
+    vm = {"virtualMachine": {"name": "vm", "image": "c", "keyPairName": "k"}}
+    for name in ("one", "two"):
+        assert (
+            call(api, "POST", "/api/v1/namespaces/default/pods", {"metadata": {"name": name}, "spec": vm})[0]
+            == 201
+        )
+    quotas.sync_all()
+    _, quota = call(api, "GET", f"{QUOTA_PATH}/compute")
+    assert quota["status"] == {"hard": hard, "used": {"pods": "2", "requests.cpu": "0"}}
+    api.delete_pod(("demo", "default", "one"))
+    quotas.sync_all()
+    _, quota = call(api, "GET", f"{QUOTA_PATH}/compute")
+    assert quota["status"]["used"]["pods"] == "1"
+    version = quota["metadata"]["resourceVersion"]
+    quotas.sync_all()  # nothing changed: no write
+    assert call(api, "GET", f"{QUOTA_PATH}/compute")[1]["metadata"]["resourceVersion"] == version
 
 
 def test_json_patch_test_on_status_guards_a_scale_down() -> None:

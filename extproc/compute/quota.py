@@ -1,0 +1,99 @@
+"""How many servers of a create fit the tenant's instance quota: Nova's ``min_count``/``max_count`` rule.
+
+Nova (``nova.compute.utils.check_num_instances_quota``) checks the quota before creating anything: with
+room for ``allowed`` more instances it creates ``max_count`` if they fit, else ``allowed`` if that is at
+least ``min_count``, else nothing, answering 403 ``Quota exceeded for instances: Requested <min[-max]>, but
+already used <used> of <limit> instances``.
+
+On Arktos the instance quota is what Arktos enforces on pod creates: the ``pods`` entry of the
+ResourceQuotas in the servers' namespace (``spec.hard.pods``, and ``status.used.pods`` that quota admission
+and the quota controller keep; fixtures 38-43). The processor's watch brings them (``ClusterView.
+resource_quotas``). Who may learn a tenant's quota: only a token Arktos has recently let into that tenant
+(``extproc.tenant_proofs``), exactly as the tenant's users may read their ResourceQuota; for any other
+request (no proof yet, the short path whose tenant only Arktos knows, no synced quota watch, a quota whose
+usage the controller has not counted yet) there is nothing to foresee and the create goes to Arktos as
+asked, whose own refusals then show as before (ERROR members of a batch, see ``extproc.compute.batch``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from extproc.errors import parse_status
+from extproc.messages import ArktosReply
+
+
+@dataclass(frozen=True, slots=True)
+class PodQuota:
+    """The binding ``pods`` limit of a namespace: the quota with the least room."""
+
+    limit: int
+    used: int
+
+    @property
+    def room(self) -> int:
+        return max(0, self.limit - self.used)
+
+
+def _whole(value: Any) -> int | None:
+    text = str(value) if isinstance(value, (int, str)) else ""
+    return int(text) if text.isdigit() and len(text) <= 18 else None
+
+
+def pod_quota(quotas: Iterable[Mapping[str, Any]]) -> PodQuota | None:
+    """The tightest ``pods`` quota among ``quotas``; None when none limits pods or one has not been counted
+    yet (no ``status.used.pods``: nothing to foresee, Arktos decides)."""
+    tightest: PodQuota | None = None
+    for quota in quotas:
+        limit = _whole(((quota.get("spec") or {}).get("hard") or {}).get("pods"))
+        if limit is None:
+            continue
+        used = _whole(((quota.get("status") or {}).get("used") or {}).get("pods"))
+        if used is None:
+            return None
+        found = PodQuota(limit, used)
+        if tightest is None or found.room < tightest.room:
+            tightest = found
+    return tightest
+
+
+@dataclass(frozen=True, slots=True)
+class OverQuota:
+    """Fewer than ``min_count`` fit: Nova's 403 message."""
+
+    message: str
+
+
+def servers_to_create(min_count: int, max_count: int, quota: PodQuota | None) -> int | OverQuota:
+    """How many servers the create makes (``max_count`` when they fit), or Nova's refusal."""
+    if quota is None or quota.room >= max_count:
+        return max_count
+    if quota.room >= min_count:
+        return quota.room
+    requested = str(min_count) if min_count == max_count else f"{min_count}-{max_count}"
+    return OverQuota(
+        f"Quota exceeded for instances: Requested {requested}, but already used {quota.used} of "
+        f"{quota.limit} instances"
+    )
+
+
+_ADMISSION = re.compile(r"exceeded quota: [^,]*, requested: pods=\d+, used: pods=(\d+), limited: pods=(\d+)")
+
+
+def admission_refusal(reply: ArktosReply, requested: int) -> str | None:
+    """Nova's message for Arktos's own quota refusal of a pod create (403 ``pods "x" is forbidden: exceeded
+    quota: compute, requested: pods=1, used: pods=2, limited: pods=2``, fixture 41), None for anything else.
+    Arktos authorized the caller before it counted, so the numbers are the caller's own tenant's."""
+    if reply.status != 403:
+        return None
+    status = parse_status(reply.body)
+    found = _ADMISSION.search(str((status or {}).get("message") or ""))
+    if found is None:
+        return None
+    return (
+        f"Quota exceeded for instances: Requested {requested}, but already used {found.group(1)} of "
+        f"{found.group(2)} instances"
+    )
