@@ -80,7 +80,6 @@ class Simulator:
         self._tasks.append(asyncio.create_task(self.quotas.run(), name="quota-controller"))
         if self.persister is not None:
             self.persister.save()
-            self._tasks.append(asyncio.create_task(self.persister.run(), name="persister"))
 
     async def stop(self) -> None:
         self.store.close_watchers()
@@ -92,6 +91,7 @@ class Simulator:
         self._tasks.clear()
         if self.persister is not None:
             self.persister.save()
+            self.persister.close()
         if self.audit is not None:
             self.audit.close()
 

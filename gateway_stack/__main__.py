@@ -1,28 +1,41 @@
 """``python -m gateway_stack`` (what ``make run`` runs): simulator, processor and Envoy on loopback.
 
 Environment (README "Environment variables" lists them all): GATEWAY_PORT (public port, default 8080),
-GATEWAY_ADMIN_PORT (Envoy admin, default a free port),
-GATEWAY_WORKDIR (default .run), ARKTOS_URL / ARKTOS_CA / ARKTOS_TOKEN (use that Arktos instead of the
+GATEWAY_ADMIN_PORT (Envoy admin, default a free port), GATEWAY_WORKDIR (default .run), GATEWAY_EPHEMERAL
+(1: the simulator keeps nothing), ARKTOS_URL / ARKTOS_CA / ARKTOS_TOKEN (use that Arktos instead of the
 simulator; ARKTOS_TOKEN is the processor's own read-only credential), SIM_VM_BOOT_SECONDS.
-Stops everything on SIGINT/SIGTERM (exit 0) or when a child dies (exit 1).
+
+A child that exits is restarted (backoff 0.5 s doubling to 30 s, logged); the simulator keeps its objects in
+``<workdir>/arktos-state.json`` (+ ``.journal``) so a restart, of it or of ``make run``, loses nothing
+(``--ephemeral``: a throw-away stack). Stops everything on SIGINT/SIGTERM (exit 0); the children die with
+the launcher even when it is SIGKILLed.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-import threading
 from collections.abc import Sequence
-from types import FrameType
+from pathlib import Path
 
+from gateway_stack.procs import Interrupted
 from gateway_stack.stack import Stack
+from gateway_stack.supervisor import StopSignals, Supervisor
+
+# A real VM takes seconds to boot or reboot: long enough that a client polling every 2 s sees BUILD,
+# REBOOT and HARD_REBOOT (tests shorten it).
+DEFAULT_VM_BOOT_SECONDS = 4.0
+SIM_STATE_FILE = "arktos-state.json"
 
 
 def _int_env(name: str, default: int) -> int:
     value = os.environ.get(name)
     return int(value) if value else default
+
+
+def _flag_env(name: str) -> bool:
+    return os.environ.get(name, "").lower() in ("1", "true", "yes")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -33,24 +46,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--admin-port", type=int, default=_int_env("GATEWAY_ADMIN_PORT", 0), help="0: a free one")
     ap.add_argument("--insecure-http", action="store_true", help="run the simulator over plain HTTP")
     ap.add_argument(
+        "--ephemeral",
+        action="store_true",
+        default=_flag_env("GATEWAY_EPHEMERAL"),
+        help="the simulator keeps its objects in memory only (lost when it or make run restarts)",
+    )
+    ap.add_argument(
         "--vm-boot-seconds",
         type=float,
-        default=float(os.environ["SIM_VM_BOOT_SECONDS"]) if os.environ.get("SIM_VM_BOOT_SECONDS") else None,
+        default=float(os.environ.get("SIM_VM_BOOT_SECONDS") or DEFAULT_VM_BOOT_SECONDS),
+        help=f"seconds the simulator's VMs take to boot, stop and reboot (default {DEFAULT_VM_BOOT_SECONDS})",
     )
     ap.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "info"))
     args = ap.parse_args(argv)
 
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-
+    # Installed first: a signal during the (slow) start must stop it, not kill the launcher mid-way.
+    signals = StopSignals()
+    signals.install()
     arktos_url = os.environ.get("ARKTOS_URL") or None
+    workdir = Path(args.workdir)
     stack = Stack(
-        workdir=args.workdir,
+        workdir=workdir,
         tls=not args.insecure_http,
         vm_boot_seconds=args.vm_boot_seconds,
         public_port=args.port,
@@ -58,32 +74,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         arktos_url=arktos_url,
         arktos_ca=os.environ.get("ARKTOS_CA") or None,
         arktos_token=os.environ.get("ARKTOS_TOKEN") or None,
+        sim_state=None if args.ephemeral else workdir / SIM_STATE_FILE,
         log_level=args.log_level,
     )
+    supervisor = Supervisor(stack, signals, sys.stderr)
     try:
-        stack.start()
-    except Exception as exc:
-        print(f"gateway_stack: failed to start: {exc}", file=sys.stderr)
-        return 1
-    print(stack.summary(), end="")
-    print(f"export OS_CLIENT_CONFIG_FILE={stack.clouds_yaml} OS_CLOUD=arktos")
-    print("openstack server create --image cirros-0.5.2-x86_64-disk --flavor m1.tiny --wait vm1")
-    print("(Ctrl-C stops everything)", flush=True)
-    code = 0
-    try:
-        while not stop.wait(0.5):
-            dead = stack.dead_children()
-            if dead:
-                for child in dead:
-                    print(
-                        f"gateway_stack: {child.name} exited with {child.returncode()}; see {child.log_path}",
-                        file=sys.stderr,
-                    )
-                code = 1
-                break
+        try:
+            stack.start()
+        except Interrupted:
+            return 0
+        except Exception as exc:
+            print(f"gateway_stack: failed to start: {exc}", file=sys.stderr)
+            return 1
+        print(stack.summary(), end="")
+        if stack.sim_state is not None:
+            print(f"Arktos state:      {stack.sim_state.resolve()} (GATEWAY_EPHEMERAL=1: none)")
+        print(f"export OS_CLIENT_CONFIG_FILE={stack.clouds_yaml} OS_CLOUD=arktos")
+        print("openstack server create --image cirros-0.5.2-x86_64-disk --flavor m1.tiny --wait vm1")
+        print("(Ctrl-C stops everything)", flush=True)
+        return supervisor.run()
     finally:
         stack.stop()
-    return code
+        signals.uninstall()
 
 
 if __name__ == "__main__":

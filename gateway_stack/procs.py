@@ -1,8 +1,9 @@
-"""Child processes in their own sessions, with their output in log files."""
+"""Child processes in their own sessions, with their output in log files, that die with their parent."""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
@@ -20,9 +21,28 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _die_with_parent(parent_pid: int) -> Callable[[], None]:
+    """A ``preexec_fn`` asking the kernel to SIGKILL the child when its parent dies, even by SIGKILL (a
+    child in its own session is otherwise orphaned and keeps its ports). The kernel ties this to the
+    parent *thread*: start children from a thread that lives as long as they should (the main thread)."""
+
+    # Looked up before fork: the child of a threaded process must not load libraries.
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent_pid:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return preexec
+
+
 class Child:
     """One child process: own session (signals from the terminal reach only the supervisor), output
-    appended to ``log_path``."""
+    appended to ``log_path``, killed by the kernel if the process that started it dies."""
 
     def __init__(
         self,
@@ -38,6 +58,7 @@ class Child:
         self.env = dict(env) if env is not None else None
         self.cwd = cwd
         self.proc: subprocess.Popen[bytes] | None = None
+        self.started_at = 0.0
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -50,7 +71,9 @@ class Child:
                 env=self.env,
                 cwd=self.cwd,
                 start_new_session=True,
+                preexec_fn=_die_with_parent(os.getpid()),
             )
+        self.started_at = time.monotonic()
 
     @property
     def pid(self) -> int | None:
@@ -98,11 +121,22 @@ class Child:
             self.proc.wait(10)
 
 
+class Interrupted(RuntimeError):
+    """A wait given up because the supervisor was asked to stop."""
+
+
 def wait_until(
-    what: str, check: Callable[[], bool], child: Child | None, timeout: float, interval: float = 0.05
+    what: str,
+    check: Callable[[], bool],
+    child: Child | None,
+    timeout: float,
+    interval: float = 0.05,
+    abort: Callable[[], bool] | None = None,
 ) -> None:
     deadline = time.monotonic() + timeout
     while True:
+        if abort is not None and abort():
+            raise Interrupted(f"stopped while waiting for {what}")
         if child is not None and not child.alive():
             raise RuntimeError(
                 f"{child.name} exited ({child.returncode()}) before {what}; log {child.log_path}:\n"

@@ -9,6 +9,7 @@ import shutil
 import ssl
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import Any
@@ -133,6 +134,8 @@ class Stack:
         self.processor: Child | None = None
         self.envoy: Child | None = None
         self._processor_log_offset = 0
+        # Set by a supervisor: polled while waiting for a child to start, to give up when asked to stop.
+        self.abort: Callable[[], bool] | None = None
 
     # -- context manager ----------------------------------------------------------------------------
 
@@ -200,12 +203,13 @@ class Stack:
         if self.tls:
             assert self.ca_path is not None
             ca_path = self.ca_path
-            wait_until("the simulator's CA", ca_path.exists, self.sim, self.startup_timeout)
+            wait_until("the simulator's CA", ca_path.exists, self.sim, self.startup_timeout, abort=self.abort)
         wait_until(
             "the simulator's /readyz",
             lambda: http_ok(self.arktos_url + "/readyz", self._arktos_ssl()),
             self.sim,
             self.startup_timeout,
+            abort=self.abort,
         )
 
     def _arktos_ssl(self) -> ssl.SSLContext | None:
@@ -248,6 +252,7 @@ class Stack:
             lambda: tcp_open("127.0.0.1", self.processor_port) and b"extproc ready" in self._log_bytes(),
             self.processor,
             self.startup_timeout,
+            abort=self.abort,
         )
 
     def _log_bytes(self) -> bytes:
@@ -314,7 +319,19 @@ class Stack:
             lambda: http_ok(self.envoy_admin_url + "/ready") and tcp_open("127.0.0.1", self.public_port),
             self.envoy,
             self.startup_timeout,
+            abort=self.abort,
         )
+
+    def restart(self, child: Child) -> None:
+        """Start a replacement for ``child`` (which has exited) with the same ports and settings."""
+        if child is self.sim:
+            self.start_sim()
+        elif child is self.processor:
+            self.start_processor()
+        elif child is self.envoy:
+            self.start_envoy()
+        else:
+            raise StackError(f"{child.name} is not one of this stack's children")
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop Envoy, then the processor, then the simulator (SIGTERM, SIGKILL after ``timeout``)."""

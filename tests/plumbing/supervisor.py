@@ -58,7 +58,7 @@ class Supervisor:
         self.workdir = workdir
         self.port = free_port()
         self.public_url = f"http://127.0.0.1:{self.port}"
-        self.output_path = workdir / "supervisor.out"
+        self.output_path = workdir / f"supervisor-{time.monotonic_ns()}.out"
         workdir.mkdir(parents=True, exist_ok=True)
         full_env = dict(os.environ, GATEWAY_PORT=str(self.port), GATEWAY_WORKDIR=str(workdir))
         for name in ("GATEWAY_ADMIN_PORT", "ARKTOS_URL", "ARKTOS_CA", "ARKTOS_TOKEN"):
@@ -88,6 +88,19 @@ class Supervisor:
 
     def children(self) -> set[int]:
         return descendants(self.proc.pid)
+
+    def child_pid(self, module: str) -> int:
+        """The pid of the child running ``python -m <module>`` (or the Envoy binary for "envoy")."""
+        for pid in self.children():
+            try:
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if module == "envoy" and argv[0].endswith(b"envoy"):
+                return pid
+            if b"-m" in argv and argv[argv.index(b"-m") + 1] == module.encode():
+                return pid
+        raise AssertionError(f"no {module} child of {self.proc.pid}:\n{self.output()}")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
         if self.proc.poll() is None:

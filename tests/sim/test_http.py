@@ -123,6 +123,46 @@ def test_cli_state_survives_restart(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(60)
+def test_cli_state_survives_kill_9(tmp_path: Path) -> None:
+    """Every acknowledged write is on disk before the reply (as etcd's are): SIGKILL loses nothing."""
+    state = tmp_path / "state.json"
+    sim = start_sim_process(tmp_path, "--insecure-http", "--state", str(state))
+    names = [f"cm-{i}" for i in range(30)]
+    try:
+        for name in names:
+            body = orjson.dumps({"metadata": {"name": name}, "data": {"name": name}})
+            req = urllib.request.Request(
+                sim.url + "/api/v1/namespaces/default/configmaps",
+                data=body,
+                method="POST",
+                headers={"Authorization": "Bearer demo-token"},
+            )
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                assert resp.status == 201
+        delete = urllib.request.Request(
+            sim.url + "/api/v1/namespaces/default/configmaps/cm-0",
+            method="DELETE",
+            headers={"Authorization": "Bearer demo-token"},
+        )
+        with urllib.request.urlopen(delete, timeout=10) as resp:
+            assert resp.status == 200
+    finally:
+        sim.proc.kill()
+        sim.proc.wait()
+    sim = start_sim_process(tmp_path, "--insecure-http", "--state", str(state))
+    try:
+        req = urllib.request.Request(
+            sim.url + "/api/v1/namespaces/default/configmaps",
+            headers={"Authorization": "Bearer demo-token"},
+        )
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            listed = {item["metadata"]["name"] for item in orjson.loads(resp.read())["items"]}
+        assert {n for n in listed if n.startswith("cm-")} == set(names[1:])
+    finally:
+        sim.stop()
+
+
+@pytest.mark.timeout(60)
 def test_kubernetes_client_lists_and_watches_configmaps(sim_process: SimProcess) -> None:
     from kubernetes import client, watch
 
