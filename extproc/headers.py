@@ -12,6 +12,8 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from extproc.errors import echo
+
 COMPUTE_SERVICE_TYPE = "compute"
 MIN_COMPUTE_VERSION = (2, 1)
 MAX_COMPUTE_VERSION = (2, 1)
@@ -23,6 +25,9 @@ LEGACY_API_VERSION = "x-openstack-nova-api-version"
 
 # Nova's APIVersionRequest format: "2.1", "2.10"; no leading zeros, nothing around it.
 _VERSION_RE = re.compile(r"([1-9]\d*)\.([1-9]\d*|0)")
+# More digits than any version number has: such a version is out of range without converting it (Python
+# refuses int() of more than 4,300 digits, and a long one is no version a client can mean).
+_MAX_VERSION_DIGITS = 9
 
 
 def new_request_id() -> str:
@@ -72,18 +77,25 @@ def negotiate_compute_version(headers: Mapping[str, str]) -> tuple[int, int] | V
         return MAX_COMPUTE_VERSION
     match = _VERSION_RE.fullmatch(requested)
     if match is None:
+        shown = echo(requested)
         return VersionError(
-            400,
-            f"API Version String {requested} is of invalid format. Must be of format MajorNum.MinorNum.",
+            400, f"API Version String {shown} is of invalid format. Must be of format MajorNum.MinorNum."
         )
-    version = (int(match.group(1)), int(match.group(2)))
+    major, minor = match.group(1), match.group(2)
+    if max(len(major), len(minor)) > _MAX_VERSION_DIGITS:
+        return _unsupported(requested)
+    version = (int(major), int(minor))
     if not MIN_COMPUTE_VERSION <= version <= MAX_COMPUTE_VERSION:
-        return VersionError(
-            406,
-            f"Version {version_string(version)} is not supported by the API. "
-            f"Minimum is {MIN_VERSION_STRING} and maximum is {MAX_VERSION_STRING}.",
-        )
+        return _unsupported(version_string(version))
     return version
+
+
+def _unsupported(shown: str) -> VersionError:
+    return VersionError(
+        406,
+        f"Version {echo(shown)} is not supported by the API. "
+        f"Minimum is {MIN_VERSION_STRING} and maximum is {MAX_VERSION_STRING}.",
+    )
 
 
 def request_id_headers(request_id: str) -> dict[str, str]:

@@ -54,7 +54,7 @@ from typing import Any
 import orjson
 
 from extproc import annotations as keys
-from extproc import arktos_paths
+from extproc import arktos_paths, client_json
 from extproc.catalog import Image, canonical_image_id
 from extproc.compute import schemas
 from extproc.compute.action_rules import Kind, conflict_message, pending_task, refusal
@@ -271,7 +271,7 @@ def server_action(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
     if not req.body:
         return _bad("Malformed request body")
     try:
-        body = orjson.loads(req.body)
+        body = client_json.loads(req.body)
     except orjson.JSONDecodeError:
         return _bad("Malformed request body")
     action = parse_action(body)

@@ -23,6 +23,8 @@ from typing import Any
 from jsonschema import Draft4Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 
+from extproc.errors import ECHO_LIMIT, echo
+
 FORMATS = FormatChecker(formats=())
 
 # Nova's valid_name_regex: printable characters, no leading or trailing whitespace.
@@ -197,9 +199,20 @@ def _message(error: ValidationError) -> str:
     if error.validator == "format" and error.validator_value == "name":
         return INVALID_NAME
     if error.path:
-        field = error.path[-1]
-        return f"Invalid input for field/attribute {field}. Value: {error.instance}. {error.message}"
-    return error.message
+        field, value = echo(error.path[-1]), echo(error.instance)
+        return f"Invalid input for field/attribute {field}. Value: {value}. {_reason(error)}"
+    return _reason(error)
+
+
+def _reason(error: ValidationError) -> str:
+    """jsonschema's reason, with the client's value in it shortened (``'xxx...' is too long``)."""
+    message = error.message
+    if len(message) <= ECHO_LIMIT:
+        return message
+    shown = repr(error.instance)
+    if len(shown) > ECHO_LIMIT and shown in message:
+        return message.replace(shown, echo(shown))
+    return echo(message)
 
 
 def validate(validator: Draft4Validator, body: Any) -> str | None:

@@ -33,7 +33,7 @@ from urllib.parse import urlencode, urlsplit
 import orjson
 
 from extproc import annotations as keys
-from extproc import arktos_paths, snapshots
+from extproc import arktos_paths, client_json, snapshots
 from extproc.cluster_cache import ClusterView
 from extproc.cluster_cache import tenant_of as cache_tenant
 from extproc.compute import batch, quota, schemas
@@ -117,7 +117,7 @@ def _request_json(req: ClientRequest) -> Any | Reply:
     if not req.body:
         return bad_request(Service.COMPUTE, "The request body is missing.")
     try:
-        return orjson.loads(req.body)
+        return client_json.loads(req.body)
     except orjson.JSONDecodeError:
         return bad_request(Service.COMPUTE, "Malformed request body")
 

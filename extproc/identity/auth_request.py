@@ -13,6 +13,8 @@ from typing import Any
 
 import orjson
 
+from extproc import client_json
+
 SUPPORTED_METHODS = ("password", "token")
 # The name shown for a user Keystone would know by name only: Arktos does not tell who a token belongs to.
 ANONYMOUS_USER_NAME = "arktos-user"
@@ -123,7 +125,7 @@ def _scope(auth: dict[str, Any]) -> tuple[str | None, bool]:
 def parse_auth_request(body: bytes) -> AuthRequest:
     """The auth request in ``body``; raises ``AuthBadRequest`` (400) or ``AuthRefused`` (401)."""
     try:
-        document = orjson.loads(body)
+        document = client_json.loads(body)
     except orjson.JSONDecodeError:
         raise AuthBadRequest(f"Malformed JSON in request body.{_MALFORMED}") from None
     if not isinstance(document, dict):
