@@ -28,7 +28,7 @@ from extproc.catalog import CatalogStore
 from extproc.cluster_cache import ClusterView
 from extproc.config import GatewayConfig
 from extproc.context import RequestContext
-from extproc.errors import Service, error_reply
+from extproc.errors import Service, as_keystone_401, error_reply, keystone_401
 from extproc.messages import ArktosReply, ClientRequest, Forward, Outcome, Reply, ReplyTranslator
 from extproc.routes import resolve, service_of
 from extproc.tenant_proofs import TenantProofs
@@ -87,11 +87,11 @@ class Gateway:
                 "request failed in the processor",
                 extra={"request_id": request_id, "method": request.method, "path": request.path},
             )
-            return self._decorate(service, internal_error(service, request_id), request_id)
+            return self._finish(service, internal_error(service, request_id), request_id)
         if isinstance(outcome, Forward):
             translate = self._remember_proof(outcome, request)
             return Forward(outcome.upstream, self._wrap(service, translate, request, request_id))
-        return self._decorate(service, outcome, request_id)
+        return self._finish(service, outcome, request_id)
 
     def _handle(self, service: Service, request: ClientRequest, request_id: str) -> Outcome:
         if len(request.body) > self.config.max_request_body_bytes:
@@ -100,6 +100,9 @@ class Gateway:
         match = resolve(request.method, request.path)
         if isinstance(match, Reply):
             return match
+        if not match.route.public and not (request.auth_token or "").strip():
+            # keystonemiddleware refuses before the service runs: nothing goes to Arktos anonymously.
+            return keystone_401(self.config.public_url)
         if match.service is Service.COMPUTE:
             version = headers.negotiate_compute_version(request.headers)
             if isinstance(version, headers.VersionError):
@@ -163,7 +166,7 @@ class Gateway:
                     raise TypeError(f"translate returned {type(result).__name__}")
             except Exception:
                 result = failed(reply)
-            return self._decorate(service, result, request_id)
+            return self._finish(service, result, request_id)
 
         def translated(reply: ArktosReply) -> Reply | Awaitable[Reply]:
             try:
@@ -174,9 +177,12 @@ class Gateway:
                     raise TypeError(f"translate returned {type(result).__name__}")
             except Exception:
                 result = failed(reply)
-            return self._decorate(service, result, request_id)
+            return self._finish(service, result, request_id)
 
         return translated
+
+    def _finish(self, service: Service, reply: Reply, request_id: str) -> Reply:
+        return self._decorate(service, as_keystone_401(service, reply, self.config.public_url), request_id)
 
     @staticmethod
     def _decorate(service: Service, reply: Reply, request_id: str) -> Reply:

@@ -71,6 +71,9 @@ class Route:
     method: str
     pattern: str
     handler: Handler
+    # Answered without a token (discovery documents, token issuance), as Nova/Glance/Keystone do; every
+    # other route gets keystonemiddleware's 401 when the request has no X-Auth-Token.
+    public: bool = False
     segments: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -91,10 +94,13 @@ def v21(method: str, path: str, handler: Handler) -> tuple[Route, Route]:
 
 # Order matters only where literals and parameters overlap: "/servers/detail" before "/servers/{server_id}".
 COMPUTE_ROUTES: tuple[Route, ...] = (
-    Route("GET", "/compute", versions.versions_index),
-    Route("GET", "/compute/", versions.versions_index),
-    *v21("GET", "", versions.version_show),
-    *v21("GET", "/", versions.version_show),
+    Route("GET", "/compute", versions.versions_index, public=True),
+    Route("GET", "/compute/", versions.versions_index, public=True),
+    # Nova's /v2.1 document needs no token; under a project it is behind keystonemiddleware.
+    Route("GET", COMPUTE_PREFIX, versions.version_show, public=True),
+    Route("GET", f"{COMPUTE_PREFIX}/{PROJECT_SEGMENT}", versions.version_show),
+    Route("GET", f"{COMPUTE_PREFIX}/", versions.version_show, public=True),
+    Route("GET", f"{COMPUTE_PREFIX}/{PROJECT_SEGMENT}/", versions.version_show),
     *v21("GET", "/servers", servers.list_servers),
     *v21("POST", "/servers", servers.create_server),
     *v21("GET", "/servers/detail", servers.list_servers_detail),
@@ -116,19 +122,19 @@ COMPUTE_ROUTES: tuple[Route, ...] = (
 )
 
 IDENTITY_ROUTES: tuple[Route, ...] = (
-    Route("GET", "/identity", identity.versions),
-    Route("GET", "/identity/", identity.versions),
-    Route("GET", "/identity/v3", identity.v3_version),
-    Route("GET", "/identity/v3/", identity.v3_version),
-    Route("POST", "/identity/v3/auth/tokens", identity.issue_token),
+    Route("GET", "/identity", identity.versions, public=True),
+    Route("GET", "/identity/", identity.versions, public=True),
+    Route("GET", "/identity/v3", identity.v3_version, public=True),
+    Route("GET", "/identity/v3/", identity.v3_version, public=True),
+    Route("POST", "/identity/v3/auth/tokens", identity.issue_token, public=True),
     Route("GET", "/identity/v3/auth/tokens", identity.validate_token),
     Route("HEAD", "/identity/v3/auth/tokens", identity.validate_token),
     Route("DELETE", "/identity/v3/auth/tokens", identity.revoke_token),
 )
 
 IMAGE_ROUTES: tuple[Route, ...] = (
-    Route("GET", "/image", glance.versions),
-    Route("GET", "/image/", glance.versions),
+    Route("GET", "/image", glance.versions, public=True),
+    Route("GET", "/image/", glance.versions, public=True),
     Route("GET", "/image/v2/images", glance.list_images),
     Route("GET", "/image/v2/images/{image_id}", glance.show_image),
     Route("GET", "/image/v2/schemas/image", glance.image_schema),

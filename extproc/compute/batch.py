@@ -42,6 +42,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from extproc import annotations as keys
+from extproc.errors import refusal_words
 
 Json = dict[str, Any]
 
@@ -329,10 +330,9 @@ class CreationFailure:
 
 def failure_reply(message: str) -> CreationFailure:
     """Nova's answer for a batch Arktos refuses to populate: quota → 403 (Nova's ``TooManyInstances`` is
-    "Quota exceeded for instances: ..."), anything else (admission, validation) → 400 with Arktos's words."""
-    if "exceeded quota" in message:
-        return CreationFailure(403, f"Quota exceeded for instances: {message}")
-    return CreationFailure(400, message)
+    "Quota exceeded for instances: ..."), anything else (admission, validation) → 400, in Nova's words
+    (``errors.refusal_words``: no Kubernetes names)."""
+    return CreationFailure(*refusal_words(message))
 
 
 def name_patch(base: str, index: int) -> Json:
@@ -420,7 +420,7 @@ def failed_member(rs: Mapping[str, Any], index: int) -> Json:
         "status": {
             "phase": "Failed",
             "reason": "FailedCreate",
-            "message": creation_failure(rs) or "FailedCreate",
+            "message": refusal_words(creation_failure(rs) or "")[1],
             "conditions": [{"type": "ReplicaFailure", "status": "True", "lastTransitionTime": since}],
         },
     }

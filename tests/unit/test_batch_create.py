@@ -254,8 +254,9 @@ def test_reply_when_arktos_refuses_every_member_is_the_error() -> None:
     cache.apply_event("ReplicaSet", "ADDED", failing)
     status, message = fault(reply_now(forward.translate(created_rs(rs))))
     assert status == 403
-    assert message.startswith("Quota exceeded for instances: ")
-    assert "exceeded quota: compute" in message
+    # Nova's words (the recorded condition has no "limited" part: Nova's generic quota message).
+    assert message.startswith("Quota exceeded for instances")
+    assert "pods" not in message
 
 
 def test_replicaset_refused_by_arktos_is_a_nova_error() -> None:
@@ -389,5 +390,8 @@ def test_failed_member_is_an_error_server_with_a_fault() -> None:
 def test_failure_reply_maps_quota_to_403_and_the_rest_to_400() -> None:
     assert batch.failure_reply("pods is forbidden: exceeded quota: q").status == 403
     assert batch.failure_reply('Pod "x" is invalid: spec: Required value') == batch.CreationFailure(
-        400, 'Pod "x" is invalid: spec: Required value'
+        400, "Arktos refused to create the instance."
+    )
+    assert batch.failure_reply("the VM image failed to boot") == batch.CreationFailure(
+        400, "the VM image failed to boot"
     )

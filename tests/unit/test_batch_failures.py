@@ -34,6 +34,8 @@ from tests.unit.test_batch_create import (
 from tests.unit.test_batch_reconciler import FakeArktos, stored_rs
 
 QUOTA = 'pods "r-x-" is forbidden: exceeded quota: compute, requested: pods=1, used: pods=2, limited: pods=2'
+# What Nova says for it (Kubernetes' names stay out of OpenStack replies).
+NOVA_QUOTA = "Quota exceeded for instances: Requested 1, but already used 2 of 2 instances"
 FAILURE = {
     "type": "ReplicaFailure",
     "status": "True",
@@ -85,7 +87,7 @@ def test_missing_member_is_listed_as_an_error_server_with_the_quota_fault() -> N
     failed = listed["web-3"]
     assert failed["id"] == f"{reservation}-failed-3"
     assert failed["status"] == "ERROR"
-    assert failed["fault"] == {"code": 500, "created": "2026-01-01T10:00:05Z", "message": QUOTA}
+    assert failed["fault"] == {"code": 500, "created": "2026-01-01T10:00:05Z", "message": NOVA_QUOTA}
     assert listed["web-1"]["status"] == "BUILD"
     # Filters apply to it as to any server.
     by_status = as_forward(servers.list_servers(ctx(cache), request("GET", status="ERROR"), {}))
