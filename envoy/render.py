@@ -55,7 +55,12 @@ class EnvoyParams:
     processor: str = "127.0.0.1:50051"
     message_timeout_seconds: float = 5.0
     max_message_timeout_seconds: float = 30.0
-    upstream_timeout_seconds: float = 60.0
+    # Arktos must answer within this (a paused Arktos gives the client a 504, not a minute of silence).
+    upstream_timeout_seconds: float = 20.0
+    # The whole client request (headers and body) must arrive within this, the headers within the second:
+    # a body shorter than its Content-Length gets a 408 instead of waiting for Envoy's 5-minute idle timeout.
+    request_timeout_seconds: float = 20.0
+    request_headers_timeout_seconds: float = 10.0
     request_buffer_limit: int = DEFAULT_REQUEST_BUFFER_LIMIT
     response_buffer_limit: int = DEFAULT_RESPONSE_BUFFER_LIMIT
     # JSON access log of every request (what went upstream); None: no access log.
@@ -134,6 +139,11 @@ def _values(p: EnvoyParams) -> tuple[dict[str, str], dict[str, bool]]:
         "message_timeout": _duration(p.message_timeout_seconds),
         "max_message_timeout": _duration(max(p.max_message_timeout_seconds, p.message_timeout_seconds)),
         "upstream_timeout": _duration(p.upstream_timeout_seconds),
+        "upstream_timeout_whole": f"{p.upstream_timeout_seconds:g}",
+        "request_timeout": _duration(p.request_timeout_seconds),
+        "request_headers_timeout": _duration(
+            min(p.request_headers_timeout_seconds, p.request_timeout_seconds)
+        ),
         "request_buffer_limit": str(p.request_buffer_limit),
         "response_buffer_limit": str(p.response_buffer_limit),
         "grpc_message_limit": str(grpc_message_limit(p.response_buffer_limit)),
@@ -226,6 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--message-timeout", type=float, default=d.message_timeout_seconds, help="seconds")
     ap.add_argument("--max-message-timeout", type=float, default=d.max_message_timeout_seconds)
     ap.add_argument("--upstream-timeout", type=float, default=d.upstream_timeout_seconds, help="seconds")
+    ap.add_argument("--request-timeout", type=float, default=d.request_timeout_seconds, help="seconds")
     ap.add_argument("--request-buffer-limit", type=int, default=d.request_buffer_limit, help="bytes")
     ap.add_argument("--response-buffer-limit", type=int, default=d.response_buffer_limit, help="bytes")
     ap.add_argument("--access-log", default=None, help="JSON access log file (default: none)")
@@ -247,6 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         message_timeout_seconds=args.message_timeout,
         max_message_timeout_seconds=args.max_message_timeout,
         upstream_timeout_seconds=args.upstream_timeout,
+        request_timeout_seconds=args.request_timeout,
         request_buffer_limit=args.request_buffer_limit,
         response_buffer_limit=args.response_buffer_limit,
         access_log_path=args.access_log,

@@ -35,7 +35,11 @@ from envoy.type.v3 import http_status_pb2
 
 from extproc.config import GatewayConfig
 from extproc.errors import Service, error_reply
+from extproc.headers import REQUEST_ID
 from extproc.messages import ArktosReply, ClientRequest, Forward, Outcome, Reply
+
+# Set by envoy.yaml's local_reply_config on the local replies Envoy makes while a stream is being processed.
+LOCAL_REPLY_MARKER = "x-openstack-gateway-local-reply"
 
 log = structlog.get_logger("extproc")
 
@@ -308,8 +312,8 @@ class _Exchange:
     # -- helpers ------------------------------------------------------------------------------------
 
     def translate(self, body: bytes) -> Reply | Awaitable[Reply]:
-        if self.forward is None:
-            raise RuntimeError("Arktos reply without a Forward")
+        if self.forward is None or LOCAL_REPLY_MARKER in self.upstream_headers:
+            return self._translated(self.envoy_local_reply(body))
         status = self.upstream_status or 0
         result = self.forward.translate(ArktosReply(status=status, headers=self.upstream_headers, body=body))
         if isinstance(result, Reply):
@@ -323,6 +327,15 @@ class _Exchange:
 
     async def _translated_later(self, pending: Awaitable[Reply]) -> Reply:
         return self._translated(await pending)
+
+    def envoy_local_reply(self, body: bytes) -> Reply:
+        """Envoy's own reply (Arktos timed out or unreachable, the request body never came...), already in
+        OpenStack's shape by its local_reply_config: kept as is, minus the marker, plus the request id.
+        It is not an Arktos reply, so it is never given to the Forward's translator."""
+        content_type = self.upstream_headers.get("content-type", "application/json")
+        return Reply(
+            self.upstream_status or 500, body, {"content-type": content_type, REQUEST_ID: self.request_id}
+        )
 
     def too_large(self) -> Reply:
         limit = self.config.max_request_body_bytes

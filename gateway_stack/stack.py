@@ -86,6 +86,8 @@ class Stack:
         log_level: str = "info",
         startup_timeout: float = 60.0,
         message_timeout_seconds: float = 5.0,
+        request_timeout_seconds: float | None = None,
+        upstream_timeout_seconds: float | None = None,
         max_body_bytes: int | None = None,
         processor_args: list[str] | None = None,
     ) -> None:
@@ -102,6 +104,8 @@ class Stack:
         self.log_level = log_level
         self.startup_timeout = startup_timeout
         self.message_timeout_seconds = message_timeout_seconds
+        self.request_timeout_seconds = request_timeout_seconds
+        self.upstream_timeout_seconds = upstream_timeout_seconds
         self.max_body_bytes = max_body_bytes
         self.processor_args = list(processor_args or [])
 
@@ -286,6 +290,10 @@ class Stack:
         kwargs: dict[str, Any] = {}
         if self.max_body_bytes is not None:
             kwargs["request_buffer_limit"] = self.max_body_bytes
+        if self.request_timeout_seconds is not None:
+            kwargs["request_timeout_seconds"] = self.request_timeout_seconds
+        if self.upstream_timeout_seconds is not None:
+            kwargs["upstream_timeout_seconds"] = self.upstream_timeout_seconds
         params = render.EnvoyParams(
             arktos_host=host,
             arktos_port=port,

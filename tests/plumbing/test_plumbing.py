@@ -65,6 +65,18 @@ def test_rendered_config_validates(tmp_path) -> None:
     assert "clear_route_cache" not in text
 
 
+def test_default_timeouts_are_bounded() -> None:
+    """A paused Arktos or a client that never finishes its body is answered well under a minute."""
+    import yaml
+
+    config = yaml.safe_load(load_render().render(load_render().EnvoyParams()))
+    hcm = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    seconds = lambda d: float(d.rstrip("s"))  # noqa: E731
+    assert seconds(hcm["request_headers_timeout"]) <= seconds(hcm["request_timeout"]) <= 30
+    routes = [r["route"] for r in hcm["route_config"]["virtual_hosts"][0]["routes"] if "route" in r]
+    assert routes and all(seconds(r["timeout"]) <= 30 for r in routes)
+
+
 def test_immediate_reply_reaches_client(env: Plumbing) -> None:
     env.gateway.routes["/compute/v2.1/versions"] = lambda r: Reply(
         203, b'{"hello": "world"}', {"content-type": "application/json", "x-openstack-request-id": "req-1"}
@@ -341,20 +353,22 @@ def test_processor_down_fails_closed_with_503(env: Plumbing) -> None:
 
 
 def test_arktos_unreachable(tmp_path) -> None:
+    translated: list[ArktosReply] = []
     with plumbing(tmp_path) as p:
-        p.gateway.routes["/compute/v2.1/servers"] = lambda r: Forward(
-            ArktosRequest("GET", "/api/v1/pods"),
-            lambda a: Reply(
-                503 if a.status >= 500 else 200,
-                b'{"serviceUnavailable": {"code": 503, "message": "x"}}',
-                {"content-type": "application/json"},
-            ),
+        p.gateway.routes["/compute/v2.1/servers"] = lambda r: _forward(
+            ArktosRequest("GET", "/api/v1/pods"), 200, seen=translated
         )
         p.stop_upstream()
-        status, _, body = p.request("GET", "/compute/v2.1/servers", headers={"X-Auth-Token": "t"})
+        status, headers, body = p.request("GET", "/compute/v2.1/servers", headers={"X-Auth-Token": "t"})
         assert status == 503
-        # The router's local reply passes through the processor, which translates it like any reply.
-        assert orjson.loads(body) == {"serviceUnavailable": {"code": 503, "message": "x"}}
+        # The router's local reply (already OpenStack-shaped by local_reply_config) passes through the
+        # processor unchanged but for the marker header; it is not an Arktos reply to translate.
+        assert orjson.loads(body) == {
+            "serviceUnavailable": {"code": 503, "message": "Arktos is unavailable; retry later."}
+        }
+        assert translated == []
+        assert headers.get("x-openstack-request-id", "").startswith("req-")
+        assert "x-openstack-gateway-local-reply" not in headers
 
 
 def test_processor_on_unix_socket(tmp_path) -> None:
