@@ -11,7 +11,8 @@ No exception may leave ``handle`` or a wrapped translate: a bug becomes a 500 in
 Every Arktos reply also feeds two memories before it is translated: which tenants Arktos let the token
 into (``TenantProofs``), and, for a 2xx pod write (create, patch, delete of ``.../pods[/<name>]``), the
 version Arktos gave the pod (``ClusterView.note_written``), so that server lists answered from the watch
-cache show the client's own writes (see ``extproc.compute.servers._list``).
+cache show the client's own writes (see ``extproc.compute.servers._list``). A 2xx ConfigMap write's reply
+goes into the ``CatalogStore`` (the next conditional image write is built on it).
 """
 
 from __future__ import annotations
@@ -38,6 +39,26 @@ log = logging.getLogger(__name__)
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # A pod collection or a pod (not a subresource such as ``/action``: that writes an Action, not the pod).
 _POD_PATH = re.compile(r"^/api/v1/(?:tenants/([^/?]+)/)?namespaces/[^/?]+/pods(?:/[^/?]+)?(?:\?|$)")
+# A ConfigMap collection or ConfigMap (the catalog's image writes, see extproc.image.records).
+_CONFIGMAP_PATH = re.compile(r"^/api/v1/(?:tenants/[^/?]+/)?namespaces/[^/?]+/configmaps(?:/[^/?]+)?(?:\?|$)")
+
+
+def note_configmap_write(catalog: CatalogStore, reply: ArktosReply) -> None:
+    """Give the catalog the ConfigMap Arktos has just written (its reply carries it): the next write of
+    this processor is then built on this version even if the watch has not delivered it yet."""
+    try:
+        body = orjson.loads(reply.body) if reply.body else None
+    except orjson.JSONDecodeError:
+        return
+    if not isinstance(body, dict) or body.get("kind") != "ConfigMap":
+        return
+    meta = body.get("metadata")
+    meta = meta if isinstance(meta, dict) else {}
+    data = body.get("data") or {}
+    name, tenant = meta.get("name"), meta.get("tenant")
+    if isinstance(name, str) and isinstance(tenant, str) and tenant and isinstance(data, dict):
+        version = str(meta.get("resourceVersion") or "")
+        catalog.set_configmap(tenant, name, {str(k): str(v) for k, v in data.items()}, version)
 
 
 def note_pod_write(cluster: ClusterView, path_tenant: str | None, reply: ArktosReply) -> None:
@@ -124,6 +145,17 @@ class Gateway:
         cluster = self.cluster
         writes = cluster is not None and upstream.method in WRITE_METHODS
         pod_write = _POD_PATH.match(path) if writes else None
+        catalog = self.catalog
+
+        if upstream.method in WRITE_METHODS and _CONFIGMAP_PATH.match(path):
+
+            def remembering_configmap(reply: ArktosReply) -> Reply | Awaitable[Reply]:
+                proofs.record(token, path, reply.status)
+                if 200 <= reply.status < 300:
+                    note_configmap_write(catalog, reply)
+                return translate(reply)
+
+            return remembering_configmap
 
         if pod_write is None:
 

@@ -91,6 +91,10 @@ IMAGE_CORE_KEYS = frozenset(
     }
 )
 
+# A data key of ``openstack-images`` that is no image: the ids of deleted snapshots (JSON object id -> when),
+# kept while Arktos still has their Actions, so the snapshot recorder never records them again.
+DELETED_SNAPSHOTS_KEY = "openstack-gateway.deleted-snapshots"
+
 # When a ConfigMap image gives no timestamps: a fixed, obviously synthetic instant (stable across restarts,
 # so Glance's created_at sort and Nova's "created" do not change from one request to the next).
 DEFAULT_TIMESTAMP = "1970-01-01T00:00:00Z"
@@ -322,6 +326,8 @@ def _parse_entries(
     entries: list[_Entry] = []
     seen: set[str] = set()
     for name, raw in (data or {}).items():
+        if name == DELETED_SNAPSHOTS_KEY:
+            continue
         try:
             spec = _decode(kind, name, raw)
             unknown = sorted(set(spec) - known_keys)
@@ -386,13 +392,17 @@ def _image(name: str, spec: Mapping[str, Any]) -> Image:
     if not isinstance(tags, list) or not all(isinstance(t, str) and 0 < len(t) <= 255 for t in tags):
         raise _BadEntry("tags must be a list of strings of 1 to 255 characters")
     shown_name = spec.get("name", name)
-    if not isinstance(shown_name, str) or not 0 < len(shown_name) <= 255:
-        raise _BadEntry("name must be 1 to 255 characters")
+    # NOTE: Glance allows an image without a name (a registered one may have none): "" is kept.
+    if not isinstance(shown_name, str) or len(shown_name) > 255:
+        raise _BadEntry("name must be at most 255 characters")
+    status = _str(spec, "status", "active", IMAGE_STATUSES)
+    # NOTE: a registered image has no data until it is imported (Glance's "queued"): no URL yet.
+    url = _str(spec, "url") if status == "active" or spec.get("url") else ""
     return Image(
         id=image_id,
         name=shown_name,
-        url=_str(spec, "url"),
-        status=_str(spec, "status", "active", IMAGE_STATUSES),
+        url=url,
+        status=status,
         visibility=_str(spec, "visibility", "public", IMAGE_VISIBILITIES),
         disk_format=_str(spec, "disk_format", "qcow2", DISK_FORMATS),
         container_format=_str(spec, "container_format", "bare", CONTAINER_FORMATS),
@@ -545,20 +555,62 @@ class _FlavorSet:
 
 
 @dataclass(frozen=True, slots=True)
+class ImagesConfigMap:
+    """A tenant's ``openstack-images`` ConfigMap as last seen: what a conditional write is built from."""
+
+    data: Mapping[str, str]
+    resource_version: str
+    # Image id -> the data key holding it (operators key entries by name, the gateway by image id).
+    keys: Mapping[str, str]
+
+    @classmethod
+    def of(cls, data: Mapping[str, str], resource_version: str) -> ImagesConfigMap:
+        keys: dict[str, str] = {}
+        for key, raw in data.items():
+            try:
+                spec = orjson.loads(raw)
+            except (orjson.JSONDecodeError, TypeError):
+                continue
+            raw_id = spec.get("id") if isinstance(spec, dict) else None
+            image_id = canonical_image_id(raw_id) if isinstance(raw_id, str) else None
+            if image_id is not None:
+                keys.setdefault(image_id, key)
+        return cls(MappingProxyType(dict(data)), resource_version, MappingProxyType(keys))
+
+
+@dataclass(frozen=True, slots=True)
 class _ImageSet:
     items: tuple[Image, ...]
     by_id: Mapping[str, Image]
     by_name: Mapping[str, Image]
     by_url: Mapping[str, Image]
+    configmap: ImagesConfigMap | None = None
 
     @classmethod
-    def of(cls, images: Iterable[Image]) -> _ImageSet:
+    def of(cls, images: Iterable[Image], configmap: ImagesConfigMap | None = None) -> _ImageSet:
         items = tuple(images)
         by_url: dict[str, Image] = {}
         for image in items:  # newest first: the newest image wins a shared URL
-            by_url.setdefault(image.url, image)
-            by_url.setdefault(_strip_scheme(image.url), image)
-        return cls(items, {i.id: i for i in items}, _unique_names(items), by_url)
+            if image.url:
+                by_url.setdefault(image.url, image)
+                by_url.setdefault(_strip_scheme(image.url), image)
+        return cls(items, {i.id: i for i in items}, _unique_names(items), by_url, configmap)
+
+    @classmethod
+    def of_data(cls, data: Mapping[str, str], resource_version: str | None) -> _ImageSet:
+        return cls.of(parse_images(data), ImagesConfigMap.of(data, resource_version or ""))
+
+
+def _older(candidate: str | None, known: _ImageSet | None) -> bool:
+    """Whether ``candidate`` is an older resourceVersion than the one ``known`` was built from.
+
+    Arktos's resourceVersions are etcd revisions (decimal strings): the processor learns a ConfigMap both
+    from its watch and from the replies to its own writes, and must not go back to an older one.
+    """
+    current = known.configmap.resource_version if known is not None and known.configmap else ""
+    if not candidate or not current or not candidate.isdigit() or not current.isdigit():
+        return False
+    return int(candidate) < int(current)
 
 
 _DEFAULT_FLAVOR_SET = _FlavorSet.of(DEFAULT_FLAVORS)
@@ -578,8 +630,13 @@ class CatalogStore:
         self._flavors: Mapping[str, _FlavorSet] = {}
         self._images: Mapping[str, _ImageSet] = {}
 
-    def set_configmap(self, tenant: str, name: str, data: Mapping[str, str] | None) -> None:
-        """Record a ConfigMap change; ``data`` None means it was deleted (the tenant gets the defaults)."""
+    def set_configmap(
+        self, tenant: str, name: str, data: Mapping[str, str] | None, resource_version: str | None = None
+    ) -> None:
+        """Record a ConfigMap change; ``data`` None means it was deleted (the tenant gets the defaults).
+
+        An images ConfigMap older than the one already known (``resource_version``) is ignored.
+        """
         with self._lock:
             if name == FLAVORS_CONFIGMAP:
                 flavors = dict(self._flavors)
@@ -592,19 +649,19 @@ class CatalogStore:
                 images = dict(self._images)
                 if data is None:
                     images.pop(tenant, None)
-                else:
-                    images[tenant] = _ImageSet.of(parse_images(data))
+                elif not _older(resource_version, images.get(tenant)):
+                    images[tenant] = _ImageSet.of_data(data, resource_version)
                 self._images = images
 
-    def replace_all(self, items: Iterable[tuple[str, str, Mapping[str, str]]]) -> None:
-        """Replace everything after a (re)list: ``(tenant, configmap name, data)`` for each ConfigMap."""
+    def replace_all(self, items: Iterable[tuple[str, str, Mapping[str, str], str]]) -> None:
+        """Replace everything after a (re)list: ``(tenant, configmap name, data, resourceVersion)`` each."""
         flavors: dict[str, _FlavorSet] = {}
         images: dict[str, _ImageSet] = {}
-        for tenant, name, data in items:
+        for tenant, name, data, resource_version in items:
             if name == FLAVORS_CONFIGMAP:
                 flavors[tenant] = _FlavorSet.of(parse_flavors(data))
             elif name == IMAGES_CONFIGMAP:
-                images[tenant] = _ImageSet.of(parse_images(data))
+                images[tenant] = _ImageSet.of_data(data, resource_version)
         with self._lock:
             self._flavors = flavors
             self._images = images
@@ -624,6 +681,15 @@ class CatalogStore:
 
     def images(self, tenant: str | None) -> list[Image]:
         return list(self._image_set(tenant).items)
+
+    def images_configmap(self, tenant: str) -> ImagesConfigMap | None:
+        """The tenant's images ConfigMap as last seen (None: it has none, its images are the defaults)."""
+        found = self._images.get(tenant)
+        return found.configmap if found is not None else None
+
+    def tenants_with_image(self, image_id: str) -> list[str]:
+        """The tenants whose images ConfigMap records ``image_id`` (sorted)."""
+        return sorted(t for t, images in self._images.items() if image_id in images.by_id)
 
     def find_flavor(self, tenant: str | None, id_or_name: str) -> Flavor | None:
         """By id first, then by name when exactly one flavor has it."""

@@ -6,7 +6,7 @@ the catalog needs from it:
 
 - a list keeps the ConfigMaps named ``openstack-flavors`` / ``openstack-images`` and hands them to
   ``store.replace_all``;
-- ADDED/MODIFIED -> ``set_configmap(tenant, name, data)``, DELETED -> ``set_configmap(tenant, name, None)``;
+- ADDED/MODIFIED -> ``set_configmap(tenant, name, data, resourceVersion)``, DELETED -> data None;
   other ConfigMaps are ignored.
 
 Store updates go through ``apply`` (see ``Reflector``): the processor runs them on its asyncio loop.
@@ -31,13 +31,16 @@ log = structlog.get_logger("extproc.catalog_watch")
 CONFIGMAPS_PATH = "/api/v1/tenants/all/configmaps"
 WATCHED_NAMES = frozenset({FLAVORS_CONFIGMAP, IMAGES_CONFIGMAP})
 
-Entry = tuple[str, str, dict[str, str]]
+# (tenant, ConfigMap name, data, resourceVersion)
+Entry = tuple[str, str, dict[str, str], str]
 
 
 class StoreLike:
     """What the watch needs from ``extproc.catalog.CatalogStore`` (documentation only)."""
 
-    def set_configmap(self, tenant: str, name: str, data: dict[str, str] | None) -> None: ...
+    def set_configmap(
+        self, tenant: str, name: str, data: dict[str, str] | None, resource_version: str | None = None
+    ) -> None: ...
 
     def replace_all(self, entries: Iterable[Entry]) -> None: ...
 
@@ -49,7 +52,8 @@ def _wanted(obj: dict[str, Any]) -> Entry | None:
         return None
     tenant = meta.get("tenant") or "system"
     data = obj.get("data") or {}
-    return tenant, name, {str(k): str(v) for k, v in data.items()}
+    version = str(meta.get("resourceVersion") or "")
+    return tenant, name, {str(k): str(v) for k, v in data.items()}, version
 
 
 class CatalogWatch(Reflector):
@@ -86,6 +90,6 @@ class CatalogWatch(Reflector):
         entry = _wanted(obj)
         if entry is None:
             return
-        tenant, name, data = entry
-        self.store.set_configmap(tenant, name, None if event_type == "DELETED" else data)
+        tenant, name, data, version = entry
+        self.store.set_configmap(tenant, name, None if event_type == "DELETED" else data, version)
         log.info("catalog_changed", tenant=tenant, name=name, change=event_type)

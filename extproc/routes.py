@@ -25,6 +25,7 @@ from extproc.context import Handler
 from extproc.errors import Service, error_reply
 from extproc.identity import handlers as identity
 from extproc.image import handlers as glance
+from extproc.image import writes as image_writes
 from extproc.messages import Reply
 
 COMPUTE_PREFIX = "/compute/v2.1"
@@ -115,6 +116,7 @@ COMPUTE_ROUTES: tuple[Route, ...] = (
     *v21("GET", "/images", images.list_images),
     *v21("GET", "/images/detail", images.list_images_detail),
     *v21("GET", "/images/{image_id}", images.show_image),
+    *v21("DELETE", "/images/{image_id}", image_writes.delete_image_nova),
     *v21("GET", "/limits", versions.limits),
     *v21("GET", "/os-availability-zone", versions.availability_zones),
     *v21("GET", "/os-keypairs", versions.keypairs),
@@ -136,7 +138,14 @@ IMAGE_ROUTES: tuple[Route, ...] = (
     Route("GET", "/image", glance.versions, public=True),
     Route("GET", "/image/", glance.versions, public=True),
     Route("GET", "/image/v2/images", glance.list_images),
+    Route("POST", "/image/v2/images", image_writes.create_image),
     Route("GET", "/image/v2/images/{image_id}", glance.show_image),
+    Route("PATCH", "/image/v2/images/{image_id}", image_writes.update_image),
+    Route("DELETE", "/image/v2/images/{image_id}", image_writes.delete_image),
+    Route("POST", "/image/v2/images/{image_id}/import", image_writes.import_image),
+    Route("PUT", "/image/v2/images/{image_id}/file", image_writes.upload_disabled),
+    Route("PUT", "/image/v2/images/{image_id}/stage", image_writes.upload_disabled),
+    Route("GET", "/image/v2/info/import", image_writes.import_info),
     Route("GET", "/image/v2/schemas/image", glance.image_schema),
     Route("GET", "/image/v2/schemas/images", glance.images_schema),
 )

@@ -8,6 +8,9 @@ How an image id and an Arktos snapshot are linked:
    own credential) records every gateway snapshot durably in the tenant's ``openstack-images`` ConfigMap:
    status ``queued`` as soon as it knows of the snapshot, ``active`` with the Arktos snapshot id once the
    Action completes; a failed snapshot's record is removed (Nova deletes the image of a failed snapshot).
+   A snapshot its owner deletes (``extproc.image.writes``) leaves the ConfigMap and its id is remembered
+   under ``DELETED_SNAPSHOTS_KEY`` while Arktos may still hold its Action: it is never recorded again, and
+   without a record it is neither shown (only Actions still in flight are) nor restorable.
    The record is keyed by the image id (a ConfigMap key cannot hold every image name) and carries Nova's
    snapshot properties (``image_type: snapshot``, ``instance_uuid``...) plus ``arktos_snapshot_id``.
    A ConfigMap created for this is seeded with the built-in images, so the defaults do not vanish.
@@ -38,6 +41,7 @@ from extproc.annotations import IMAGES_CONFIGMAP
 from extproc.arktos_client import ArktosClient
 from extproc.catalog import (
     DEFAULT_IMAGES,
+    DELETED_SNAPSHOTS_KEY,
     CatalogStore,
     Image,
     canonical_image_id,
@@ -211,7 +215,9 @@ def with_live_state(
     lookup = details or cluster.submitted_details
     for action in cluster.snapshot_actions(tenant):
         image_id = canonical_image_id(action_ref(action))
-        if image_id is None or image_id in known:
+        if image_id is None or image_id in known or is_complete(action):
+            # NOTE: a finished snapshot that is not recorded was deleted (its record is written as soon
+            # as the snapshot is asked for); only one still in flight can be unrecorded yet.
             continue
         unrecorded = image_from_action(action, SnapshotRequest.from_details(lookup(image_id)))
         if unrecorded is not None:
@@ -223,6 +229,16 @@ def with_live_state(
 def default_images_data() -> dict[str, str]:
     """The built-in images as ConfigMap data (what a new ``openstack-images`` starts with)."""
     return {image.name: image_entry(image) for image in DEFAULT_IMAGES}
+
+
+def deleted_snapshots(data: Mapping[str, str] | None) -> dict[str, str]:
+    """The deleted snapshots a ConfigMap's data remembers: image id -> when (see extproc.image.records)."""
+    raw = (data or {}).get(DELETED_SNAPSHOTS_KEY)
+    try:
+        found = orjson.loads(raw) if raw else {}
+    except orjson.JSONDecodeError:
+        return {}
+    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
 
 
 def record_change(
@@ -376,6 +392,8 @@ class SnapshotRecorder:
                 rv = str((body.get("metadata") or {}).get("resourceVersion") or "")
             else:
                 raise RuntimeError(f"GET {path}: {status} {str(body)[:200]}")
+            if image is not None and image_id in deleted_snapshots(data):
+                return  # its owner deleted it (extproc.image.writes): never record it again
             new = record_change(data, image, image_id)
             if new is None:
                 return
@@ -395,6 +413,12 @@ class SnapshotRecorder:
                 status, body = await self.client.request("PUT", path, doc)
             if status in (200, 201):
                 self.writes += 1
+                if isinstance(body, dict):
+                    # The next write (ours or a client's image write) builds on this version at once.
+                    meta = body.get("metadata") or {}
+                    written = {str(k): str(v) for k, v in (body.get("data") or {}).items()}
+                    version = str(meta.get("resourceVersion") or "")
+                    self.catalog.set_configmap(tenant, IMAGES_CONFIGMAP, written, version)
                 log.info(
                     "snapshot_recorded",
                     tenant=tenant,

@@ -77,3 +77,17 @@ class TenantProofs:
             return False
         oldest = self.clock() - self.ttl
         return any(tenants.get(t, -1e18) >= oldest for t in (tenant, ALL_TENANTS))
+
+    def tenants(self, token: str | None) -> list[str]:
+        """The tenants (not "all tenants") Arktos answered ``token`` 2xx in within ``ttl``, newest first.
+
+        For requests whose URL names no tenant (Glance's): which tenant's catalog a write is about.
+        """
+        tenants = self._proofs.get(_key(token)) if token else None
+        if not tenants:
+            return []
+        oldest = self.clock() - self.ttl
+        fresh = [
+            (when, tenant) for tenant, when in tenants.items() if when >= oldest and tenant != ALL_TENANTS
+        ]
+        return [tenant for _, tenant in sorted(fresh, reverse=True)]

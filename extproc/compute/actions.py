@@ -55,7 +55,7 @@ import orjson
 
 from extproc import annotations as keys
 from extproc import arktos_paths, client_json
-from extproc.catalog import Image, canonical_image_id
+from extproc.catalog import Image
 from extproc.compute import schemas
 from extproc.compute.action_rules import Kind, conflict_message, pending_task, refusal
 from extproc.compute.server_status import ServerState
@@ -419,8 +419,9 @@ def find_snapshot_id(ctx: RequestContext, sid: str, image_ref: str) -> str | Rep
         snapshot_id = snapshot_id_of(image, sid)
         if snapshot_id is not None:
             return snapshot_id
-    # Finished but not recorded yet (the recorder lags by milliseconds): the Action itself tells.
-    image_id = image.id if image is not None else canonical_image_id(image_ref)
+    # Finished but recorded as queued still (the recorder lags by milliseconds): the Action itself tells.
+    # Without any record the image was deleted, and a deleted snapshot cannot be restored into.
+    image_id = image.id if image is not None else None
     action = ctx.cluster.snapshot_action(image_id) if ctx.cluster is not None and image_id else None
     if action is not None:
         meta = action.get("metadata") or {}

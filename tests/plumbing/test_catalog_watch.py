@@ -31,9 +31,11 @@ class FakeStore:
         self.calls: list[tuple[Any, ...]] = []
         self.lock = threading.Lock()
 
-    def set_configmap(self, tenant: str, name: str, data: dict[str, str] | None) -> None:
+    def set_configmap(
+        self, tenant: str, name: str, data: dict[str, str] | None, resource_version: str | None = None
+    ) -> None:
         with self.lock:
-            self.calls.append(("set", tenant, name, data))
+            self.calls.append(("set", tenant, name, data, resource_version))
 
     def replace_all(self, items: Any) -> None:
         with self.lock:
@@ -127,12 +129,15 @@ def test_list_watch_relist() -> None:
     # First list failed (500) -> retried with backoff.
     assert fake.watches == ["10", "20"]
     assert store.calls[:5] == [
-        ("replace_all", [("demo", "openstack-flavors", {"m1.tiny": "{}"})]),
-        ("set", "alt", "openstack-images", {"cirros": "{}"}),
-        ("set", "demo", "openstack-flavors", {"m1.small": "{}"}),
-        ("set", "demo", "openstack-flavors", None),
+        ("replace_all", [("demo", "openstack-flavors", {"m1.tiny": "{}"}, "5")]),
+        ("set", "alt", "openstack-images", {"cirros": "{}"}, "11"),
+        ("set", "demo", "openstack-flavors", {"m1.small": "{}"}, "12"),
+        ("set", "demo", "openstack-flavors", None, "15"),
         (
             "replace_all",
-            [("alt", "openstack-images", {"cirros": "{}"}), ("demo", "openstack-flavors", {"m1.tiny": "{}"})],
+            [
+                ("alt", "openstack-images", {"cirros": "{}"}, "20"),
+                ("demo", "openstack-flavors", {"m1.tiny": "{}"}, "5"),
+            ],
         ),
     ]

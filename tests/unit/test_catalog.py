@@ -357,9 +357,9 @@ def test_store_replace_all_drops_what_the_relist_lacks() -> None:
     store.set_configmap("gone", FLAVORS_CONFIGMAP, {"g": flavor_json()})
     store.replace_all(
         [
-            ("t1", FLAVORS_CONFIGMAP, {"a": flavor_json(id="a")}),
-            ("t2", IMAGES_CONFIGMAP, {"i": image_json()}),
-            ("t3", "unrelated", {"z": "z"}),
+            ("t1", FLAVORS_CONFIGMAP, {"a": flavor_json(id="a")}, "7"),
+            ("t2", IMAGES_CONFIGMAP, {"i": image_json()}, "8"),
+            ("t3", "unrelated", {"z": "z"}, "9"),
         ]
     )
     assert store.flavors("gone") == list(DEFAULT_FLAVORS)

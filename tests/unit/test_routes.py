@@ -201,7 +201,8 @@ def test_unknown_identity_and_image_paths_use_their_shapes() -> None:
         ("POST", "/compute/v2.1/servers/detail", "GET"),
         ("POST", "/compute/v2.1/flavors", "GET"),
         ("PUT", "/identity/v3/auth/tokens", "DELETE, GET, HEAD, POST"),
-        ("DELETE", "/image/v2/images/abc", "GET"),
+        ("PUT", "/image/v2/images/abc", "DELETE, GET, PATCH"),
+        ("GET", "/image/v2/images/abc/file", "PUT"),
     ],
 )
 def test_known_path_with_wrong_method_is_405(method: str, path: str, allow: str) -> None:

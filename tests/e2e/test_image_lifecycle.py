@@ -1,0 +1,203 @@
+"""The image lifecycle with the real clients through Envoy: register, web-download import, boot from it,
+``image set``, delete (registered images and snapshots; Glance, Nova's proxy, openstacksdk)."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import subprocess
+from typing import Any
+
+import openstack
+import pytest
+import requests
+
+from gateway_stack import Stack
+from tests.e2e.conftest import ADMIN_TOKEN, VENV_BIN, Api, OpenStackCLI
+from tests.e2e.test_server_actions import arktos_get, eventually
+
+pytestmark = pytest.mark.e2e
+
+IMAGE = "cirros-0.5.2-x86_64-disk"
+CIRROS_ID = "6db08272-a856-49da-8909-7c4c73ab0bac"
+URI = "https://images.example.org/jammy/jammy-server-cloudimg-amd64.img"
+IMAGES_CONFIGMAP = "/api/v1/tenants/demo/namespaces/default/configmaps/openstack-images"
+
+
+def image_create(cli: OpenStackCLI, *args: str) -> Any:
+    """``openstack image create`` as typed in a shell: osc reads image data from any stdin that is not a
+    terminal, so the command gets a terminal (a pty) as stdin, like a user's shell gives it."""
+    controller, terminal = pty.openpty()
+    try:
+        proc = subprocess.run(
+            [str(VENV_BIN / "openstack"), "image", "create", *args, "-f", "json"],
+            env=cli.env,
+            stdin=terminal,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+    finally:
+        os.close(terminal)
+        os.close(controller)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_register_import_boot_set_and_delete(cli: OpenStackCLI, stack: Stack, alt_api: Api) -> None:
+    created = image_create(
+        cli,
+        "--property",
+        "os_distro=ubuntu",
+        "--disk-format",
+        "qcow2",
+        "--container-format",
+        "bare",
+        "web-img",
+    )
+    assert created["status"] == "queued"
+    assert created["properties"]["os_distro"] == "ubuntu"
+    image_id = created["id"]
+    assert image_id in arktos_get(stack, IMAGES_CONFIGMAP).json()["data"]
+
+    cli.run("image", "import", "--method", "web-download", "--uri", URI, "web-img")
+    shown = cli.json("image", "show", "web-img")
+    assert shown["status"] == "active"
+    # Another tenant cannot see it, change it or delete it.
+    assert alt_api.get(f"/image/v2/images/{image_id}").status_code == 404
+    assert alt_api.session.delete(f"{alt_api.public_url}/image/v2/images/{image_id}").status_code == 404
+
+    server = cli.json("server", "create", "--image", "web-img", "--flavor", "m1.tiny", "--wait", "web-vm")
+    try:
+        pod = arktos_get(stack, f"/api/v1/tenants/demo/namespaces/default/pods/{server['id']}").json()
+        assert pod["spec"]["virtualMachine"]["image"] == URI
+        assert cli.json("server", "show", "web-vm")["image"].startswith("web-img")
+    finally:
+        cli.run("server", "delete", "--wait", server["id"])
+
+    cli.run("image", "set", "--property", "hw_rng_model=virtio", "--name", "web-img2", "web-img")
+    changed = cli.json("image", "show", image_id)
+    assert changed["name"] == "web-img2"
+    assert changed["properties"]["hw_rng_model"] == "virtio"
+    assert changed["properties"]["os_distro"] == "ubuntu"
+
+    cli.run("image", "delete", "web-img2")
+    assert "web-img2" not in {i["Name"] for i in cli.json("image", "list")}
+    assert image_id not in arktos_get(stack, IMAGES_CONFIGMAP).json()["data"]
+    assert IMAGE in {i["Name"] for i in cli.json("image", "list")}, "the built-in images stay"
+    gone = cli.run("image", "delete", image_id, check=False)
+    assert gone.returncode != 0
+
+
+def test_builtin_and_protected_images_refuse_deletion(cli: OpenStackCLI, demo_api: Api) -> None:
+    refused = cli.run("image", "delete", IMAGE, check=False)
+    assert refused.returncode != 0
+    assert IMAGE in {i["Name"] for i in cli.json("image", "list")}
+    nova = demo_api.delete(f"/images/{CIRROS_ID}")
+    assert nova.status_code == 403
+    assert nova.json() == {"forbidden": {"code": 403, "message": "You are not allowed to delete the image."}}
+
+    image_create(cli, "--protected", "--disk-format", "qcow2", "--container-format", "bare", "prot")
+    refused = cli.run("image", "delete", "prot", check=False)
+    assert refused.returncode != 0
+    assert "is protected and cannot be deleted" in refused.stderr
+    cli.run("image", "set", "--unprotected", "prot")
+    cli.run("image", "delete", "prot")
+    assert "prot" not in {i["Name"] for i in cli.json("image", "list")}
+
+
+def test_glance_refusals_over_http(cli: OpenStackCLI, demo_api: Api) -> None:
+    # A token Arktos has let into tenant demo (the CLI issued it through the gateway).
+    token = cli.run("token", "issue", "-f", "value", "-c", "id").stdout.strip()
+    glance = requests.Session()
+    glance.headers["X-Auth-Token"] = token
+    base = f"{demo_api.public_url}/image/v2"
+    info = glance.get(f"{base}/info/import")
+    assert info.status_code == 200
+    assert info.json()["import-methods"]["value"] == ["web-download"]
+    created = glance.post(
+        f"{base}/images", json={"name": "raw", "disk_format": "raw", "container_format": "bare"}
+    )
+    assert created.status_code == 201, created.text
+    assert created.headers["Location"].endswith(f"/image/v2/images/{created.json()['id']}")
+    image_id = created.json()["id"]
+    upload = glance.put(
+        f"{base}/images/{image_id}/file",
+        data=b"\0" * 4096,
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    assert upload.status_code == 410
+    assert "Adding images to store is disabled" in upload.json()["message"]
+    patch = glance.patch(f"{base}/images/{image_id}", json=[{"op": "replace", "path": "/name", "value": "x"}])
+    assert patch.status_code == 415
+    read_only = glance.patch(
+        f"{base}/images/{image_id}",
+        json=[{"op": "replace", "path": "/status", "value": "active"}],
+        headers={"Content-Type": "application/openstack-images-v2.1-json-patch"},
+    )
+    assert read_only.status_code == 403
+    assert read_only.json()["message"] == "Attribute 'status' is read-only."
+    bad_uri = glance.post(
+        f"{base}/images/{image_id}/import",
+        json={"method": {"name": "web-download", "uri": "file:///etc/passwd"}},
+    )
+    assert bad_uri.status_code == 400
+    assert glance.delete(f"{base}/images/{image_id}").status_code == 204
+    assert glance.delete(f"{base}/images/{image_id}").status_code == 404
+
+
+def test_snapshot_delete_is_final(cli: OpenStackCLI, stack: Stack) -> None:
+    server = cli.json("server", "create", "--image", IMAGE, "--flavor", "m1.tiny", "--wait", "snapdel-vm")
+    try:
+        cli.run("server", "image", "create", "--wait", "--name", "snapdel", "snapdel-vm")
+        snapshot = cli.json("image", "show", "snapdel")
+        cli.run("image", "delete", "snapdel")
+        assert "snapdel" not in {i["Name"] for i in cli.json("image", "list")}
+        assert snapshot["id"] not in arktos_get(stack, IMAGES_CONFIGMAP).json()["data"]
+        refused = cli.run("server", "rebuild", "--image", snapshot["id"], "snapdel-vm", check=False)
+        assert refused.returncode != 0
+        # The processor's restart replays the snapshot's Action: the deleted image stays deleted.
+        stack.restart_processor()
+        cli.json("server", "show", "snapdel-vm")
+        assert snapshot["id"] not in arktos_get(stack, IMAGES_CONFIGMAP).json()["data"]
+        assert cli.run("image", "show", snapshot["id"], check=False).returncode != 0
+    finally:
+        cli.run("server", "delete", "--wait", server["id"])
+
+
+def test_nova_proxy_and_openstacksdk_delete(
+    conn: openstack.connection.Connection, cli: OpenStackCLI, demo_api: Api, stack: Stack
+) -> None:
+    sdk_image = conn.image.create_image(name="sdk-img", disk_format="qcow2", container_format="bare")
+    assert sdk_image.status == "queued"
+    assert conn.delete_image("sdk-img", wait=True)
+    assert conn.get_image("sdk-img") is None
+    assert sdk_image.id not in arktos_get(stack, IMAGES_CONFIGMAP).json()["data"]
+
+    nova_img = image_create(cli, "--disk-format", "qcow2", "--container-format", "bare", "nova-img")
+    deleted = demo_api.delete(f"/images/{nova_img['id']}")
+    assert deleted.status_code == 204
+    assert demo_api.get(f"/images/{nova_img['id']}").status_code == 404
+    assert demo_api.delete(f"/images/{nova_img['id']}").status_code == 404
+
+
+def test_concurrent_writer_is_not_lost(cli: OpenStackCLI, stack: Stack) -> None:
+    """A write by someone else between the processor's read and its write: retried, never overwritten."""
+    first = image_create(cli, "--disk-format", "qcow2", "--container-format", "bare", "conc-a")
+    # An operator adds an entry straight into Arktos.
+    added = requests.patch(
+        stack.arktos_url + IMAGES_CONFIGMAP,
+        json={"data": {"operator-img": '{"id": "44444444-4444-4444-8444-444444444444", "url": "h/o.img"}'}},
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/merge-patch+json"},
+        verify=str(stack.ca_path) if stack.ca_path else True,
+        timeout=10,
+    )
+    assert added.status_code == 200, added.text
+
+    def deleted() -> bool | None:
+        return True if cli.run("image", "delete", first["id"], check=False).returncode == 0 else None
+
+    eventually(deleted, "the delete to go through once the processor has seen the new version")
+    data: dict[str, Any] = arktos_get(stack, IMAGES_CONFIGMAP).json()["data"]
+    assert "operator-img" in data and first["id"] not in data
