@@ -27,6 +27,7 @@ from typing import Any
 
 import orjson
 
+from extproc import client_json
 from extproc.catalog import DEFAULT_IMAGES, Image, canonical_image_id, configmap_data, parse_images
 from extproc.catalog_reads import read_images
 from extproc.context import RequestContext
@@ -70,7 +71,7 @@ def _body(req: ClientRequest) -> Any | Refusal:
     if not req.body:
         return Refusal(400, "Body expected in request.")
     try:
-        return orjson.loads(req.body)
+        return client_json.loads(req.body)  # bounded nesting: jsonschema recurses per level
     except orjson.JSONDecodeError:
         return Refusal(400, "Malformed JSON in request body.")
 
