@@ -13,6 +13,8 @@ USER_ID = PREFIX + "user-id"
 METADATA = PREFIX + "metadata"  # JSON object: Nova server metadata
 CREATED_BY = PREFIX + "created-by"
 CREATED_BY_GATEWAY = "openstack-gateway"
+# The X-OpenStack-Request-ID of the create that made the pod (its name derives from it: compute.idempotency).
+CLIENT_REQUEST_ID = PREFIX + "client-request-id"
 # Nova's accessIPv4 / accessIPv6: addresses the user records on a server (create, PUT); Arktos ignores them.
 ACCESS_IPV4 = PREFIX + "access-ipv4"
 ACCESS_IPV6 = PREFIX + "access-ipv6"

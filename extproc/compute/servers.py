@@ -36,7 +36,7 @@ from extproc import annotations as keys
 from extproc import arktos_paths, client_json, snapshots
 from extproc.cluster_cache import ClusterView
 from extproc.cluster_cache import tenant_of as cache_tenant
-from extproc.compute import batch, quota, schemas
+from extproc.compute import batch, idempotency, quota, schemas
 from extproc.compute.action_rules import task_lookup_for
 from extproc.compute.server_view import (
     ServerView,
@@ -250,6 +250,8 @@ class PodInputs:
     ram_mib: int
     user_id: str
     default_keypair: str
+    # The client's X-OpenStack-Request-ID when it names the create (extproc.compute.idempotency).
+    client_request_id: str | None = None
 
 
 def build_pod(create: CreateRequest, inputs: PodInputs) -> Json:
@@ -264,6 +266,8 @@ def build_pod(create: CreateRequest, inputs: PodInputs) -> Json:
     }
     if create.key_name:
         pod_annotations[keys.KEY_NAME] = create.key_name
+    if inputs.client_request_id:
+        pod_annotations[keys.CLIENT_REQUEST_ID] = inputs.client_request_id
     if create.access_ipv4:
         pod_annotations[keys.ACCESS_IPV4] = create.access_ipv4
     if create.access_ipv6:
@@ -331,9 +335,10 @@ def create_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
     count = _servers_that_fit(ctx, token, create)
     if isinstance(count, quota.OverQuota):
         return error_reply(Service.COMPUTE, 403, count.message)
+    retry = idempotency.handle_for(ctx.tenant, req.headers, body)
     inputs = PodInputs(
-        server_id=str(uuid.uuid4()),
-        reservation_id=generate_reservation_id(),
+        server_id=retry.server_id if retry else str(uuid.uuid4()),
+        reservation_id=retry.reservation_id if retry else generate_reservation_id(),
         image_id=image.id,
         image_url=image.url,
         flavor_id=flavor.id,
@@ -341,15 +346,18 @@ def create_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
         ram_mib=flavor.ram,
         user_id=user_id_for_token(token) if token else "",
         default_keypair=ctx.config.default_keypair,
+        client_request_id=retry.request_id if retry else None,
     )
     pod = build_pod(create, inputs)
     view = view_for(ctx)
     admin_pass = create.admin_pass or generate_password()
     if count > 1:
-        return _create_batch(ctx, create, count, pod, inputs.reservation_id, view, admin_pass)
+        return _create_batch(ctx, create, count, pod, inputs.reservation_id, view, admin_pass, retry)
 
     def translate(reply: ArktosReply) -> Reply:
-        if reply.status not in (200, 201, 202):
+        # A retry of a create that succeeded (its outcome was unknown to the client): answer as then.
+        retried = retry is not None and idempotency.already_created(reply)
+        if reply.status not in (200, 201, 202) and not retried:
             refused = quota.admission_refusal(reply, 1)
             return error_reply(Service.COMPUTE, 403, refused) if refused else _arktos_error(reply)
         headers = {"location": view.self_url(inputs.server_id)}
@@ -386,6 +394,7 @@ def _create_batch(
     reservation_id: str,
     view: ServerView,
     admin_pass: str,
+    retry: idempotency.RetryHandle | None = None,
 ) -> Outcome:
     """More than one server (``count``: ``max_count``, or fewer when the quota says so): one
     ``POST replicasets`` (see ``extproc.compute.batch``).
@@ -410,7 +419,9 @@ def _create_batch(
         return json_reply(202, {"server": view.create(sid, admin_pass)}, {"location": view.self_url(sid)})
 
     async def translate(reply: ArktosReply) -> Reply:
-        if reply.status not in (200, 201, 202):
+        # A retried batch finds its ReplicaSet (named by the retry handle) and answers as the first did.
+        retried = retry is not None and idempotency.already_created(reply)
+        if reply.status not in (200, 201, 202) and not retried:
             return _arktos_error(reply)
         if create.return_reservation_id:
             return json_reply(202, {"reservation_id": reservation_id})

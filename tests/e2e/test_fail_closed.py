@@ -29,6 +29,13 @@ def test_processor_down_gives_503_and_nothing_reaches_arktos(own_stack: Stack) -
     reply = requests.get(url, headers=headers, timeout=10)
     assert reply.status_code == 503
     assert reply.json()["serviceUnavailable"]["code"] == 503
+    # A write refused here may still have reached Arktos (the processor died after forwarding it):
+    # like Nova's 5xx, the message tells the client the outcome is unknown.
+    body = {"server": {"name": "x", "imageRef": "cirros-0.5.2-x86_64-disk", "flavorRef": "1"}}
+    write = requests.post(url, json=body, headers=headers, timeout=10)
+    assert write.status_code == 503
+    message = write.json()["serviceUnavailable"]["message"]
+    assert "outcome is unknown" in message and "x-openstack-request-id" in message.lower()
     assert own_stack.arktos_requests()[len(before) :] == []
 
     own_stack.start_processor()
