@@ -31,7 +31,7 @@ from extproc.config import GatewayConfig
 from extproc.context import RequestContext
 from extproc.errors import Service, as_keystone_401, error_reply, keystone_401
 from extproc.messages import ArktosReply, ClientRequest, Forward, Outcome, Reply, ReplyTranslator
-from extproc.routes import resolve, service_of
+from extproc.routes import GENERIC_NOT_FOUND, Match, resolve, service_of
 from extproc.tenant_proofs import TenantProofs
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,31 @@ def note_pod_write(cluster: ClusterView, path_tenant: str | None, reply: ArktosR
     cluster.note_written(tenant, str(version) if version else None)
 
 
+# Nova's wsgi._SUPPORTED_CONTENT_TYPES; no type and text/plain count as none (webob Request.get_content_type).
+NOVA_CONTENT_TYPES = frozenset({"application/json", "application/vnd.openstack.compute+json"})
+NO_CONTENT_TYPES = frozenset({"", "text/plain"})
+
+
+def content_type_refusal(service: Service, request: ClientRequest) -> Reply | None:
+    """Nova's 415 ``Unsupported Content-Type`` for any compute request declaring another media type, and
+    Keystone's 400 for a body that is not declared JSON; None when the request may go on."""
+    declared = request.headers.get("content-type")
+    if declared is None:
+        return None
+    media = declared.split(";", 1)[0].strip().lower()
+    if service is Service.COMPUTE and media not in NOVA_CONTENT_TYPES | NO_CONTENT_TYPES:
+        return error_reply(service, 415, "Unsupported Content-Type")
+    if service is Service.IDENTITY and request.body and media not in ("", "application/json"):
+        return error_reply(
+            service,
+            400,
+            "Expecting to find application/json in Content-Type header. The server could not comply with "
+            "the request since it is either malformed or otherwise incorrect. The client is assumed to be in "
+            "error.",
+        )
+    return None
+
+
 def internal_error(service: Service, request_id: str) -> Reply:
     return error_reply(
         service,
@@ -108,17 +133,17 @@ class Gateway:
                 "request failed in the processor",
                 extra={"request_id": request_id, "method": request.method, "path": request.path},
             )
-            return self._finish(service, internal_error(service, request_id), request_id)
+            return self._finish(service, internal_error(service, request_id), request_id, request.method)
         if isinstance(outcome, Forward):
             translate = self._remember_proof(outcome, request)
             return Forward(outcome.upstream, self._wrap(service, translate, request, request_id))
-        return self._finish(service, outcome, request_id)
+        return self._finish(service, outcome, request_id, request.method)
 
     def _handle(self, service: Service, request: ClientRequest, request_id: str) -> Outcome:
         if len(request.body) > self.config.max_request_body_bytes:
             limit = self.config.max_request_body_bytes
             return error_reply(service, 413, f"Request is too large: the body exceeds {limit} bytes.")
-        match = resolve(request.method, request.path)
+        match = self._resolve(service, request)
         if isinstance(match, Reply):
             return match
         if not match.route.public and not (request.auth_token or "").strip():
@@ -128,11 +153,34 @@ class Gateway:
             version = headers.negotiate_compute_version(request.headers)
             if isinstance(version, headers.VersionError):
                 return error_reply(service, version.status, version.message)
+        refused = content_type_refusal(match.service, request)
+        if refused is not None:
+            return refused
         ctx = RequestContext(self.config, self.catalog, request_id, match.tenant, self.cluster, self.proofs)
         outcome = match.route.handler(ctx, request, match.params)
         if not isinstance(outcome, (Reply, Forward)):
             raise TypeError(f"handler {match.route.handler!r} returned {type(outcome).__name__}")
         return outcome
+
+    def _resolve(self, service: Service, request: ClientRequest) -> Match | Reply:
+        """The route, with HEAD answered as each service does."""
+        if request.method != "HEAD":
+            return resolve(request.method, request.path)
+        if service is Service.COMPUTE:
+            # Nova's routes are per method (Routes' conditions): HEAD matches none, so Nova answers 404,
+            # after keystonemiddleware has refused a request without a token on a protected path.
+            as_get = resolve("GET", request.path)
+            protected = not isinstance(as_get, Reply) and not as_get.route.public
+            if protected and not (request.auth_token or "").strip():
+                return keystone_401(self.config.public_url)
+            return error_reply(service, 404, GENERIC_NOT_FOUND)
+        match = resolve("HEAD", request.path)
+        if isinstance(match, Reply) and match.status == 405 and service is Service.IDENTITY:
+            # Keystone (Flask) answers HEAD on every GET resource as the GET, without the body.
+            as_get = resolve("GET", request.path)
+            if not isinstance(as_get, Reply):
+                return as_get
+        return match
 
     def _remember_proof(self, outcome: Forward, request: ClientRequest) -> ReplyTranslator:
         """Record in ``proofs`` every 2xx Arktos gives a token on a tenant path (see tenant_proofs), and in
@@ -198,7 +246,7 @@ class Gateway:
                     raise TypeError(f"translate returned {type(result).__name__}")
             except Exception:
                 result = failed(reply)
-            return self._finish(service, result, request_id)
+            return self._finish(service, result, request_id, request.method)
 
         def translated(reply: ArktosReply) -> Reply | Awaitable[Reply]:
             try:
@@ -209,15 +257,16 @@ class Gateway:
                     raise TypeError(f"translate returned {type(result).__name__}")
             except Exception:
                 result = failed(reply)
-            return self._finish(service, result, request_id)
+            return self._finish(service, result, request_id, request.method)
 
         return translated
 
-    def _finish(self, service: Service, reply: Reply, request_id: str) -> Reply:
-        return self._decorate(service, as_keystone_401(service, reply, self.config.public_url), request_id)
+    def _finish(self, service: Service, reply: Reply, request_id: str, method: str = "GET") -> Reply:
+        reply = as_keystone_401(service, reply, self.config.public_url)
+        return self._decorate(service, reply, request_id, method)
 
     @staticmethod
-    def _decorate(service: Service, reply: Reply, request_id: str) -> Reply:
+    def _decorate(service: Service, reply: Reply, request_id: str, method: str = "GET") -> Reply:
         if service is Service.COMPUTE:
             extra = headers.compute_headers(request_id)
         else:
@@ -227,4 +276,6 @@ class Gateway:
         for key in [k for k in reply.headers if k.lower() in names]:
             del reply.headers[key]
         reply.headers.update(extra)
+        if method == "HEAD":
+            reply.body = b""  # a HEAD reply has the GET's status and headers, never a body
         return reply

@@ -17,11 +17,20 @@ def _seg(value: str) -> str:
     return quote(value, safe="")
 
 
+def _tenant(tenant: str) -> str:
+    """A tenant segment. "all" is Arktos's all-tenants keyword, never a tenant: the route table refuses it
+    as a project (``ids.is_project_id``), and a caller that still passes it is a bug, not an all-tenants
+    request (that path has its own builders)."""
+    if tenant == "all":
+        raise ValueError("'all' is Arktos's all-tenants keyword, not a tenant")
+    return _seg(tenant)
+
+
 def _prefix(api: str, tenant: str | None, namespace: str) -> str:
     if tenant is None:
         # Arktos resolves the short path to the caller's tenant.
         return f"{api}/namespaces/{_seg(namespace)}"
-    return f"{api}/tenants/{_seg(tenant)}/namespaces/{_seg(namespace)}"
+    return f"{api}/tenants/{_tenant(tenant)}/namespaces/{_seg(namespace)}"
 
 
 def with_query(path: str, params: dict[str, str] | None) -> str:
@@ -73,4 +82,4 @@ def namespace(name: str) -> str:
 
 def tenant_namespace(tenant: str, name: str) -> str:
     """A tenant's namespace: a 200 proves a token may reach that tenant (Keystone project scoping)."""
-    return f"/api/v1/tenants/{_seg(tenant)}/namespaces/{_seg(name)}"
+    return f"/api/v1/tenants/{_tenant(tenant)}/namespaces/{_seg(name)}"

@@ -63,7 +63,15 @@ def _title(status: int) -> str:
         return "Error"
 
 
+# The longest message a reply carries: every message repeats at most ECHO_LIMIT characters of each client
+# value (``echo``); this bounds any message that forgot to, so a client can never make a reply echo its
+# request back (a backstop, not the rule).
+MESSAGE_LIMIT = 1024
+
+
 def error_body(service: Service, status: int, message: str) -> bytes:
+    if len(message) > MESSAGE_LIMIT:
+        message = message[:MESSAGE_LIMIT] + "..."
     body: dict[str, Any]
     if service is Service.IDENTITY:
         body = {"error": {"code": status, "message": message, "title": _title(status)}}

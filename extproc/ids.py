@@ -33,9 +33,18 @@ def is_server_id(raw: str) -> bool:
     return 0 < len(raw) <= SERVER_ID_MAX_LENGTH and _SUBDOMAIN_RE.fullmatch(raw) is not None
 
 
+# Arktos's keyword for every tenant (``/api/v1/tenants/all/pods``): no tenant can have that name, and a
+# project "all" in a URL would turn the gateway's tenant path into the all-tenants one.
+ALL_TENANTS_KEYWORD = "all"
+
+
 def is_project_id(raw: str) -> bool:
-    """A project id is an Arktos tenant name: a DNS-1123 label."""
-    return 0 < len(raw) <= PROJECT_ID_MAX_LENGTH and _LABEL_RE.fullmatch(raw) is not None
+    """A project id is an Arktos tenant name: a DNS-1123 label, never the all-tenants keyword."""
+    return (
+        0 < len(raw) <= PROJECT_ID_MAX_LENGTH
+        and _LABEL_RE.fullmatch(raw) is not None
+        and raw != ALL_TENANTS_KEYWORD
+    )
 
 
 def is_label_value(value: str) -> bool:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from extproc import ids
 from extproc.compute import actions, flavors, images, servers, versions
 from extproc.context import Handler
-from extproc.errors import Service, error_reply
+from extproc.errors import Service, echo, error_reply
 from extproc.identity import handlers as identity
 from extproc.image import handlers as glance
 from extproc.image import writes as image_writes
@@ -55,14 +55,14 @@ class Param:
 
 def _image_not_found(service: Service, raw: str) -> str:
     if service is Service.IMAGE:
-        return f"No image found with ID {raw}"
-    return f"Image {raw} could not be found."
+        return f"No image found with ID {echo(raw)}"
+    return f"Image {echo(raw)} could not be found."
 
 
 PARAMS: Mapping[str, Param] = {
     "project_id": Param(ids.project_id, lambda s, raw: GENERIC_NOT_FOUND, _can_be_project),
-    "server_id": Param(ids.server_id, lambda s, raw: f"Instance {raw} could not be found."),
-    "flavor_id": Param(ids.catalog_id, lambda s, raw: f"Flavor {raw} could not be found."),
+    "server_id": Param(ids.server_id, lambda s, raw: f"Instance {echo(raw)} could not be found."),
+    "flavor_id": Param(ids.catalog_id, lambda s, raw: f"Flavor {echo(raw)} could not be found."),
     "image_id": Param(ids.catalog_id, _image_not_found),
 }
 

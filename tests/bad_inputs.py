@@ -43,4 +43,16 @@ BAD_INPUTS: list[BadInput] = [
      _server('"max_count": 9223372036854775808'), 400),
     ("min_count of 5000 digits", "POST", "/compute/v2.1/demo/servers", JSON,
      _server('"min_count": "' + "9" * 5000 + '"'), 400),
+    ("create declared as a form", "POST", "/compute/v2.1/demo/servers",
+     {"Content-Type": "application/x-www-form-urlencoded"}, _server('"max_count": 1'), 415),
+    ("rename declared as HTML", "PUT", f"/compute/v2.1/demo/servers/{SERVER_ID}",
+     {"Content-Type": "text/html"}, b'{"server": {"name": "y"}}', 415),
+    ("token request declared as a form", "POST", "/identity/v3/auth/tokens",
+     {"Content-Type": "application/x-www-form-urlencoded"}, b'{"auth": {}}', 400),
+    ("project 'all' (Arktos's all-tenants keyword)", "GET", "/compute/v2.1/all/servers", {}, b"", 404),
+    ("project 'all', one server", "GET", f"/compute/v2.1/all/servers/{SERVER_ID}", {}, b"", 404),
+    ("token scoped to project 'all'", "POST", "/identity/v3/auth/tokens", JSON,
+     b'{"auth": {"identity": {"methods": ["token"], "token": {"id": "demo-token"}},'
+     b' "scope": {"project": {"name": "all", "domain": {"name": "Default"}}}}}', 401),
+    ("server id of 10,000 characters", "GET", "/compute/v2.1/demo/servers/" + "a" * 10_000, {}, b"", 404),
 ]  # fmt: skip

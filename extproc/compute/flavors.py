@@ -20,7 +20,7 @@ import orjson
 from extproc.catalog import Flavor
 from extproc.catalog_reads import read_flavors
 from extproc.context import RequestContext
-from extproc.errors import Service, bad_request, not_found
+from extproc.errors import Service, bad_request, echo, not_found
 from extproc.messages import (
     JSON_CONTENT_TYPE,
     ClientRequest,
@@ -162,7 +162,7 @@ def _parse_query(req: ClientRequest) -> _FlavorQuery | Reply:
         try:
             return int(raw)
         except ValueError:
-            return bad_request(Service.COMPUTE, f"Invalid {label} filter [{raw}]")
+            return bad_request(Service.COMPUTE, f"Invalid {label} filter [{echo(raw)}]")
 
     min_ram = integer("minRam", "minRam")
     if isinstance(min_ram, Reply):
@@ -181,7 +181,7 @@ def _parse_query(req: ClientRequest) -> _FlavorQuery | Reply:
         elif lowered in _FALSE:
             is_public = False
         else:
-            return bad_request(Service.COMPUTE, f"Invalid is_public filter [{raw_public}]")
+            return bad_request(Service.COMPUTE, f"Invalid is_public filter [{echo(raw_public)}]")
     sort_key = req.query_one("sort_key") or "flavorid"
     if sort_key not in _SORT_KEYS:
         return bad_request(Service.COMPUTE, f"Invalid sort key: {sort_key}")
@@ -250,7 +250,7 @@ class NovaPage:
                     start = index + 1
                     break
             else:
-                return bad_request(Service.COMPUTE, f"marker [{self.marker}] not found")
+                return bad_request(Service.COMPUTE, f"marker [{echo(self.marker)}] not found")
         return [item for item in ordered[start:] if wanted(item)][: self.limit]
 
     def links(

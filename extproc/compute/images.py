@@ -15,7 +15,7 @@ from extproc.catalog import Image, canonical_image_id
 from extproc.catalog_reads import read_images
 from extproc.compute.flavors import NovaPage, compute_links, json_reply, parse_nova_page
 from extproc.context import RequestContext
-from extproc.errors import Service, bad_request, not_found
+from extproc.errors import Service, bad_request, echo, not_found
 from extproc.messages import ClientRequest, Outcome, Reply
 
 # Glance status -> Nova image status / progress (views/images.py _get_status, _get_progress).
@@ -136,7 +136,7 @@ def _filter(req: ClientRequest) -> Callable[[Image], bool] | Reply:
         try:
             minimum = int(raw)
         except ValueError:
-            return bad_request(Service.COMPUTE, f"Invalid {param} filter [{raw}]")
+            return bad_request(Service.COMPUTE, f"Invalid {param} filter [{echo(raw)}]")
         checks.append(_at_least(attribute, minimum))
     properties = {"server": "instance_uuid", "type": "image_type"}
     for param in req.query:

@@ -50,7 +50,7 @@ from extproc.compute.server_view import (
     tenant_of,
 )
 from extproc.context import RequestContext
-from extproc.errors import Service, bad_request, error_reply, from_arktos
+from extproc.errors import Service, bad_request, echo, error_reply, from_arktos
 from extproc.ids import is_label_value, vm_name_from_display_name
 from extproc.messages import (
     JSON_CONTENT_TYPE,
@@ -490,8 +490,9 @@ def _bool_param(name: str, value: str) -> bool | str:
     if lowered in FALSE_STRINGS:
         return False
     accepted = ", ".join(f"'{v}'" for v in sorted(schemas.TRUE_STRINGS | FALSE_STRINGS))
+    shown = echo(value)
     return (
-        f"Invalid input received: Unrecognized value '{value}' for {name}, acceptable values are: {accepted}"
+        f"Invalid input received: Unrecognized value '{shown}' for {name}, acceptable values are: {accepted}"
     )
 
 
@@ -576,8 +577,8 @@ def parse_list_query(req: ClientRequest, namespace: str | None = None) -> ListQu
         if changes_since is None:
             return bad_request(
                 Service.COMPUTE,
-                f"Invalid input for query parameters changes-since. Value: {raw_since}. "
-                f"'{raw_since}' is not a 'date-time'",
+                f"Invalid input for query parameters changes-since. Value: {echo(raw_since)}. "
+                f"'{echo(raw_since)}' is not a 'date-time'",
             )
 
     # Nova's regex filters, run by a linear-time engine (client patterns never backtrack on the loop).
@@ -630,7 +631,7 @@ def select_page(items: list[Any], query: ListQuery) -> Page | Reply:
     if query.marker is not None:
         marker_pod = next((p for p in servers if server_id(p) == query.marker), None)
         if marker_pod is None:
-            return bad_request(Service.COMPUTE, f"marker [{query.marker}] not found")
+            return bad_request(Service.COMPUTE, f"marker [{echo(query.marker)}] not found")
         marker_key = sort_key(marker_pod)
         ordered = [p for p in ordered if sort_key(p) < marker_key]
     page = ordered[: query.limit]
@@ -702,7 +703,7 @@ def select_ordered(ordered: Ordered, query: ListQuery) -> Page | Reply:
     if query.marker is not None:
         index = ordered.position.get(query.marker)
         if index is None:
-            return bad_request(Service.COMPUTE, f"marker [{query.marker}] not found")
+            return bad_request(Service.COMPUTE, f"marker [{echo(query.marker)}] not found")
         # Strictly older than the marker: everything before it sorts >= it; skip it and its equals.
         keys_ = ordered.keys
         marker_key = keys_[index]

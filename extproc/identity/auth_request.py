@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from extproc import client_json
+from extproc.ids import ALL_TENANTS_KEYWORD
 
 SUPPORTED_METHODS = ("password", "token")
 # The name shown for a user Keystone would know by name only: Arktos does not tell who a token belongs to.
@@ -116,7 +117,7 @@ def _scope(auth: dict[str, Any]) -> tuple[str | None, bool]:
         raise _missing("project", "scope")
     project_id, name = _name_or_id(project, "project")
     tenant = project_id or name or ""
-    if not TENANT_RE.match(tenant):
+    if not TENANT_RE.match(tenant) or tenant == ALL_TENANTS_KEYWORD:
         # Not an Arktos tenant name, so not a project anyone can be authorized for.
         raise AuthRefused("The request you have made requires authentication.")
     return tenant, False

@@ -113,3 +113,22 @@ def test_fuzzed_creates_through_the_stack(
     reply = raw(stack, "POST", "/compute/v2.1/demo/servers", headers, body)
     assert reply.status_code < 500, reply.text[:300]
     assert openstack_error(reply)[0] == reply.status_code
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [("/compute/v2.1/demo/servers", 404), ("/compute/v2.1/demo/flavors/1", 404), ("/identity/v3", 200),
+     ("/image/v2/images", 405)],
+)  # fmt: skip
+def test_head_through_the_stack(stack: Stack, path: str, status: int) -> None:
+    before = len(stack.arktos_requests())
+    reply = requests.head(stack.public_url + path, headers={"X-Auth-Token": DEMO_TOKEN}, timeout=30)
+    assert reply.status_code == status
+    assert reply.content == b""
+    assert stack.arktos_requests()[before:] == []
+
+
+def test_long_marker_is_echoed_short(demo_api: Api) -> None:
+    reply = demo_api.get("/servers", params={"marker": "m" * 3000})
+    assert reply.status_code == 400
+    assert len(reply.json()["badRequest"]["message"]) < 300
