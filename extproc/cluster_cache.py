@@ -185,6 +185,11 @@ class ClusterView(Protocol):
         that scope changes. ``build`` must not change the pods (they are the cache's own objects)."""
         ...
 
+    def memoized(self, tenant: str | None, namespace: str, name: str, compute: Callable[[], T]) -> T:
+        """``compute()`` (reading this cache's pods and ReplicaSets of the scope), memoized under ``name``
+        until a pod or a ReplicaSet of that scope changes."""
+        ...
+
 
 # ---------------------------------------------------------------------------------------------------------
 # Reading Action objects
@@ -277,6 +282,9 @@ class ClusterCache:
         self._versions_comparable = True
         # Change counters: per (tenant, namespace), and per namespace for all-tenants scopes.
         self._generation: dict[tuple[str | None, str], int] = {}
+        # The same for ReplicaSets (``memoized`` values depend on both).
+        self._rs_generation: dict[tuple[str | None, str], int] = {}
+        self._memos: OrderedDict[tuple[str | None, str, str], tuple[tuple[int, int], Any]] = OrderedDict()
         self._derived: OrderedDict[tuple[str | None, str, Any], tuple[int, Any]] = OrderedDict()
         # (tenant, namespace, reservation id) -> the member the create reply answered with.
         self._first_members: OrderedDict[Key, str] = OrderedDict()
@@ -371,6 +379,9 @@ class ClusterCache:
                 tenants.add(key[0])
         elif kind == ACTION:
             self._index_action(event_type, key, obj)
+        elif kind == REPLICASET:
+            for scope in (key[:2], (None, key[1])):
+                self._rs_generation[scope] = self._rs_generation.get(scope, 0) + 1
         elif kind == RESOURCEQUOTA:
             quotas = self._quotas_by_ns.setdefault(key[:2], {})
             if event_type == "DELETED":
@@ -505,6 +516,22 @@ class ClusterCache:
         self._derived.move_to_end(key)
         while len(self._derived) > DERIVED_CAPACITY:
             self._derived.popitem(last=False)
+        return value
+
+    def memoized(self, tenant: str | None, namespace: str, name: str, compute: Callable[[], T]) -> T:
+        scope = (tenant, namespace)
+        version = (self._generation.get(scope, 0), self._rs_generation.get(scope, 0))
+        key = (tenant, namespace, name)
+        found = self._memos.get(key)
+        if found is not None and found[0] == version:
+            self._memos.move_to_end(key)
+            value: T = found[1]
+            return value
+        value = compute()
+        self._memos[key] = (version, value)
+        self._memos.move_to_end(key)
+        while len(self._memos) > DERIVED_CAPACITY:
+            self._memos.popitem(last=False)
         return value
 
     # -- the processor's own submissions ------------------------------------------------------------

@@ -833,10 +833,15 @@ def _list_from_cache(
         else:
             # The short path's tenant is the caller's, which only Arktos knows; it listed no pod at all.
             return _list_reply(view, req, detail, select_page([], query))
-        ordered = cluster.derived(tenant, namespace, order_servers)
-        failed = _failed_servers(cluster, tenant, namespace)
-        if failed:
-            ordered = with_servers(ordered, failed)
+
+        def with_refused_members() -> Ordered:
+            # Built once per change of the scope's pods or ReplicaSets, not per list: a batch with many
+            # refused members costs its first list, never every later one.
+            ordered = cluster.derived(tenant, namespace, order_servers)
+            failed = _failed_servers(cluster, tenant, namespace)
+            return with_servers(ordered, failed) if failed else ordered
+
+        ordered = cluster.memoized(tenant, namespace, "servers-with-refused-members", with_refused_members)
         return _list_reply(view, req, detail, select_ordered(ordered, query))
 
     return Forward(ArktosRequest(method="GET", path=probe_path), translate)

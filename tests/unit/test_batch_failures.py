@@ -320,3 +320,44 @@ def test_a_broken_watch_unsyncs_its_resource_until_the_relist_is_applied() -> No
     assert "limit=1" not in forward.upstream.path  # the full list from Arktos, not the cache
     cache.apply_list("ReplicaSet", [])
     assert cache.synced
+
+
+def test_refused_members_are_built_once_per_change_not_per_list(monkeypatch: Any) -> None:
+    """1,000 asked, 2 made: the 998 ERROR servers are derived when the batch changes, and every later list
+    pages through what was derived (its cost no longer grows with max_count)."""
+    cache = synced_cache()
+    _, rs = batch_forward(max_count=1000)
+    stored = stored_rs(rs, 2, [FAILURE])
+    stored["metadata"]["creationTimestamp"] = "2026-01-01T10:00:00Z"
+    cache.apply_event("ReplicaSet", "ADDED", stored)
+    cache.apply_list("Pod", controller_pods(rs, ["bbbbb", "aaaaa"]))
+    built: list[int] = []
+    real_failed_member = batch.failed_member
+
+    def counting(rs_: Any, index: int) -> dict[str, Any]:
+        built.append(index)
+        return real_failed_member(rs_, index)
+
+    monkeypatch.setattr(batch, "failed_member", counting)
+
+    def listed() -> list[dict[str, Any]]:
+        req = ClientRequest("GET", "/", {"limit": ["5"]}, {"x-auth-token": TOKEN}, b"")
+        forward = as_forward(servers.list_servers_detail(ctx(cache), req, {}))
+        probe = ArktosReply(200, {}, orjson.dumps({"items": [{"metadata": {"tenant": TENANT}}]}))
+        reply = forward.translate(probe)
+        assert isinstance(reply, Reply) and reply.status == 200
+        found: list[dict[str, Any]] = json_of(reply)["servers"]
+        return found
+
+    first = listed()
+    assert len(built) == 998 and len(first) == 5
+    for _ in range(3):
+        assert listed() == first
+    assert len(built) == 998  # nothing rebuilt while nothing changed
+    # The ReplicaSet changes (one refused member given up): the next list shows it.
+    fewer = copy.deepcopy(stored)
+    fewer["spec"]["replicas"] = 999
+    fewer["metadata"]["resourceVersion"] = "6"
+    cache.apply_event("ReplicaSet", "MODIFIED", fewer)
+    listed()
+    assert len(built) == 998 + 997
