@@ -25,6 +25,7 @@ from .resources import (
     PODS,
     REPLICASETS,
     RESOURCEQUOTAS,
+    SECRETS,
     TENANTS,
     ResourceType,
     Scope,
@@ -305,6 +306,8 @@ class Api:
             obj["status"] = {"replicas": 0}
         elif rt is CONFIGMAPS:
             validation.prepare_configmap(obj)
+        elif rt is SECRETS:
+            validation.prepare_secret(obj)
         elif rt is NAMESPACES:
             validation.prepare_namespace(obj)
         elif rt is TENANTS:
@@ -404,6 +407,8 @@ class Api:
                 obj["metadata"]["generation"] = int(old["metadata"].get("generation", 1)) + 1
         elif rt is CONFIGMAPS:
             validation.prepare_configmap(obj)
+        elif rt is SECRETS:
+            validation.prepare_secret(obj)
         elif rt is NAMESPACES or rt is TENANTS:
             obj["spec"], obj["status"] = old.get("spec"), old.get("status")
         return self.store.update(rt, obj, expected)
@@ -535,7 +540,7 @@ class Api:
         obj["metadata"]["deletionTimestamp"] = meta.timestamp(self.clock())
         obj["status"] = {"phase": "Terminating"}
         marked = self.store.update(rt, obj)
-        for inner in (PODS, CONFIGMAPS, ACTIONS, REPLICASETS, RESOURCEQUOTAS):
+        for inner in (PODS, CONFIGMAPS, SECRETS, ACTIONS, REPLICASETS, RESOURCEQUOTAS):
             for entry in list(self.store.table(inner).scan(tenant, namespace)):
                 self.store.delete(inner, _key_of(entry.obj))
         if rt is TENANTS:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 NAMESPACED = {
     ("", "pods"),
     ("", "configmaps"),
+    ("", "secrets"),
     ("", "actions"),
     ("apps", "replicasets"),
     ("", "resourcequotas"),

@@ -49,11 +49,12 @@ TENANTS = ResourceType("", "tenants", "Tenant", Scope.CLUSTER)
 NAMESPACES = ResourceType("", "namespaces", "Namespace", Scope.TENANT)
 PODS = ResourceType("", "pods", "Pod", Scope.NAMESPACE)
 CONFIGMAPS = ResourceType("", "configmaps", "ConfigMap", Scope.NAMESPACE)
+SECRETS = ResourceType("", "secrets", "Secret", Scope.NAMESPACE)
 ACTIONS = ResourceType("", "actions", "Action", Scope.NAMESPACE)
 REPLICASETS = ResourceType("apps", "replicasets", "ReplicaSet", Scope.NAMESPACE)
 RESOURCEQUOTAS = ResourceType("", "resourcequotas", "ResourceQuota", Scope.NAMESPACE)
 
-ALL = (TENANTS, NAMESPACES, PODS, CONFIGMAPS, ACTIONS, REPLICASETS, RESOURCEQUOTAS)
+ALL = (TENANTS, NAMESPACES, PODS, CONFIGMAPS, SECRETS, ACTIONS, REPLICASETS, RESOURCEQUOTAS)
 BY_PATH = {(rt.group, rt.resource): rt for rt in ALL}
 
 

@@ -296,22 +296,53 @@ def prepare_replicaset(obj: Json) -> None:
         raise status.invalid("ReplicaSet", "apps", obj.get("metadata", {}).get("name", ""), causes)
 
 
+def config_key_causes(part: str, keys: Any) -> list[Json]:
+    """ConfigMap and Secret keys: ``[-._a-zA-Z0-9]+``."""
+    return [
+        invalid(
+            f"{part}[{key}]",
+            key,
+            "a valid config key must consist of alphanumeric characters, "
+            "'-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for "
+            "validation is '[-._a-zA-Z0-9]+')",
+        )
+        for key in keys or {}
+        if not CONFIG_KEY.match(key)
+    ]
+
+
 def prepare_configmap(obj: Json) -> None:
     causes = meta_causes(obj)
     for part in ("data", "binaryData"):
-        for key in obj.get(part) or {}:
-            if not CONFIG_KEY.match(key):
-                causes.append(
-                    invalid(
-                        f"{part}[{key}]",
-                        key,
-                        "a valid config key must consist of alphanumeric characters, "
-                        "'-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for "
-                        "validation is '[-._a-zA-Z0-9]+')",
-                    )
-                )
+        causes += config_key_causes(part, obj.get(part))
     if causes:
         raise status.invalid("ConfigMap", "", obj.get("metadata", {}).get("name", ""), causes)
+
+
+def prepare_secret(obj: Json) -> None:
+    """A Secret as Kubernetes stores it (fixtures 51-52): ``stringData`` merged into ``data`` as base64 (it
+    wins over a ``data`` key of the same name) and dropped; ``data`` values must be base64 (Go's []byte);
+    keys as ConfigMap keys; ``type`` defaults to ``Opaque``."""
+    causes = meta_causes(obj)
+    data = obj.get("data") or {}
+    string_data = obj.pop("stringData", None) or {}
+    if not isinstance(data, dict) or not isinstance(string_data, dict):
+        raise status.bad_request('Secret in version "v1" cannot be handled as a Secret: data must be a map')
+    for key, value in data.items():
+        try:
+            base64.b64decode(str(value), validate=True)
+        except (binascii.Error, ValueError):
+            raise status.bad_request(
+                f'Secret in version "v1" cannot be handled as a Secret: illegal base64 data at data[{key}]'
+            ) from None
+    for key, value in string_data.items():
+        data[key] = base64.b64encode(str(value).encode()).decode("ascii")
+    causes += config_key_causes("data", data)
+    if causes:
+        raise status.invalid("Secret", "", obj.get("metadata", {}).get("name", ""), causes)
+    if data:
+        obj["data"] = data
+    obj.setdefault("type", "Opaque")
 
 
 def prepare_resourcequota(obj: Json) -> None:

@@ -106,6 +106,7 @@ async def serve(args: argparse.Namespace) -> int:
     from extproc.catalog import CatalogStore
     from extproc.catalog_watch import CatalogWatch, make_api_client
     from extproc.cluster_cache import ClusterCache
+    from extproc.keypair_store import KeypairStore
     from extproc.server import create_server
     from extproc.snapshots import SnapshotRecorder
 
@@ -113,10 +114,14 @@ async def serve(args: argparse.Namespace) -> int:
     store = CatalogStore()
     # What the processor's own watches know of pods, Actions and ReplicaSets (None without Arktos).
     cluster = ClusterCache() if args.arktos_url else None
+    # The public keys of the keypairs of every tenant, fed by the same ConfigMap watch as the catalog.
+    keypairs = KeypairStore() if args.arktos_url else None
     module_name, _, attr = args.gateway_factory.partition(":")
     factory = getattr(importlib.import_module(module_name), attr or "Gateway")
     # Stand-ins (plumbing tests) take (config, store) only.
-    gateway = factory(config, store, cluster) if factory is Gateway else factory(config, store)
+    gateway = (
+        factory(config, store, cluster, keypairs=keypairs) if factory is Gateway else factory(config, store)
+    )
 
     listen = args.listen
     if listen.startswith("unix:"):
@@ -137,7 +142,7 @@ async def serve(args: argparse.Namespace) -> int:
             loop.call_soon_threadsafe(fn)
 
         api = make_api_client(args.arktos_url, _token(args), args.arktos_ca, verify=not args.arktos_insecure)
-        watch = CatalogWatch(store, api, apply=on_loop)
+        watch = CatalogWatch(store, api, apply=on_loop, keypairs=keypairs)
         watch.start()
         assert cluster is not None
         reflectors = cluster.reflectors(api, apply=on_loop)

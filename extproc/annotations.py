@@ -33,3 +33,6 @@ RESERVATION_ID = PREFIX + "reservation-id"
 # ConfigMaps (in each tenant's gateway namespace) that hold the flavors and images of that tenant.
 FLAVORS_CONFIGMAP = "openstack-flavors"
 IMAGES_CONFIGMAP = "openstack-images"
+
+# ConfigMaps holding one Nova keypair each (see extproc.keypair_store): this label marks and lists them.
+KEYPAIR_LABEL = PREFIX + "keypair"

@@ -30,6 +30,7 @@ from extproc.cluster_cache import ClusterView
 from extproc.config import GatewayConfig
 from extproc.context import RequestContext
 from extproc.errors import Service, as_keystone_401, error_reply, keystone_401
+from extproc.keypair_store import KeypairStore
 from extproc.messages import ArktosReply, ClientRequest, Forward, Outcome, Reply, ReplyTranslator
 from extproc.routes import GENERIC_NOT_FOUND, Match, resolve, service_of
 from extproc.tenant_proofs import TenantProofs
@@ -116,12 +117,15 @@ class Gateway:
         catalog: CatalogStore,
         cluster: ClusterView | None = None,
         proofs: TenantProofs | None = None,
+        keypairs: KeypairStore | None = None,
     ) -> None:
         self.config = config
         self.catalog = catalog
         # The watch-fed cache of pods/Actions/ReplicaSets (None without a watch: nothing is decided from it).
         self.cluster = cluster
         self.proofs = proofs if proofs is not None else TenantProofs()
+        # The keypairs' public keys (ConfigMap watch; None without a watch: server create asks Arktos).
+        self.keypairs = keypairs
 
     def handle(self, request: ClientRequest, request_id: str) -> Outcome:
         service = Service.COMPUTE
@@ -156,7 +160,9 @@ class Gateway:
         refused = content_type_refusal(match.service, request)
         if refused is not None:
             return refused
-        ctx = RequestContext(self.config, self.catalog, request_id, match.tenant, self.cluster, self.proofs)
+        ctx = RequestContext(
+            self.config, self.catalog, request_id, match.tenant, self.cluster, self.proofs, self.keypairs
+        )
         outcome = match.route.handler(ctx, request, match.params)
         if not isinstance(outcome, (Reply, Forward)):
             raise TypeError(f"handler {match.route.handler!r} returned {type(outcome).__name__}")

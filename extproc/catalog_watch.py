@@ -9,6 +9,9 @@ the catalog needs from it:
 - ADDED/MODIFIED -> ``set_configmap(tenant, name, data, resourceVersion)``, DELETED -> data None;
   other ConfigMaps are ignored.
 
+The same watch keeps ``KeypairStore`` (``extproc.keypair_store``) fresh with the ConfigMaps labelled
+``openstack.arktos.io/keypair`` (one watch of ConfigMaps, not two).
+
 Store updates go through ``apply`` (see ``Reflector``): the processor runs them on its asyncio loop.
 """
 
@@ -23,6 +26,7 @@ from kubernetes import client as k8s
 from extproc.annotations import FLAVORS_CONFIGMAP, IMAGES_CONFIGMAP
 from extproc.arktos_client import make_api_client
 from extproc.arktos_watch import GoneError, Reflector
+from extproc.keypair_store import KeypairStore
 
 __all__ = ["CONFIGMAPS_PATH", "CatalogWatch", "GoneError", "StoreLike", "make_api_client"]
 
@@ -66,8 +70,10 @@ class CatalogWatch(Reflector):
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
         request_timeout: float = 30.0,
+        keypairs: KeypairStore | None = None,
     ) -> None:
         self.store = store
+        self.keypairs = keypairs
         super().__init__(
             api_client,
             CONFIGMAPS_PATH,
@@ -85,8 +91,12 @@ class CatalogWatch(Reflector):
         entries = [e for e in map(_wanted, items) if e is not None]
         self.store.replace_all(entries)
         log.info("catalog_synced", configmaps=len(entries))
+        if self.keypairs is not None:
+            self.keypairs.replace_all(items)
 
     def _changed(self, event_type: str, obj: dict[str, Any]) -> None:
+        if self.keypairs is not None:
+            self.keypairs.apply_event(event_type, obj)
         entry = _wanted(obj)
         if entry is None:
             return

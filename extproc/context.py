@@ -12,6 +12,7 @@ from extproc.messages import ClientRequest, Outcome
 if TYPE_CHECKING:
     from extproc.catalog import CatalogStore
     from extproc.cluster_cache import ClusterView
+    from extproc.keypair_store import KeypairStore
     from extproc.tenant_proofs import TenantProofs
 
 
@@ -30,6 +31,8 @@ class RequestContext:
     cluster: ClusterView | None = None
     # Which tenants Arktos has recently answered 2xx for a given client token (None: nothing known).
     proofs: TenantProofs | None = None
+    # The public keys of every tenant's keypairs, kept by the ConfigMap watch (None: no watch).
+    keypairs: KeypairStore | None = None
 
 
 # A route handler: (context, request, path parameters already validated) -> what to do.

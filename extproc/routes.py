@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from extproc import ids
-from extproc.compute import actions, flavors, images, servers, versions
+from extproc.compute import actions, flavors, images, keypairs, servers, versions
 from extproc.context import Handler
 from extproc.errors import Service, echo, error_reply
 from extproc.identity import handlers as identity
@@ -64,6 +64,8 @@ PARAMS: Mapping[str, Param] = {
     "server_id": Param(ids.server_id, lambda s, raw: f"Instance {echo(raw)} could not be found."),
     "flavor_id": Param(ids.catalog_id, lambda s, raw: f"Flavor {echo(raw)} could not be found."),
     "image_id": Param(ids.catalog_id, _image_not_found),
+    # Keypair names never reach Arktos as such (their ConfigMap is named by a hash, see keypair_store).
+    "keypair_name": Param(ids.catalog_id, lambda s, raw: f"Keypair {raw} could not be found."),
 }
 
 
@@ -119,7 +121,10 @@ COMPUTE_ROUTES: tuple[Route, ...] = (
     *v21("DELETE", "/images/{image_id}", image_writes.delete_image_nova),
     *v21("GET", "/limits", versions.limits),
     *v21("GET", "/os-availability-zone", versions.availability_zones),
-    *v21("GET", "/os-keypairs", versions.keypairs),
+    *v21("GET", "/os-keypairs", keypairs.list_keypairs),
+    *v21("POST", "/os-keypairs", keypairs.create_keypair),
+    *v21("GET", "/os-keypairs/{keypair_name}", keypairs.show_keypair),
+    *v21("DELETE", "/os-keypairs/{keypair_name}", keypairs.delete_keypair),
     *v21("GET", "/os-floating-ip-pools", versions.floating_ip_pools),
 )
 

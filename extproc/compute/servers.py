@@ -36,7 +36,7 @@ from extproc import annotations as keys
 from extproc import arktos_paths, client_json, snapshots
 from extproc.cluster_cache import ClusterView
 from extproc.cluster_cache import tenant_of as cache_tenant
-from extproc.compute import batch, idempotency, quota, schemas
+from extproc.compute import batch, idempotency, keypairs, quota, schemas
 from extproc.compute.action_rules import task_lookup_for
 from extproc.compute.server_view import (
     ServerView,
@@ -252,6 +252,8 @@ class PodInputs:
     default_keypair: str
     # The client's X-OpenStack-Request-ID when it names the create (extproc.compute.idempotency).
     client_request_id: str | None = None
+    # The public key of the create's key_name (see keypairs.public_key_for_create); None without key_name.
+    public_key: str | None = None
 
 
 def build_pod(create: CreateRequest, inputs: PodInputs) -> Json:
@@ -282,6 +284,8 @@ def build_pod(create: CreateRequest, inputs: PodInputs) -> Json:
         "keyPairName": create.key_name or inputs.default_keypair,
         "powerSpec": "Running",
     }
+    if inputs.public_key is not None:
+        vm["publicKey"] = inputs.public_key
     if create.user_data:
         # NOTE: Nova's user_data is base64 text; Arktos's userData is []byte, which JSON carries as base64,
         # so the client's text is encoded once more and the guest receives exactly what Nova's would.
@@ -332,6 +336,13 @@ def create_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
         return bad_request(Service.COMPUTE, "Flavor's disk is too small for requested image.")
 
     token = req.auth_token
+    # NOTE: Nova looks the keypair up before it counts the quota (_validate_and_build_base_options).
+    public_key: str | None = None
+    if create.key_name:
+        found = keypairs.public_key_for_create(ctx, token, create.key_name)
+        if not isinstance(found, str):
+            return found
+        public_key = found
     count = _servers_that_fit(ctx, token, create)
     if isinstance(count, quota.OverQuota):
         return error_reply(Service.COMPUTE, 403, count.message)
@@ -347,6 +358,7 @@ def create_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
         user_id=user_id_for_token(token) if token else "",
         default_keypair=ctx.config.default_keypair,
         client_request_id=retry.request_id if retry else None,
+        public_key=public_key,
     )
     pod = build_pod(create, inputs)
     view = view_for(ctx)

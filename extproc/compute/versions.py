@@ -3,9 +3,9 @@
 - Version discovery (``nova/api/openstack/compute/views/versions.py``): ``GET /compute/`` lists v2.0
   (SUPPORTED, the legacy API) and v2.1 (CURRENT); ``GET /compute/v2.1`` shows v2.1 alone. min = max = 2.1.
 - Small resources real clients touch around server creation, in Nova's 2.1 shapes: ``/limits``,
-  ``/os-availability-zone``, ``/os-keypairs`` and ``/os-floating-ip-pools``. Arktos has no quotas, zones,
-  keypair API or floating IPs the gateway could read, so these say "unlimited", "one zone named nova",
-  "no keypairs" and "no pools" rather than invent data.
+  ``/os-availability-zone`` and ``/os-floating-ip-pools``. Arktos has no quotas, zones or floating IPs the
+  gateway could read, so these say "unlimited", "one zone named nova" and "no pools" rather than invent
+  data. (Keypairs are ``extproc.compute.keypairs``.)
 """
 
 from __future__ import annotations
@@ -122,11 +122,6 @@ def availability_zones(ctx: RequestContext, req: ClientRequest, params: Mapping[
             ]
         }
     )
-
-
-def keypairs(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Reply:
-    """``GET /os-keypairs``: Arktos keeps no keypair objects the gateway could list."""
-    return _json({"keypairs": []})
 
 
 def floating_ip_pools(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Reply:

@@ -112,7 +112,8 @@ class Api:
         # else starting at the root, like "/api/v1/...") is relative to the public URL.
         if path.startswith("http"):
             return path
-        if path.split("/")[1] in ("servers", "flavors", "images", "limits", "os-availability-zone"):
+        compute = ("servers", "flavors", "images", "limits", "os-availability-zone", "os-keypairs")
+        if path.split("/")[1] in compute:
             return f"{self.compute}{path}"
         return f"{self.public_url}{path}"
 

@@ -27,6 +27,8 @@ SESSIONS: dict[str, frozenset[int]] = {
     "first set": frozenset(range(1, 33)),
     # A pod quota: created with an empty status, counted by the controller, enforced on the third pod.
     "quota": frozenset({33, 38, 39, 40, 41, 42, 43}),
+    # A Secret written with stringData and read back as base64 data.
+    "secrets": frozenset({51, 52}),
 }
 REPLAYED = frozenset().union(*SESSIONS.values())
 TOKENS = """admin-token,admin,admin-uid,"system:masters"
@@ -179,6 +181,16 @@ REQUESTS: dict[str, tuple[str | None, Any, str]] = {
         "application/json",
     ),
     "40": ("t1-token", quota_probe_pod("q2"), "application/json"),
+    "51": (
+        "t1-token",
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "openstack-keypairs"},
+            "stringData": {"k1": '{"public_key":"ssh-rsa AAAA"}'},
+        },
+        "application/json",
+    ),
     "41": ("t1-token", quota_probe_pod("q3"), "application/json"),
 }
 

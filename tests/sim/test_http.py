@@ -227,3 +227,29 @@ async def test_audit_log_holds_each_request_before_its_reply(tmp_path: Path) -> 
         ]
     finally:
         await client.close()
+
+
+async def test_secrets_store_string_data_as_base64(client: TestClient[object, object]) -> None:
+    path = "/api/v1/namespaces/default/secrets"
+    secret = {
+        "metadata": {"name": "s1"},
+        "data": {"a": "YWFh", "b": "Yg=="},
+        "stringData": {"b": "from stringData", "c": "ccc"},
+    }
+    created = await client.post(path, data=orjson.dumps(secret), headers=bearer("demo-token"))
+    assert created.status == 201
+    stored = await created.json()
+    # stringData wins over data of the same key, and is not kept.
+    assert stored["data"] == {"a": "YWFh", "b": "ZnJvbSBzdHJpbmdEYXRh", "c": "Y2Nj"}
+    assert "stringData" not in stored
+    assert (stored["type"], stored["kind"], stored["metadata"]["tenant"]) == ("Opaque", "Secret", "demo")
+    bad = await client.post(
+        path,
+        data=orjson.dumps({"metadata": {"name": "s2"}, "data": {"a": "!!"}}),
+        headers=bearer("demo-token"),
+    )
+    assert bad.status == 400
+    other = await client.get(
+        "/api/v1/tenants/demo/namespaces/default/secrets/s1", headers=bearer("alt-token")
+    )
+    assert other.status == 403

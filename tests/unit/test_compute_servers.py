@@ -19,9 +19,12 @@ from extproc.catalog import CatalogStore
 from extproc.compute import servers
 from extproc.config import GatewayConfig
 from extproc.context import RequestContext
+from extproc.keypair_store import KeypairStore
 from extproc.messages import ArktosReply, ClientRequest, Forward, Outcome, Reply
+from extproc.tenant_proofs import TenantProofs
 from extproc.users import user_id_for_token
 from tests.shared_fixtures import SHARED_FIXTURES
+from tests.unit.keypair_objects import keypair_configmap
 
 FIXTURES = SHARED_FIXTURES
 PUBLIC = "http://gw.example:8080"
@@ -189,12 +192,20 @@ def test_create_with_everything() -> None:
             "some_extension": 1,
         }
     }
-    forward = as_forward(create(body))
+    keypairs = KeypairStore()
+    keypairs.replace_all([keypair_configmap("mykey", "ssh-ed25519 AAAA", "fp", "u", tenant="demo")])
+    proofs = TenantProofs()
+    proofs.record(TOKEN, "/api/v1/tenants/demo/namespaces/default/configmaps/openstack-flavors", 200)
+    known = RequestContext(
+        GatewayConfig(public_url=PUBLIC), CatalogStore(), "req-1", "demo", proofs=proofs, keypairs=keypairs
+    )
+    forward = as_forward(servers.create_server(known, request("POST", body=body), {}))
     assert forward.upstream.body is not None
     pod = orjson.loads(forward.upstream.body)
     vm = pod["spec"]["virtualMachine"]
     assert vm["name"] == "web-server-1"
     assert vm["keyPairName"] == "mykey"
+    assert vm["publicKey"] == "ssh-ed25519 AAAA"
     assert vm["resources"]["limits"] == {"cpu": "2", "memory": "4096Mi"}
     # Nova's user_data is base64 text; Arktos's []byte userData carries base64 of that text.
     assert base64.b64decode(vm["userData"]).decode() == user_data

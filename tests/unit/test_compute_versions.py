@@ -78,11 +78,10 @@ def test_limits_are_unlimited_with_no_rates() -> None:
     assert all(isinstance(v, int) for v in absolute.values())
 
 
-def test_availability_zone_and_keypairs() -> None:
+def test_availability_zone() -> None:
     assert call(versions.availability_zones) == {
         "availabilityZoneInfo": [{"zoneName": "nova", "zoneState": {"available": True}, "hosts": None}]
     }
-    assert call(versions.keypairs) == {"keypairs": []}
 
 
 def test_no_floating_ip_pools() -> None:

@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 from extproc import routes
-from extproc.compute import flavors, images, servers, versions
+from extproc.compute import flavors, images, keypairs, servers, versions
 from extproc.errors import Service
 from extproc.identity import handlers as identity
 from extproc.image import handlers as glance
@@ -55,7 +55,10 @@ def fault(reply: Reply) -> tuple[str, dict[str, object]]:
         ("GET", "/images/abc", images.show_image, {"image_id": "abc"}),
         ("GET", "/limits", versions.limits, {}),
         ("GET", "/os-availability-zone", versions.availability_zones, {}),
-        ("GET", "/os-keypairs", versions.keypairs, {}),
+        ("GET", "/os-keypairs", keypairs.list_keypairs, {}),
+        ("POST", "/os-keypairs", keypairs.create_keypair, {}),
+        ("GET", "/os-keypairs/my%20key", keypairs.show_keypair, {"keypair_name": "my key"}),
+        ("DELETE", "/os-keypairs/k1", keypairs.delete_keypair, {"keypair_name": "k1"}),
         ("GET", "/os-floating-ip-pools", versions.floating_ip_pools, {}),
         ("GET", "", versions.version_show, {}),
         ("GET", "/", versions.version_show, {}),

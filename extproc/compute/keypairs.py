@@ -1,0 +1,348 @@
+"""Nova keypairs (``/os-keypairs``, microversion 2.1) as one Arktos ConfigMap each.
+
+Each request is ONE Arktos call with the client's token (see ``extproc.keypair_store`` for the ConfigMap):
+
+- ``GET /os-keypairs``: list the tenant's ConfigMaps labelled ``openstack.arktos.io/keypair``; Nova's
+  index shape ``{"keypairs": [{"keypair": {name, public_key, fingerprint}}]}``, ordered by name.
+- ``GET /os-keypairs/{name}``: GET of its ConfigMap; Nova's show shape (``id``, ``user_id``,
+  ``created_at``, ``deleted``...). 404 ``Keypair <name> not found for user <user id>``.
+- ``POST /os-keypairs``: validated with Nova's 2.1 schema (name of letters, digits, spaces, ``-``, ``_``,
+  1-255 characters, no other keys); ``public_key`` imports a key (400 ``Keypair data is invalid: failed to
+  generate fingerprint`` when it is no SSH public key), without it a key is generated as Nova 2.1 does
+  (RSA 2048, the private key in PEM returned once in ``private_key``, never stored). POST of the ConfigMap:
+  Arktos's 409 AlreadyExists is Nova's 409 ``Key pair '<name>' already exists.`` 200 at 2.1.
+- ``DELETE /os-keypairs/{name}``: DELETE of its ConfigMap; 202 at 2.1.
+
+``fingerprint`` is Nova's: the MD5 of the key blob (the base64 field of the public key), as colon hex
+(what ``ssh-keygen -l -E md5`` prints). Keys are parsed and generated with ``cryptography``.
+
+Nova keeps keypairs per user; Arktos tells the gateway the tenant but not the user, so keypairs here are per
+tenant (every user of the tenant sees them); ``user_id`` records who created one.
+
+``server create --key-name`` takes the public key from the processor's watch-fed ``KeypairStore``:
+``public_key_for_create``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jsonschema import Draft4Validator
+
+from extproc import arktos_paths
+from extproc.annotations import KEYPAIR_LABEL
+from extproc.compute import schemas
+from extproc.compute.server_view import parse_time, usage_time
+from extproc.context import RequestContext
+from extproc.errors import Service, bad_request, error_reply, from_arktos, parse_status
+from extproc.keypair_store import StoredKeypair, configmap_name, from_configmap, keypair_configmap
+from extproc.messages import (
+    JSON_CONTENT_TYPE,
+    ArktosReply,
+    ArktosRequest,
+    ClientRequest,
+    Forward,
+    Outcome,
+    Reply,
+)
+from extproc.users import user_id_for_token
+
+Json = dict[str, Any]
+
+# -- schema (nova/api/openstack/compute/schemas/keypairs.py ``create``, 2.1) ----------------------------
+
+KEYPAIR_NAME: Json = {
+    "allOf": [
+        schemas.NAME,
+        {"type": "string", "pattern": r"^[_\- a-zA-Z0-9]+$", "minLength": 1, "maxLength": 255},
+    ]
+}
+
+KEYPAIR_CREATE: Json = {
+    "type": "object",
+    "properties": {
+        "keypair": {
+            "type": "object",
+            "properties": {"name": KEYPAIR_NAME, "public_key": {"type": "string"}},
+            "required": ["name"],
+            "additionalProperties": False,
+        },
+    },
+    "required": ["keypair"],
+    "additionalProperties": False,
+}
+
+_CREATE_VALIDATOR = Draft4Validator(KEYPAIR_CREATE, format_checker=schemas.FORMATS)
+
+INVALID_KEYPAIR = "Keypair data is invalid: failed to generate fingerprint"
+INVALID_KEY_NAME = "Invalid key_name provided."
+GENERATED_COMMENT = "Generated-by-Nova"
+RSA_BITS = 2048
+
+
+def validate_create(body: Any) -> str | None:
+    """Nova's 400 message for an invalid create body, None when it is valid."""
+    return schemas.validate(_CREATE_VALIDATOR, body)
+
+
+# -- key material (nova/crypto.py) ------------------------------------------------------------------------
+
+
+def fingerprint(public_key: str) -> str | None:
+    """Nova's ``generate_fingerprint``: MD5 of the key blob as colon hex; None if it is no SSH public key."""
+    try:
+        serialization.load_ssh_public_key(public_key.encode("utf-8"))
+        blob = base64.b64decode(public_key.split(" ")[1])
+    except (ValueError, IndexError, UnicodeError, UnsupportedAlgorithm, binascii.Error):
+        return None
+    digest = hashlib.md5(blob, usedforsecurity=False).hexdigest()
+    return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
+
+
+def generate_key_pair() -> tuple[str, str]:
+    """(private key PEM, public key) as Nova 2.1 makes them: RSA 2048, the private key in the traditional
+    "BEGIN RSA PRIVATE KEY" PEM, the public key in OpenSSH form with the comment ``Generated-by-Nova``."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS)
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    ).decode("ascii")
+    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    return private_pem, f"{public.decode('ascii')} {GENERATED_COMMENT}"
+
+
+# -- views (nova/api/openstack/compute/views/keypairs.py) -----------------------------------------------
+
+
+def keypair_id(keypair: StoredKeypair) -> int:
+    """Nova's integer id (a database row id there): a stable 31-bit number derived from the ConfigMap uid."""
+    return int(hashlib.sha256(keypair.uid.encode()).hexdigest()[:8], 16) & 0x7FFFFFFF
+
+
+def index_entry(keypair: StoredKeypair) -> Json:
+    return {
+        "keypair": {
+            "name": keypair.name,
+            "public_key": keypair.public_key,
+            "fingerprint": keypair.fingerprint,
+        }
+    }
+
+
+def show_body(keypair: StoredKeypair) -> Json:
+    created = parse_time(keypair.created_at)
+    return {
+        "keypair": {
+            "name": keypair.name,
+            "public_key": keypair.public_key,
+            "fingerprint": keypair.fingerprint,
+            "user_id": keypair.user_id,
+            "created_at": usage_time(created) if created else None,
+            "deleted": False,
+            "deleted_at": None,
+            "id": keypair_id(keypair),
+            "updated_at": None,
+        }
+    }
+
+
+def create_body(keypair: StoredKeypair, private_key: str | None) -> Json:
+    body: Json = {
+        "name": keypair.name,
+        "public_key": keypair.public_key,
+        "fingerprint": keypair.fingerprint,
+        "user_id": keypair.user_id,
+    }
+    if private_key is not None:
+        body["private_key"] = private_key
+    return {"keypair": body}
+
+
+# -- handlers ----------------------------------------------------------------------------------------------
+
+
+def _json(status: int, body: Any) -> Reply:
+    return Reply(status=status, body=orjson.dumps(body), headers={"content-type": JSON_CONTENT_TYPE})
+
+
+def _user_id(req: ClientRequest) -> str:
+    token = req.auth_token
+    return user_id_for_token(token) if token else ""
+
+
+def _not_found(name: str, req: ClientRequest) -> Reply:
+    return error_reply(Service.COMPUTE, 404, f"Keypair {name} not found for user {_user_id(req)}")
+
+
+def _loaded(reply: ArktosReply) -> Any:
+    try:
+        return orjson.loads(reply.body)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def list_keypairs(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
+    path = arktos_paths.configmaps(ctx.tenant, ctx.config.namespace, {"labelSelector": KEYPAIR_LABEL})
+
+    def translate(reply: ArktosReply) -> Reply:
+        listed = _loaded(reply) if reply.status == 200 else None
+        items = listed.get("items") if isinstance(listed, dict) else None
+        if not isinstance(items, list):
+            return from_arktos(Service.COMPUTE, reply)
+        found = [k for k in map(from_configmap, items) if k is not None]
+        found.sort(key=lambda k: k.name)
+        return _json(200, {"keypairs": [index_entry(k) for k in found]})
+
+    return Forward(ArktosRequest(method="GET", path=path), translate)
+
+
+def show_keypair(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
+    name = params["keypair_name"]
+    path = arktos_paths.configmap(ctx.tenant, ctx.config.namespace, configmap_name(name))
+
+    def translate(reply: ArktosReply) -> Reply:
+        if reply.status == 404:
+            return _not_found(name, req)
+        if reply.status != 200:
+            return from_arktos(Service.COMPUTE, reply)
+        found = from_configmap(_loaded(reply))
+        if found is None or found.name != name:
+            return _not_found(name, req)
+        return _json(200, show_body(found))
+
+    return Forward(ArktosRequest(method="GET", path=path), translate)
+
+
+def create_keypair(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
+    if not req.body:
+        return bad_request(Service.COMPUTE, "The request body is missing.")
+    try:
+        body = orjson.loads(req.body)
+    except orjson.JSONDecodeError:
+        return bad_request(Service.COMPUTE, "Malformed request body")
+    problem = validate_create(body)
+    if problem is not None:
+        return bad_request(Service.COMPUTE, problem)
+    requested: Mapping[str, Any] = body["keypair"]
+    name: str = requested["name"]
+    private_key: str | None = None
+    if "public_key" in requested:
+        public_key: str = requested["public_key"]
+        found_fingerprint = fingerprint(public_key)
+        if found_fingerprint is None:
+            return bad_request(Service.COMPUTE, INVALID_KEYPAIR)
+    else:
+        # NOTE: about 0.1 s of CPU on the event loop, once per generating request (Nova 2.1 generates too).
+        private_key, public_key = generate_key_pair()
+        found_fingerprint = fingerprint(public_key)
+        assert found_fingerprint is not None
+    user_id = _user_id(req)
+    configmap = keypair_configmap(name, public_key, found_fingerprint, user_id)
+    store = ctx.keypairs
+
+    def translate(reply: ArktosReply) -> Reply:
+        if reply.status == 409:
+            return error_reply(Service.COMPUTE, 409, f"Key pair '{name}' already exists.")
+        if reply.status not in (200, 201):
+            return from_arktos(Service.COMPUTE, reply)
+        created = _loaded(reply)
+        stored = from_configmap(created)
+        if stored is None:
+            return from_arktos(Service.COMPUTE, reply)
+        if store is not None:
+            store.note_written(created)
+        # Nova 2.1 answers a keypair create with 200 (201 from 2.2).
+        return _json(200, create_body(stored, private_key))
+
+    upstream = ArktosRequest(
+        method="POST",
+        path=arktos_paths.configmaps(ctx.tenant, ctx.config.namespace),
+        body=orjson.dumps(configmap),
+        content_type=JSON_CONTENT_TYPE,
+    )
+    return Forward(upstream, translate)
+
+
+def delete_keypair(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
+    name = params["keypair_name"]
+    path = arktos_paths.configmap(ctx.tenant, ctx.config.namespace, configmap_name(name))
+    store = ctx.keypairs
+    tenant = ctx.tenant
+
+    def translate(reply: ArktosReply) -> Reply:
+        if reply.status == 404:
+            return _not_found(name, req)
+        if reply.status not in (200, 202):
+            return from_arktos(Service.COMPUTE, reply)
+        if store is not None and tenant is not None:
+            status = parse_status(reply.body) or {}
+            details = status.get("details")
+            uid = details.get("uid") if isinstance(details, dict) else None
+            store.note_deleted(tenant, name, str(uid) if uid else None)
+        # Nova 2.1 answers a keypair delete with 202 and no body (204 from 2.2).
+        return Reply(status=202)
+
+    return Forward(ArktosRequest(method="DELETE", path=path), translate)
+
+
+# -- server create --key-name ------------------------------------------------------------------------------
+
+
+def public_key_for_create(ctx: RequestContext, token: str | None, key_name: str) -> str | Outcome:
+    """The public key of keypair ``key_name`` for a server create, or what to answer instead.
+
+    The key comes from the watch-fed ``KeypairStore`` of the tenant named in the URL, so the create stays
+    ONE Arktos write (which Arktos authorizes). The store is asked only for a token Arktos has recently let
+    into that tenant (``tenant_proofs``; clients look the flavor up in the tenant first): then a known key
+    goes into the pod, and an unknown one, once the watch has listed every keypair, is 400 ``Invalid
+    key_name provided.`` before anything is created. Any other request becomes a GET of the keypair's
+    ConfigMap with the client's token, the same call whatever the cache holds, so nothing is learnt about
+    another tenant's keys: 404 is the 400 above; Arktos's refusal is passed on; an existing keypair is
+    noted in the store and answered 409 (retry: the token is proven by then, and the create goes ahead).
+    Without a project in the URL the tenant is known to Arktos only: the same GET, and an existing keypair
+    is answered 400 (the compute URL of the service catalog names the project).
+    """
+    store = ctx.keypairs
+    tenant = ctx.tenant
+    proven = tenant is not None and ctx.proofs is not None and ctx.proofs.proven(token, tenant)
+    if store is not None and tenant is not None and proven:
+        found = store.public_key(tenant, key_name)
+        if found is not None:
+            return found
+        if store.synced:
+            return bad_request(Service.COMPUTE, INVALID_KEY_NAME)
+
+    def translate(reply: ArktosReply) -> Reply:
+        if reply.status == 404:
+            return bad_request(Service.COMPUTE, INVALID_KEY_NAME)
+        if reply.status != 200:
+            return from_arktos(Service.COMPUTE, reply)
+        obj = _loaded(reply)
+        stored = from_configmap(obj)
+        if stored is None or stored.name != key_name:
+            return bad_request(Service.COMPUTE, INVALID_KEY_NAME)
+        if tenant is None:
+            return bad_request(
+                Service.COMPUTE,
+                "key_name needs the project in the compute URL (/compute/v2.1/<project>/servers), as the "
+                "service catalog gives it.",
+            )
+        if store is not None:
+            store.note_written(obj)
+        return error_reply(
+            Service.COMPUTE,
+            409,
+            f"Key pair '{key_name}' could not be checked before this create; retry the request.",
+        )
+
+    path = arktos_paths.configmap(tenant, ctx.config.namespace, configmap_name(key_name))
+    return Forward(ArktosRequest(method="GET", path=path), translate)

@@ -1,0 +1,174 @@
+"""Nova keypairs as Arktos ConfigMaps, and the processor's watch-fed memory of their public keys.
+
+One keypair is one ConfigMap in the tenant's gateway namespace (the namespace of the VM pods):
+
+- name ``openstack-keypair-<sha256 of the keypair name, hex>``: Nova's names (letters, digits, spaces, "-",
+  "_", up to 255) are no Arktos names, and a name derived from the keypair name makes every keypair
+  operation ONE Arktos call with the client's token: create is a POST (Arktos's own 409 AlreadyExists is
+  Nova's 409), show a GET, delete a DELETE, list one list by the label ``openstack.arktos.io/keypair``;
+- ``data``: ``name``, ``public_key``, ``fingerprint``, ``user_id`` (who created it), ``type`` (``ssh``).
+
+Why a ConfigMap and not a Secret: the ConfigMap holds only public data (the private key of a generated
+keypair is returned once and never stored), Arktos's RBAC protects it per tenant like the catalog
+ConfigMaps, and the processor already watches ConfigMaps of every tenant; watching Secrets would give the
+processor's own credential every Secret of every tenant (service-account tokens included).
+
+``KeypairStore`` is what that watch (``extproc.catalog_watch``) knows: tenant -> keypair name -> public
+key. Server create reads it (``extproc.compute.keypairs.public_key_for_create``) to put the key in the VM
+pod. It is a cache, never the truth, and is only ever asked about the tenant named in the request URL.
+Replies to keypair writes relayed by this processor update it at once (read-your-writes), and a deleted
+keypair's uid is remembered for a while, so a late watch event cannot bring it back.
+Used only on the asyncio loop (watch events are applied there), so no lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from extproc.annotations import KEYPAIR_LABEL
+
+CONFIGMAP_PREFIX = "openstack-keypair-"
+KEYPAIR_TYPE = "ssh"
+# Deleted uids remembered (a late ADDED/MODIFIED of a deleted keypair is ignored).
+TOMBSTONES = 10_000
+
+Json = dict[str, Any]
+
+
+def configmap_name(keypair_name: str) -> str:
+    """The ConfigMap of keypair ``keypair_name`` (any string: the hash makes it a valid Arktos name)."""
+    return CONFIGMAP_PREFIX + hashlib.sha256(keypair_name.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredKeypair:
+    """A keypair as read back from its ConfigMap."""
+
+    name: str
+    public_key: str
+    fingerprint: str
+    user_id: str
+    created_at: str  # the ConfigMap's creationTimestamp (RFC 3339)
+    uid: str
+    tenant: str
+
+
+def keypair_configmap(name: str, public_key: str, fingerprint: str, user_id: str) -> Json:
+    """The ConfigMap a keypair create POSTs."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": configmap_name(name), "labels": {KEYPAIR_LABEL: "true"}},
+        "data": {
+            "name": name,
+            "public_key": public_key,
+            "fingerprint": fingerprint,
+            "user_id": user_id,
+            "type": KEYPAIR_TYPE,
+        },
+    }
+
+
+def from_configmap(obj: Any) -> StoredKeypair | None:
+    """The keypair a ConfigMap holds; None if it is not one the gateway wrote (label, name and data agree)."""
+    if not isinstance(obj, dict):
+        return None
+    meta = obj.get("metadata")
+    data = obj.get("data")
+    if not isinstance(meta, dict) or not isinstance(data, dict):
+        return None
+    labels = meta.get("labels")
+    if not isinstance(labels, dict) or KEYPAIR_LABEL not in labels:
+        return None
+    name, public_key = data.get("name"), data.get("public_key")
+    if (
+        not isinstance(name, str)
+        or not isinstance(public_key, str)
+        or meta.get("name") != configmap_name(name)
+    ):
+        return None
+    return StoredKeypair(
+        name=name,
+        public_key=public_key,
+        fingerprint=str(data.get("fingerprint") or ""),
+        user_id=str(data.get("user_id") or ""),
+        created_at=str(meta.get("creationTimestamp") or ""),
+        uid=str(meta.get("uid") or ""),
+        tenant=str(meta.get("tenant") or "system"),
+    )
+
+
+def _version(obj: Mapping[str, Any]) -> int:
+    try:
+        return int((obj.get("metadata") or {}).get("resourceVersion") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+class KeypairStore:
+    def __init__(self) -> None:
+        # tenant -> keypair name -> (public key, uid, resourceVersion)
+        self._keys: dict[str, dict[str, tuple[str, str, int]]] = {}
+        self._deleted: OrderedDict[str, None] = OrderedDict()
+        self.synced = False
+
+    # -- fed by the ConfigMap watch ----------------------------------------------------------------
+
+    def replace_all(self, configmaps: Iterable[Mapping[str, Any]]) -> None:
+        self._keys = {}
+        for obj in configmaps:
+            self._put(obj, only_newer=False)
+        self.synced = True
+
+    def apply_event(self, event_type: str, obj: Mapping[str, Any]) -> None:
+        if event_type == "DELETED":
+            found = from_configmap(obj)
+            if found is not None:
+                self._remove(found.tenant, found.name, found.uid)
+        else:
+            self._put(obj, only_newer=True)
+
+    # -- fed by the replies to keypair writes this processor relays -----------------------------------
+
+    def note_written(self, obj: Mapping[str, Any]) -> None:
+        self._put(obj, only_newer=True)
+
+    def note_deleted(self, tenant: str, name: str, uid: str | None) -> None:
+        self._remove(tenant, name, uid or "")
+
+    # -- read by server create -----------------------------------------------------------------------
+
+    def public_key(self, tenant: str, name: str) -> str | None:
+        found = self._keys.get(tenant, {}).get(name)
+        return found[0] if found is not None else None
+
+    # -------------------------------------------------------------------------------------------------
+
+    def _put(self, obj: Mapping[str, Any], only_newer: bool) -> None:
+        found = from_configmap(obj)
+        if found is None or found.uid in self._deleted:
+            return
+        version = _version(obj)
+        keys = self._keys.setdefault(found.tenant, {})
+        current = keys.get(found.name)
+        if only_newer and current is not None and current[2] > version:
+            return
+        keys[found.name] = (found.public_key, found.uid, version)
+
+    def _remove(self, tenant: str, name: str, uid: str) -> None:
+        if uid:
+            self._deleted[uid] = None
+            while len(self._deleted) > TOMBSTONES:
+                self._deleted.popitem(last=False)
+        keys = self._keys.get(tenant)
+        if keys is None:
+            return
+        current = keys.get(name)
+        if current is not None and (not uid or current[1] == uid):
+            del keys[name]
+        if not keys:
+            del self._keys[tenant]
