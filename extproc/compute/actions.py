@@ -55,6 +55,7 @@ import orjson
 
 from extproc import annotations as keys
 from extproc import arktos_paths, client_json
+from extproc.arktos_first import refuse_after_arktos
 from extproc.catalog import Image
 from extproc.compute import schemas
 from extproc.compute.action_rules import Kind, conflict_message, pending_task, refusal
@@ -73,6 +74,7 @@ from extproc.messages import (
     Reply,
 )
 from extproc.snapshots import SnapshotRequest, action_outcome, snapshot_id_of
+from extproc.tenant_proofs import ALL_TENANTS
 from extproc.users import user_id_for_token
 
 JSON_PATCH = "application/json-patch+json"
@@ -290,7 +292,7 @@ def server_action(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
         return _reboot(ctx, sid, action.kind is Kind.REBOOT_HARD)
     if action.kind is Kind.CREATE_IMAGE:
         return _create_image(ctx, req, sid, action, known)
-    return _rebuild(ctx, sid, action, known)
+    return _rebuild(ctx, req.auth_token, sid, action, known)
 
 
 def _action_post(ctx: RequestContext, sid: str, body: bytes) -> ArktosRequest:
@@ -434,10 +436,17 @@ def find_snapshot_id(ctx: RequestContext, sid: str, image_ref: str) -> str | Rep
     return _bad(not_own_snapshot(image_ref, sid))
 
 
-def _rebuild(ctx: RequestContext, sid: str, action: ActionRequest, known: KnownServer | None) -> Outcome:
+def _rebuild(
+    ctx: RequestContext, token: str | None, sid: str, action: ActionRequest, known: KnownServer | None
+) -> Outcome:
     snapshot_id = find_snapshot_id(ctx, sid, action.image_ref)
     if isinstance(snapshot_id, Reply):
-        return snapshot_id
+        # Decided from the catalog and the cache (of the server's tenant, or on a short path of whichever
+        # tenant holds a pod or snapshot of that name): told only after Arktos has shown the caller the
+        # server; a server Arktos does not show is Nova's 404, which comes before any image check.
+        consulted = ctx.tenant if ctx.tenant is not None else ALL_TENANTS
+        probe = arktos_paths.pod(ctx.tenant, ctx.config.namespace, sid)
+        return refuse_after_arktos(ctx, token, snapshot_id, consulted, probe, missing=_not_found(sid))
     admin_pass = action.admin_pass or generate_password()
     view = view_for(ctx)
 

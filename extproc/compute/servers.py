@@ -34,6 +34,9 @@ import orjson
 
 from extproc import annotations as keys
 from extproc import arktos_paths, client_json, snapshots
+from extproc.annotations import FLAVORS_CONFIGMAP, IMAGES_CONFIGMAP
+from extproc.arktos_first import refuse_after_arktos
+from extproc.catalog import Flavor, Image
 from extproc.cluster_cache import ClusterView
 from extproc.cluster_cache import tenant_of as cache_tenant
 from extproc.compute import batch, idempotency, keypairs, quota, schemas
@@ -317,25 +320,14 @@ def create_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
             f"{create.max_count} is greater than the maximum of {limit}",
         )
 
-    flavor = ctx.catalog.find_flavor(ctx.tenant, create.flavor_ref)
-    if flavor is None:
-        return bad_request(Service.COMPUTE, f"Flavor {create.flavor_ref} could not be found.")
-    image = ctx.catalog.find_image(ctx.tenant, create.image_ref)
-    if image is None:
-        return bad_request(Service.COMPUTE, f"Image {create.image_ref} could not be found.")
-    if snapshots.is_snapshot(image):
-        # NOTE: an Arktos snapshot lives with its VM and is not a disk image a new VM can boot from.
-        return bad_request(
-            Service.COMPUTE,
-            f"Image {create.image_ref} is a snapshot of another server; Arktos can only restore it into that "
-            "server (rebuild), not boot a new server from it.",
-        )
-    if image.min_ram and flavor.ram < image.min_ram:
-        return bad_request(Service.COMPUTE, "Flavor's memory is too small for requested image.")
-    if image.min_disk and flavor.disk and flavor.disk < image.min_disk:
-        return bad_request(Service.COMPUTE, "Flavor's disk is too small for requested image.")
-
     token = req.auth_token
+    chosen = _flavor_and_image(ctx, create)
+    if isinstance(chosen, _CatalogRefusal):
+        # Decided from the watch-fed catalog: told only once Arktos has let the caller into the tenant.
+        probe = arktos_paths.configmap(ctx.tenant, ctx.config.namespace, chosen.configmap)
+        return refuse_after_arktos(ctx, token, chosen.reply, ctx.tenant, probe)
+    flavor, image = chosen
+
     # NOTE: Nova looks the keypair up before it counts the quota (_validate_and_build_base_options).
     public_key: str | None = None
     if create.key_name:
@@ -384,6 +376,40 @@ def create_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
         content_type=JSON_CONTENT_TYPE,
     )
     return Forward(upstream, translate)
+
+
+@dataclass(frozen=True, slots=True)
+class _CatalogRefusal:
+    """Why the catalog refuses a create, and which catalog ConfigMap said so."""
+
+    reply: Reply
+    configmap: str
+
+
+def _flavor_and_image(ctx: RequestContext, create: CreateRequest) -> tuple[Flavor, Image] | _CatalogRefusal:
+    """The create's flavor and image in the URL tenant's catalog, or Nova's 400 (nova/compute/api.py)."""
+    flavor = ctx.catalog.find_flavor(ctx.tenant, create.flavor_ref)
+    if flavor is None:
+        message = f"Flavor {create.flavor_ref} could not be found."
+        return _CatalogRefusal(bad_request(Service.COMPUTE, message), FLAVORS_CONFIGMAP)
+    image = ctx.catalog.find_image(ctx.tenant, create.image_ref)
+    if image is None:
+        message = f"Image {create.image_ref} could not be found."
+        return _CatalogRefusal(bad_request(Service.COMPUTE, message), IMAGES_CONFIGMAP)
+    if snapshots.is_snapshot(image):
+        # NOTE: an Arktos snapshot lives with its VM and is not a disk image a new VM can boot from.
+        message = (
+            f"Image {create.image_ref} is a snapshot of another server; Arktos can only restore it into that "
+            "server (rebuild), not boot a new server from it."
+        )
+        return _CatalogRefusal(bad_request(Service.COMPUTE, message), IMAGES_CONFIGMAP)
+    if image.min_ram and flavor.ram < image.min_ram:
+        message = "Flavor's memory is too small for requested image."
+        return _CatalogRefusal(bad_request(Service.COMPUTE, message), IMAGES_CONFIGMAP)
+    if image.min_disk and flavor.disk and flavor.disk < image.min_disk:
+        message = "Flavor's disk is too small for requested image."
+        return _CatalogRefusal(bad_request(Service.COMPUTE, message), IMAGES_CONFIGMAP)
+    return flavor, image
 
 
 def _servers_that_fit(ctx: RequestContext, token: str | None, create: CreateRequest) -> int | quota.OverQuota:

@@ -305,7 +305,7 @@ def test_rebuild_from_another_image_is_400(ref: str) -> None:
             "cirros": '{"id": "6db08272-a856-49da-8909-7c4c73ab0bac", "url": "x"}',
         },
     )
-    reply = handle(ctx(catalog=catalog), {"rebuild": {"imageRef": ref}})
+    reply = handle(ctx(proofs=proven(), catalog=catalog), {"rebuild": {"imageRef": ref}})
     assert isinstance(reply, Reply)
     assert error(reply) == (
         400,
@@ -314,9 +314,29 @@ def test_rebuild_from_another_image_is_400(ref: str) -> None:
 
 
 def test_rebuild_from_unknown_image_is_400() -> None:
-    reply = handle(ctx(), {"rebuild": {"imageRef": SNAP_ID}})
+    reply = handle(ctx(proofs=proven()), {"rebuild": {"imageRef": SNAP_ID}})
     assert isinstance(reply, Reply)
     assert error(reply) == (400, f"Image {SNAP_ID} could not be found.")
+
+
+@pytest.mark.parametrize("ref", [SNAP_ID, "6db08272-a856-49da-8909-7c4c73ab0bac", "snap-of-another-server"])
+def test_rebuild_refusal_waits_for_arktos_to_show_the_server(ref: str) -> None:
+    """Without a recent 2xx for this token in the tenant, the catalog's refusal is told only after a GET of
+    the server: Arktos's 403 (in Nova's words) or 404 come first, whatever the image (issue 9 item 3)."""
+    catalog = _catalog_with(_snapshot("some-other-server"))
+    outcome = handle(ctx(catalog=catalog), {"rebuild": {"imageRef": ref}})
+    assert isinstance(outcome, Forward)
+    assert (outcome.upstream.method, outcome.upstream.path) == ("GET", POD_PATH)
+    assert outcome.upstream.body is None
+    forbidden = translated(
+        outcome, status_reply(403, "Forbidden", message='pods "x" is forbidden: User "demo"')
+    )
+    assert error(forbidden) == (403, "Policy doesn't allow this operation to be performed.")
+    assert error(translated(outcome, status_reply(404, "NotFound"))) == (
+        404,
+        f"Instance {SID} could not be found.",
+    )
+    assert translated(outcome, ArktosReply(200, {}, b"{}")).status == 400
 
 
 # -- Arktos's answers --------------------------------------------------------------------------------------

@@ -311,7 +311,17 @@ def test_malformed_json_is_400() -> None:
     assert fault(empty)[:2] == (400, "badRequest")
 
 
+def proven_ctx(tenant: str = "demo") -> RequestContext:
+    """A context where Arktos has just answered this test's token 2xx in ``tenant``."""
+    proofs = TenantProofs()
+    proofs.record(TOKEN, f"/api/v1/tenants/{tenant}/namespaces/default/pods", 200)
+    return RequestContext(GatewayConfig(public_url=PUBLIC), CatalogStore(), "req-1", tenant, None, proofs)
+
+
 def test_unknown_flavor_and_image_are_400() -> None:
+    def create(body: Any) -> Outcome:
+        return servers.create_server(proven_ctx(), request("POST", body=body), {})
+
     no_flavor = {"server": {"name": "x", "imageRef": IMAGE_ID, "flavorRef": "m9.huge"}}
     assert fault(as_reply(create(no_flavor))) == (400, "badRequest", "Flavor m9.huge could not be found.")
     no_image = {"server": {"name": "x", "imageRef": "1f2e3d4c-0000-0000-0000-000000000000", "flavorRef": "1"}}
@@ -330,7 +340,7 @@ def test_a_snapshot_image_cannot_boot_a_new_server() -> None:
         "url": "arktos-snapshot://demo/default/a1/s-1",
         "properties": {"image_type": "snapshot", "instance_uuid": "a1", "arktos_snapshot_id": "s-1"},
     }
-    context = ctx()
+    context = proven_ctx()
     context.catalog.set_configmap("demo", keys.IMAGES_CONFIGMAP, {snapshot_id: json.dumps(record)})
     body = {"server": {"name": "x", "imageRef": snapshot_id, "flavorRef": "1"}}
     reply = as_reply(servers.create_server(context, request("POST", body=body), {}))
@@ -341,6 +351,32 @@ def test_a_snapshot_image_cannot_boot_a_new_server() -> None:
 
 POLICY = "Policy doesn't allow this operation to be performed."
 CONFLICT = "There was a conflict when trying to complete your request."
+
+
+@pytest.mark.parametrize(
+    ("flavor", "image", "configmap"),
+    [
+        ("m9.huge", IMAGE_ID, "openstack-flavors"),
+        ("1", "1f2e3d4c-0000-0000-0000-000000000000", "openstack-images"),
+    ],
+)
+def test_catalog_refusal_waits_for_arktos_to_admit_the_caller(
+    flavor: str, image: str, configmap: str
+) -> None:
+    """Without a recent 2xx for this token in the URL's tenant, a refusal read from the watch-fed catalog
+    is told only after one GET of that catalog with the caller's token: Arktos's 403 comes first, so another
+    tenant's catalog cannot be probed (issue 9 item 3)."""
+    body = {"server": {"name": "x", "imageRef": image, "flavorRef": flavor}}
+    outcome = as_forward(create(body, tenant="alt"))
+    assert (outcome.upstream.method, outcome.upstream.path) == (
+        "GET",
+        f"/api/v1/tenants/alt/namespaces/default/configmaps/{configmap}",
+    )
+    refused = outcome.translate(arktos_reply("16-pod-get-crosstenant.json"))
+    assert fault(refused) == (403, "forbidden", POLICY)
+    for admitted in (200, 404):  # a missing ConfigMap: the built-in defaults, the refusal stands
+        status, name, _ = fault(outcome.translate(ArktosReply(admitted, {}, b"{}")))
+        assert (status, name) == (400, "badRequest")
 
 
 @pytest.mark.parametrize(
