@@ -106,6 +106,8 @@ async def serve(args: argparse.Namespace) -> int:
     from extproc.catalog import CatalogStore
     from extproc.catalog_watch import CatalogWatch, make_api_client
     from extproc.cluster_cache import ClusterCache
+    from extproc.compute.keypairs import generate_key_pair
+    from extproc.key_stock import KeyStock, worker_process
     from extproc.keypair_store import KeypairStore
     from extproc.server import create_server
     from extproc.snapshots import SnapshotRecorder
@@ -119,8 +121,12 @@ async def serve(args: argparse.Namespace) -> int:
     module_name, _, attr = args.gateway_factory.partition(":")
     factory = getattr(importlib.import_module(module_name), attr or "Gateway")
     # Stand-ins (plumbing tests) take (config, store) only.
+    # Keypair generation happens in a worker process, ahead of the requests (see extproc.key_stock).
+    key_stock = KeyStock(generate_key_pair)
     gateway = (
-        factory(config, store, cluster, keypairs=keypairs) if factory is Gateway else factory(config, store)
+        factory(config, store, cluster, keypairs=keypairs, key_stock=key_stock)
+        if factory is Gateway
+        else factory(config, store)
     )
 
     listen = args.listen
@@ -136,6 +142,8 @@ async def serve(args: argparse.Namespace) -> int:
     reflectors: list[Reflector] = []
     recorder: SnapshotRecorder | None = None
     background: list[asyncio.Task[None]] = []
+    if factory is Gateway:
+        background.append(asyncio.create_task(key_stock.run(worker_process), name="key stock"))
     if args.arktos_url:
 
         def on_loop(fn: Callable[[], None]) -> None:

@@ -30,6 +30,7 @@ from extproc.cluster_cache import ClusterView
 from extproc.config import GatewayConfig
 from extproc.context import RequestContext
 from extproc.errors import Service, as_keystone_401, error_reply, keystone_401
+from extproc.key_stock import KeyStock
 from extproc.keypair_store import KeypairStore
 from extproc.messages import ArktosReply, ClientRequest, Forward, Outcome, Reply, ReplyTranslator
 from extproc.routes import GENERIC_NOT_FOUND, Match, resolve, service_of
@@ -118,6 +119,7 @@ class Gateway:
         cluster: ClusterView | None = None,
         proofs: TenantProofs | None = None,
         keypairs: KeypairStore | None = None,
+        key_stock: KeyStock | None = None,
     ) -> None:
         self.config = config
         self.catalog = catalog
@@ -126,6 +128,8 @@ class Gateway:
         self.proofs = proofs if proofs is not None else TenantProofs()
         # The keypairs' public keys (ConfigMap watch; None without a watch: server create asks Arktos).
         self.keypairs = keypairs
+        # Keys for keypair generation, made off the event loop (None: generated in place).
+        self.key_stock = key_stock
 
     def handle(self, request: ClientRequest, request_id: str) -> Outcome:
         service = Service.COMPUTE
@@ -161,7 +165,14 @@ class Gateway:
         if refused is not None:
             return refused
         ctx = RequestContext(
-            self.config, self.catalog, request_id, match.tenant, self.cluster, self.proofs, self.keypairs
+            self.config,
+            self.catalog,
+            request_id,
+            match.tenant,
+            self.cluster,
+            self.proofs,
+            self.keypairs,
+            self.key_stock,
         )
         outcome = match.route.handler(ctx, request, match.params)
         if not isinstance(outcome, (Reply, Forward)):

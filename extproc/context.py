@@ -12,6 +12,7 @@ from extproc.messages import ClientRequest, Outcome
 if TYPE_CHECKING:
     from extproc.catalog import CatalogStore
     from extproc.cluster_cache import ClusterView
+    from extproc.key_stock import KeyStock
     from extproc.keypair_store import KeypairStore
     from extproc.tenant_proofs import TenantProofs
 
@@ -33,6 +34,8 @@ class RequestContext:
     proofs: TenantProofs | None = None
     # The public keys of every tenant's keypairs, kept by the ConfigMap watch (None: no watch).
     keypairs: KeypairStore | None = None
+    # RSA keys generated ahead of time in a worker process (None: generate in place, e.g. unit tests).
+    key_stock: KeyStock | None = None
 
 
 # A route handler: (context, request, path parameters already validated) -> what to do.

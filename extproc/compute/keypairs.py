@@ -9,8 +9,10 @@ Each request is ONE Arktos call with the client's token (see ``extproc.keypair_s
 - ``POST /os-keypairs``: validated with Nova's 2.1 schema (name of letters, digits, spaces, ``-``, ``_``,
   1-255 characters, no other keys); ``public_key`` imports a key (400 ``Keypair data is invalid: failed to
   generate fingerprint`` when it is no SSH public key), without it a key is generated as Nova 2.1 does
-  (RSA 2048, the private key in PEM returned once in ``private_key``, never stored). POST of the ConfigMap:
-  Arktos's 409 AlreadyExists is Nova's 409 ``Key pair '<name>' already exists.`` 200 at 2.1.
+  (RSA 2048, the private key in PEM returned once in ``private_key``, never stored), taken from the
+  processor's ``KeyStock`` (made in a worker process: generation must not stall the event loop; an empty
+  stock is 503 with Retry-After). POST of the ConfigMap: Arktos's 409 AlreadyExists is Nova's 409
+  ``Key pair '<name>' already exists.`` 200 at 2.1.
 - ``DELETE /os-keypairs/{name}``: DELETE of its ConfigMap; 202 at 2.1.
 
 ``fingerprint`` is Nova's: the MD5 of the key blob (the base64 field of the public key), as colon hex
@@ -241,8 +243,13 @@ def create_keypair(ctx: RequestContext, req: ClientRequest, params: Mapping[str,
         if found_fingerprint is None:
             return bad_request(Service.COMPUTE, INVALID_KEYPAIR)
     else:
-        # NOTE: about 0.1 s of CPU on the event loop, once per generating request (Nova 2.1 generates too).
-        private_key, public_key = generate_key_pair()
+        generated = ctx.key_stock.take() if ctx.key_stock is not None else generate_key_pair()
+        if generated is None:
+            # NOTE: keys are made in a worker process (extproc.key_stock), never on the event loop.
+            reply = error_reply(Service.COMPUTE, 503, "Keypair generation is busy; retry the request.")
+            reply.headers["retry-after"] = "1"
+            return reply
+        private_key, public_key = generated
         found_fingerprint = fingerprint(public_key)
         assert found_fingerprint is not None
     user_id = _user_id(req)

@@ -13,6 +13,7 @@ from extproc.catalog import CatalogStore
 from extproc.compute import keypairs, servers
 from extproc.config import GatewayConfig
 from extproc.context import RequestContext
+from extproc.key_stock import KeyStock
 from extproc.keypair_store import KeypairStore, configmap_name
 from extproc.messages import ArktosReply, ClientRequest, Forward, Outcome, Reply
 from extproc.tenant_proofs import TenantProofs
@@ -429,3 +430,18 @@ def test_short_path_asks_arktos() -> None:
 def test_unsynced_store_asks_arktos() -> None:
     forward = as_forward(server_create(context(store=KeypairStore()), "nokey"))
     assert forward.upstream.method == "GET"
+
+
+def test_generation_takes_a_key_from_the_stock_and_an_empty_stock_is_503() -> None:
+    pair = keypairs.generate_key_pair()
+    stock = KeyStock(lambda: pair)
+    stock.offer(pair)
+    ctx = RequestContext(GatewayConfig(), CatalogStore(), "req-1", "demo", key_stock=stock)
+    forward = as_forward(keypairs.create_keypair(ctx, request("POST", {"keypair": {"name": "k1"}}), {}))
+    assert orjson.loads(forward.upstream.body or b"")["data"]["public_key"] == pair[1]
+    busy = as_reply(keypairs.create_keypair(ctx, request("POST", {"keypair": {"name": "k2"}}), {}))
+    assert (busy.status, busy.headers["retry-after"]) == (503, "1")
+    assert (
+        orjson.loads(busy.body)["serviceUnavailable"]["message"]
+        == "Keypair generation is busy; retry the request."
+    )
