@@ -22,12 +22,13 @@ from bench import load, report
 from bench import scenarios as sc
 from bench.batch import run_batch_benchmark
 from bench.harness import BenchStack
+from bench.soak import run_soak
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 # Scenario groups ``--only`` selects (to iterate on one lever; the README's tables come from full runs).
-GROUPS = ("get", "flavors", "token", "reboot", "create", "delete", "list", "batch")
+GROUPS = ("get", "flavors", "token", "reboot", "create", "delete", "list", "batch", "soak")
 
 
 def _ints(text: str) -> list[int]:
@@ -49,6 +50,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results", help="where JSON and PNG go")
     ap.add_argument("--batch", type=int, default=1000, help="servers for the batch-create scenario (0: skip)")
     ap.add_argument(
+        "--soak-seconds", type=float, default=90.0, help="mixed load sampling processor RSS (0: skip)"
+    )
+    ap.add_argument(
         "--quick", action="store_true", help="smoke run: tiny sizes, 1 s runs, one connection count"
     )
     ap.add_argument(
@@ -66,6 +70,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         ap.error(f"--only: unknown group(s) {', '.join(sorted(unknown))}; known: {', '.join(GROUPS)}")
     if args.quick:
         args.seconds, args.warmup, args.connections, args.sizes, args.batch = 1.0, 0.0, [2], [20], 3
+        args.soak_seconds = min(args.soak_seconds, 3.0)
     return args
 
 
@@ -74,6 +79,7 @@ def run(args: argparse.Namespace, workdir: Path, say: Callable[[str], None]) -> 
     list_seconds = args.list_seconds if args.list_seconds is not None else args.seconds
     started = datetime.now(UTC)
     batch: Any = None
+    soak: Any = None
 
     def wanted(group: str) -> bool:
         return args.only is None or group in args.only
@@ -141,6 +147,11 @@ def run(args: argparse.Namespace, workdir: Path, say: Callable[[str], None]) -> 
             do(sc.arktos_list(bs, sc.ENVOY, size), list_seconds)
             do(sc.gateway_detail(bs, size), list_seconds)
 
+        if args.soak_seconds and wanted("soak"):
+            bs.settle()
+            say(f"soak ({args.soak_seconds:.0f} s of mixed requests, processor RSS sampled)")
+            soak = run_soak(bs, template, args.soak_seconds, say, args.tool)
+
         if args.batch and wanted("batch"):
             # Requests the last list run cut off may still be in the processor (see ``settle``).
             bs.settle()
@@ -169,6 +180,7 @@ def run(args: argparse.Namespace, workdir: Path, say: Callable[[str], None]) -> 
         "rows": rows,
         "targets": checks,
         "batch": batch,
+        "soak": soak,
     }
 
 

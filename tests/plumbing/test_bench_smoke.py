@@ -78,6 +78,10 @@ def test_quick_bench_runs_every_scenario_and_writes_outputs(tmp_path: Path) -> N
     batch = data["batch"]
     assert "error" not in batch, batch
     assert batch["n"] == 3 and batch["batch_reply_seconds"] > 0 and batch["singles_all_active_seconds"] > 0
+    # The soak scenario ran and sampled the processor's RSS over time.
+    soak = data["soak"]
+    assert soak["requests"] > 0 and len(soak["samples"]) >= 2, soak
+    assert all(s["rss_bytes"] > 0 for s in soak["samples"])
     # Every process the bench started is gone.
     assert _processes_mentioning(str(work)) == []
 
