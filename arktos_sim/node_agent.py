@@ -7,6 +7,9 @@ State machine of a VM pod (``boot`` = ``--vm-boot-seconds``):
             └─(fail injected)─────▶ Failed    error/crashed, reason+message
     powerSpec → Shutdown ──after boot──▶ NoSchedule  stopped/shutdown, not ready
     powerSpec → Running (while stopped) ─at once─▶ Pending ──after boot──▶ Running
+    spec.virtualMachine.image changed (a rebuild):
+        Running ─at once─▶ Pending (suspended, the old image still reported) ─after boot─▶ Running, new
+        image, new virtualMachineId, restartCount+1;  NoSchedule ─after boot─▶ NoSchedule, new image
     Action created ──after boot (+ reboot delay)──▶ status.complete; reboot: restartCount+1;
                                                     snapshot: snapshotID; restore: restoreSuccessful
     Action older than an hour ──▶ deleted
@@ -49,6 +52,16 @@ def _vm(obj: Json) -> Json | None:
 def _power(obj: Json) -> str:
     vm = _vm(obj)
     return str(vm.get("powerSpec", "Running")) if vm else "Running"
+
+
+def _image(obj: Json) -> str:
+    vm = _vm(obj)
+    return str(vm.get("image", "")) if vm else ""
+
+
+def _reported_image(obj: Json) -> str:
+    vms = (obj.get("status") or {}).get("virtualMachineStatus") or {}
+    return str(vms.get("image") or "")
 
 
 def fail_injected(obj: Json) -> bool:
@@ -114,6 +127,8 @@ class NodeAgent:
                 return
             if event.type == ADDED and not obj.get("spec", {}).get("nodeName"):
                 self._push(now, "schedule", key, m["uid"])
+            elif event.type == MODIFIED and event.old is not None and _image(event.old) != _image(obj):
+                self._push(now, "rebuild", key, m["uid"])
             elif event.type == MODIFIED and event.old is not None and _power(event.old) != _power(obj):
                 if _power(obj) == "Shutdown":
                     self._push(now + self.boot, "stop", key, m["uid"])
@@ -144,6 +159,8 @@ class NodeAgent:
                 self._push(now, "start", key, m["uid"])
             elif phase == "Pending":
                 self._push(now + self.boot, "boot", key, m["uid"])
+            elif _vm(obj) and _reported_image(obj) and _reported_image(obj) != _image(obj):
+                self._push(now, "rebuild", key, m["uid"])
         for entry in self.store.table(ACTIONS).scan(None, None):
             m = entry.obj["metadata"]
             key = (m["tenant"], m["namespace"], m["name"])
@@ -175,19 +192,24 @@ class NodeAgent:
             return None
         return copy_obj(entry.obj)
 
-    def _vm_status(self, pod: Json, state: str, power: str, ready: bool) -> Json:
+    def _vm_status(self, pod: Json, state: str, power: str, ready: bool, image: str | None = None) -> Json:
+        """Report the VM; ``image`` is the one it runs (default: the spec's). A VM made from another image
+        than the one reported so far is a new VM (new id, one more restart), as kubelet recreates a
+        container whose spec changed."""
         vm = _vm(pod) or {}
         st = pod.setdefault("status", {})
         old = st.get("virtualMachineStatus") or {}
+        image = str(vm.get("image", "")) if image is None else image
+        recreated = bool(old.get("image")) and old.get("image") != image
         vms: Json = {
             "name": vm.get("name", ""),
-            "virtualMachineId": old.get("virtualMachineId") or str(uuid.uuid4()),
-            "imageId": old.get("imageId") or str(uuid.uuid5(uuid.NAMESPACE_URL, str(vm.get("image", "")))),
-            "image": vm.get("image", ""),
+            "virtualMachineId": (not recreated and old.get("virtualMachineId")) or str(uuid.uuid4()),
+            "imageId": str(uuid.uuid5(uuid.NAMESPACE_URL, image)),
+            "image": image,
             "state": state,
             "powerState": power,
             "ready": ready,
-            "restartCount": int(old.get("restartCount", 0)),
+            "restartCount": int(old.get("restartCount", 0)) + (1 if recreated else 0),
             "resources": vm.get("resources") or {},
         }
         if old.get("lastTerminationState"):
@@ -287,6 +309,32 @@ class NodeAgent:
         self._conditions(pod, False)
         self.store.update(PODS, pod)
         self._push(now + self.boot, "boot", key, uid)
+
+    def _rebuild(self, key: Key, uid: str, now: float) -> None:
+        """The VM image changed: a running VM goes down now and comes back from the new image after the
+        boot time (the old image is reported until then); a stopped VM is recreated from it, stopped."""
+        pod = self._pod(key, uid)
+        if pod is None or not _vm(pod) or not pod["spec"].get("nodeName"):
+            return
+        reported = _reported_image(pod)
+        if not reported or reported == _image(pod):
+            return
+        phase = pod["status"].get("phase")
+        if phase == "Running" and _power(pod) == "Running":
+            pod["status"]["phase"] = "Pending"
+            self._vm_status(pod, "suspended", "nostate", False, image=reported)
+            self._conditions(pod, False)
+            self.store.update(PODS, pod)
+            self._push(now + self.boot, "boot", key, uid)
+        elif phase == "NoSchedule":
+            self._push(now + self.boot, "reimage", key, uid)
+
+    def _reimage(self, key: Key, uid: str, now: float) -> None:
+        pod = self._pod(key, uid)
+        if pod is None or pod["status"].get("phase") != "NoSchedule" or _reported_image(pod) == _image(pod):
+            return
+        self._vm_status(pod, "stopped", "shutdown", False)
+        self.store.update(PODS, pod)
 
     def _action(self, key: Key, uid: str, now: float) -> None:
         entry = self.store.get(ACTIONS, key)

@@ -149,8 +149,14 @@ def json_patch(doc: Any, ops: Any) -> Any:
                 doc = _add(_remove(doc, parts), parts, copy.deepcopy(op.get("value")))
             elif kind == "test":
                 if _walk(doc, parts) != op.get("value"):
+                    # NOTE: Arktos says no more than this for a failed test (fixture 35).
                     raise status.ApiError(
-                        status.failure(422, "Invalid", f"test failed for path {op.get('path')}")
+                        status.failure(
+                            422,
+                            "Invalid",
+                            "the server rejected our request due to an error in our request",
+                            {},
+                        )
                     )
             else:
                 raise status.bad_request(f"unexpected json patch operation {kind!r}")

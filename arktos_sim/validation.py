@@ -259,11 +259,19 @@ def prepare_pod(obj: Json) -> None:
 
 
 def revalidate_pod(obj: Json) -> None:
-    """Validation of an updated pod (defaults re-applied, workloadInfo re-derived)."""
+    """Validation of an updated pod (defaults re-applied; a container pod's workloadInfo re-derived).
+
+    A VM pod keeps the workloadInfo derived at creation: Arktos answers a patch of
+    ``spec.virtualMachine.image`` with the new image in the spec and the old one in workloadInfo
+    (fixtures 34, 36).
+    """
     spec = obj.setdefault("spec", {})
+    recorded = spec.get("workloadInfo") if spec.get("virtualMachine") else None
     causes = pod_spec(spec, "spec", template=False)
     if causes:
         raise status.invalid("Pod", "", obj["metadata"]["name"], causes)
+    if recorded is not None:
+        spec["workloadInfo"] = recorded
 
 
 def prepare_replicaset(obj: Json) -> None:

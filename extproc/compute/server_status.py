@@ -2,7 +2,8 @@
 
 Inputs are what Arktos tells about a VM pod: the pod ``phase``, the wanted ``spec.virtualMachine.powerSpec``,
 the node agent's ``status.virtualMachineStatus.state`` / ``powerState``, whether the pod is scheduled
-(``spec.nodeName``), whether the VM has run before, and ``metadata.deletionTimestamp``.
+(``spec.nodeName``), whether the VM has run before, ``metadata.deletionTimestamp``, and whether the image the
+node agent reports (``status.virtualMachineStatus.image``) is still not the spec's (a rebuild in progress).
 
 What the Arktos node agent reports (arktos-api.md):
 
@@ -109,6 +110,8 @@ class PodState:
     scheduled: bool = False
     has_run: bool = False
     deleting: bool = False
+    # The VM image was changed (a rebuild) and the node agent still reports the VM of the old one.
+    rebuilding: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,10 +139,12 @@ class Rule:
     has_run: bool | None
     result: tuple[str, str | None, int]  # vm_state, task_state, power_state (or FROM_VM)
     why: str
+    rebuilding: bool | None = ANY
 
     def matches(self, pod: PodState) -> bool:
         return (
-            (self.phase is None or pod.phase in self.phase)
+            (self.rebuilding is None or pod.rebuilding == self.rebuilding)
+            and (self.phase is None or pod.phase in self.phase)
             and (self.power_spec is None or pod.power_spec in self.power_spec)
             and (self.vm_state is None or pod.vm_state in self.vm_state)
             and (self.vm_power is None or pod.vm_power in self.vm_power)
@@ -168,6 +173,13 @@ RULES: tuple[Rule, ...] = (
          "The hypervisor reports the VM crashed; Nova shows a crashed guest as ERROR with power CRASHED."),
     Rule(_s("Unknown"), ANY, ANY, ANY, ANY, ANY, ("unknown", None, FROM_VM),
          "The node is unreachable: Nova's UNKNOWN (host down)."),
+    # -- rebuilding: the VM image changed; until the node agent reports the VM of the new image.
+    Rule(ANY, _s("Running"), ANY, ANY, ANY, ANY, ("active", "rebuilding", FROM_VM),
+         "Rebuild of a running server: ACTIVE/rebuilding (REBUILD) while the VM restarts from the new image.",
+         rebuilding=True),
+    Rule(ANY, _s("Shutdown"), ANY, ANY, ANY, ANY, ("stopped", "rebuilding", SHUTDOWN),
+         "Rebuild of a stopped server: SHUTOFF/rebuilding (REBUILD), then SHUTOFF again (Nova since 2.1).",
+         rebuilding=True),
     # -- running, and asked to keep running or to stop.
     Rule(_s("Running"), _s("Running"), _UP, _UP_POWER, ANY, ANY, ("active", None, RUNNING),
          "Running as wanted: ACTIVE."),
@@ -232,6 +244,10 @@ def pod_state(pod: Mapping[str, Any]) -> PodState:
     # NOTE: status.startTime alone does not prove the VM ever ran: kubelet sets it when it first takes the
     # pod, while a brand-new VM is still being created. A restart count or a last termination does.
     has_run = (isinstance(restarts, int) and restarts > 0) or bool(vm_status.get("lastTerminationState"))
+    # NOTE: the node agent reports the image of the VM it runs (as kubelet reports a container's image);
+    # a pod whose spec names another one is being rebuilt from it.
+    reported_image = vm_status.get("image")
+    rebuilding = bool(reported_image) and reported_image != vm_spec.get("image")
     return PodState(
         phase=str(status.get("phase") or ""),
         power_spec=str(vm_spec.get("powerSpec") or "Running"),
@@ -240,4 +256,5 @@ def pod_state(pod: Mapping[str, Any]) -> PodState:
         scheduled=bool(spec.get("nodeName")),
         has_run=has_run,
         deleting=bool(metadata.get("deletionTimestamp")),
+        rebuilding=rebuilding,
     )

@@ -98,6 +98,49 @@ def test_vm_boots_stops_and_starts() -> None:
     assert vm_state(pod(api)) == ("Running", "active", "running", True)
 
 
+def set_image(api: Api, image: str) -> None:
+    ops = [{"op": "replace", "path": "/spec/virtualMachine/image", "value": image}]
+    status, _ = call(api, "PATCH", "/api/v1/namespaces/default/pods/p", ops, "application/json-patch+json")
+    assert status == 200
+
+
+def test_image_change_restarts_a_running_vm_from_the_new_image() -> None:
+    api, agent, clock = setup()
+    create_vm(api)
+    agent.step()
+    advance(agent, clock, BOOT)
+    before = pod(api)["status"]["virtualMachineStatus"]
+    assert before["image"] == "cirros.img" and before["restartCount"] == 0
+    set_image(api, "ubuntu.img")
+    agent.step()
+    restarting = pod(api)
+    assert vm_state(restarting) == ("Pending", "suspended", "nostate", False)
+    assert restarting["status"]["virtualMachineStatus"]["image"] == "cirros.img", "old image until it is up"
+    advance(agent, clock, BOOT)
+    after = pod(api)
+    assert vm_state(after) == ("Running", "active", "running", True)
+    vms = after["status"]["virtualMachineStatus"]
+    assert vms["image"] == "ubuntu.img" and vms["restartCount"] == 1
+    assert vms["virtualMachineId"] != before["virtualMachineId"] and vms["imageId"] != before["imageId"]
+
+
+def test_image_change_of_a_stopped_vm_keeps_it_stopped() -> None:
+    api, agent, clock = setup()
+    create_vm(api)
+    agent.step()
+    advance(agent, clock, BOOT)
+    patch = {"spec": {"virtualMachine": {"powerSpec": "Shutdown"}}}
+    call(api, "PATCH", "/api/v1/namespaces/default/pods/p", patch, "application/merge-patch+json")
+    advance(agent, clock, BOOT)
+    set_image(api, "ubuntu.img")
+    agent.step()
+    assert pod(api)["status"]["virtualMachineStatus"]["image"] == "cirros.img"
+    advance(agent, clock, BOOT)
+    after = pod(api)
+    assert vm_state(after) == ("NoSchedule", "stopped", "shutdown", False)
+    assert after["status"]["virtualMachineStatus"]["image"] == "ubuntu.img"
+
+
 def test_pod_ips_are_unique() -> None:
     api, agent, clock = setup()
     for i in range(5):

@@ -29,6 +29,8 @@ SESSIONS: dict[str, frozenset[int]] = {
     "quota": frozenset({33, 38, 39, 40, 41, 42, 43}),
     # A Secret written with stringData and read back as base64 data.
     "secrets": frozenset({51, 52}),
+    # The VM spec after creation: image and key patched in place; a failed JSON-patch test is 422.
+    "vm patch": frozenset({33, 34, 35, 36}),
 }
 REPLAYED = frozenset().union(*SESSIONS.values())
 TOKENS = """admin-token,admin,admin-uid,"system:masters"
@@ -179,6 +181,27 @@ REQUESTS: dict[str, tuple[str | None, Any, str]] = {
             "spec": {"hard": {"pods": "2", "requests.cpu": "4", "requests.memory": "4Gi"}},
         },
         "application/json",
+    ),
+    "34": (
+        "t1-token",
+        [{"op": "replace", "path": "/spec/virtualMachine/image", "value": "example.org/images/other.img"}],
+        "application/json-patch+json",
+    ),
+    "35": (
+        "t1-token",
+        [
+            {"op": "test", "path": "/metadata/uid", "value": "00000000-0000-0000-0000-000000000000"},
+            {"op": "replace", "path": "/spec/virtualMachine/image", "value": "example.org/images/third.img"},
+        ],
+        "application/json-patch+json",
+    ),
+    "36": (
+        "t1-token",
+        [
+            {"op": "replace", "path": "/spec/virtualMachine/publicKey", "value": "ssh-ed25519 BBBB"},
+            {"op": "replace", "path": "/spec/virtualMachine/keyPairName", "value": "k2"},
+        ],
+        "application/json-patch+json",
     ),
     "40": ("t1-token", quota_probe_pod("q2"), "application/json"),
     "51": (

@@ -28,6 +28,33 @@ def arktos_body(name: str) -> dict[str, Any]:
 # (inputs, expected (vm_state, task_state, power_state, status))
 CASES: list[tuple[str, PodState, tuple[str, str | None, int, str]]] = [
     (
+        "rebuild of a running server: the VM restarts from the new image",
+        PodState(phase="Pending", vm_state="suspended", vm_power="nostate", scheduled=True, rebuilding=True),
+        ("active", "rebuilding", 0, "REBUILD"),
+    ),
+    (
+        "rebuild of a running server, before the node agent noticed",
+        PodState(phase="Running", vm_state="active", vm_power="running", scheduled=True, rebuilding=True),
+        ("active", "rebuilding", 1, "REBUILD"),
+    ),
+    (
+        "rebuild of a stopped server (stays SHUTOFF afterwards)",
+        PodState(
+            phase="NoSchedule",
+            power_spec="Shutdown",
+            vm_state="stopped",
+            vm_power="shutdown",
+            scheduled=True,
+            rebuilding=True,
+        ),
+        ("stopped", "rebuilding", 4, "REBUILD"),
+    ),
+    (
+        "rebuild into an image the VM fails on: the failure wins",
+        PodState(phase="Failed", vm_state="error", vm_power="crashed", scheduled=True, rebuilding=True),
+        ("error", None, 6, "ERROR"),
+    ),
+    (
         "new pod, not scheduled (fixture 10)",
         PodState(phase="Pending"),
         ("building", "scheduling", 0, "BUILD"),
@@ -238,6 +265,22 @@ def test_pod_state_reads_the_pod() -> None:
     assert running == PodState(
         phase="Running", power_spec="Running", vm_state="active", vm_power="running", scheduled=True
     )
+
+
+def test_a_pod_whose_reported_image_is_not_its_specs_is_rebuilding() -> None:
+    def state(spec_image: str, reported: str | None) -> bool:
+        vm_status = {"state": "active", "powerState": "running"}
+        if reported is not None:
+            vm_status["image"] = reported
+        pod = {
+            "spec": {"virtualMachine": {"image": spec_image}},
+            "status": {"virtualMachineStatus": vm_status},
+        }
+        return pod_state(pod).rebuilding
+
+    assert state("new.img", "old.img")
+    assert not state("new.img", "new.img")
+    assert not state("new.img", None), "a node agent that reports no image never shows a rebuild"
 
 
 def test_start_time_alone_does_not_mean_the_vm_ran() -> None:
