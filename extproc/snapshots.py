@@ -101,9 +101,12 @@ class SnapshotRequest:
         )
 
 
+SNAPSHOT_SCHEME = "arktos-snapshot://"
+
+
 def snapshot_url(tenant: str, namespace: str, server_id: str, snapshot_id: str) -> str:
     """The image "URL" of a snapshot: names the Arktos snapshot; not a disk image any VM could boot."""
-    return f"arktos-snapshot://{tenant}/{namespace}/{server_id}/{snapshot_id}"
+    return f"{SNAPSHOT_SCHEME}{tenant}/{namespace}/{server_id}/{snapshot_id}"
 
 
 def snapshot_image(
@@ -116,14 +119,17 @@ def snapshot_image(
     updated_at: str,
     snapshot_id: str = "",
 ) -> Image:
-    # Nova copies the server metadata given to createImage into the image properties, then its own.
-    properties = dict(request.metadata)
-    properties.update({IMAGE_TYPE: SNAPSHOT, INSTANCE_UUID: request.server_id, "image_location": SNAPSHOT})
+    # Nova sets its snapshot properties, then the metadata given to createImage over them
+    # (``properties.update(extra_properties)`` in nova/compute/api.py): the user's image_type stays.
+    properties = {IMAGE_TYPE: SNAPSHOT, INSTANCE_UUID: request.server_id, "image_location": SNAPSHOT}
     if request.base_image_ref:
         properties[BASE_IMAGE_REF] = request.base_image_ref
     if request.user_id:
         properties[USER_ID] = request.user_id
+    properties.update(request.metadata)
+    properties.pop(ARKTOS_SNAPSHOT_ID, None)
     if snapshot_id:
+        # The gateway's own link; the image's URL names the server and the snapshot too (what is trusted).
         properties[ARKTOS_SNAPSHOT_ID] = snapshot_id
     return Image(
         id=image_id,
@@ -139,14 +145,19 @@ def snapshot_image(
 
 
 def is_snapshot(image: Image) -> bool:
-    return image.properties.get(IMAGE_TYPE) == SNAPSHOT
+    """A server snapshot: its URL names an Arktos snapshot (the properties are the user's to change)."""
+    return image.url.startswith(SNAPSHOT_SCHEME)
 
 
 def snapshot_id_of(image: Image, server_id: str) -> str | None:
-    """The Arktos snapshot id if ``image`` is a finished snapshot of server ``server_id``."""
-    if not is_snapshot(image) or image.properties.get(INSTANCE_UUID) != server_id:
+    """The Arktos snapshot id if ``image`` is a finished snapshot of server ``server_id`` (from its URL,
+    ``arktos-snapshot://<tenant>/<namespace>/<server>/<snapshot>``)."""
+    if not is_snapshot(image):
         return None
-    return image.properties.get(ARKTOS_SNAPSHOT_ID) or None
+    parts = image.url[len(SNAPSHOT_SCHEME) :].split("/")
+    if len(parts) != 4 or parts[2] != server_id:
+        return None
+    return parts[3] or None
 
 
 def action_outcome(action: Mapping[str, Any]) -> tuple[str, str]:

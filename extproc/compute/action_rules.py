@@ -3,8 +3,9 @@
 Nova guards each action with ``@check_instance_state(vm_state=..., task_state=...)`` (nova/compute/api.py)
 and answers a refusal with 409 "Cannot '<action>' instance <id> while it is in <attr> <state>"
 (``raise_http_conflict_for_instance_invalid_state``), checking vm_state first, then task_state. ``RULES``
-copies those decorators for the actions Arktos can perform, with two deliberate narrowings because Arktos can
-only act on a running VM (its node agent completes a snapshot or restore of a stopped VM with an error):
+copies those decorators for the actions Arktos can perform, with deliberate narrowings because Arktos can
+only snapshot or restore a running VM (a stopped VM's pod is off its node; its node agent completes such an
+Action with an error), said in the 409's message, and does not restart a failed VM pod:
 
 | action      | Nova's vm_states                          | here   | task_states                    |
 |-------------|-------------------------------------------|--------|--------------------------------|
@@ -13,7 +14,8 @@ only act on a running VM (its node agent completes a snapshot or restore of a st
 | os-stop     | active, error                             | same   | None                           |
 | os-start    | stopped                                   | same   | None                           |
 | createImage | active, stopped, paused, suspended        | active | None                           |
-| rebuild     | active, stopped, error                    | active | None                           |
+| rebuild     | active, stopped, error                    | active, stopped | None                  |
+| (restore)   | rebuild from the server's own snapshot    | active | None                           |
 
 Everything here is pure: the caller computes the server's state (``server_status``) and the pending
 Actions (from the cluster cache) and asks ``refusal``.
@@ -22,7 +24,7 @@ Actions (from the cluster cache) and asks ``refusal``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
@@ -47,6 +49,8 @@ class Rule:
     nova_name: str
     vm_states: frozenset[str]
     task_states: frozenset[str | None]
+    # vm_state -> why Arktos cannot do what Nova would do in that state (said after Nova's message).
+    arktos_limits: Mapping[str, str] = field(default_factory=dict)
 
 
 # nova/compute/task_states.py ALLOW_REBOOT
@@ -65,6 +69,18 @@ _ALLOW_REBOOT: frozenset[str | None] = frozenset(
 )
 _IDLE: frozenset[str | None] = frozenset({None})
 
+_SNAPSHOT_RUNNING_ONLY = (
+    "Arktos can only snapshot a running VM (a stopped VM's pod is taken off its node, so there is no VM to "
+    "snapshot); start the server first"
+)
+_RESTORE_RUNNING_ONLY = (
+    "Arktos can only restore a snapshot into a running VM (a stopped VM's pod is taken off its node); start "
+    "the server first"
+)
+_NO_FAILED_RESTART = (
+    "Arktos does not restart a failed VM pod, so it cannot be rebuilt; delete the server and create a new one"
+)
+
 RULES: Mapping[Kind, Rule] = {
     Kind.REBOOT_SOFT: Rule("reboot", frozenset({"active"}), _IDLE),
     Kind.REBOOT_HARD: Rule(
@@ -72,10 +88,22 @@ RULES: Mapping[Kind, Rule] = {
     ),
     Kind.STOP: Rule("stop", frozenset({"active", "error"}), _IDLE),
     Kind.START: Rule("start", frozenset({"stopped"}), _IDLE),
-    # NOTE: narrower than Nova (see the module docstring): Arktos snapshots and restores running VMs only.
-    Kind.CREATE_IMAGE: Rule("createImage", frozenset({"active"}), _IDLE),
-    Kind.REBUILD: Rule("rebuild", frozenset({"active"}), _IDLE),
+    # NOTE: narrower than Nova (see the module docstring), and the messages say why.
+    Kind.CREATE_IMAGE: Rule(
+        "createImage",
+        frozenset({"active"}),
+        _IDLE,
+        dict.fromkeys(("stopped", "paused", "suspended"), _SNAPSHOT_RUNNING_ONLY),
+    ),
+    Kind.REBUILD: Rule("rebuild", frozenset({"active", "stopped"}), _IDLE, {"error": _NO_FAILED_RESTART}),
 }
+# A rebuild from the server's own snapshot is Arktos's restore action: a running VM only.
+RESTORE = Rule(
+    "rebuild",
+    frozenset({"active"}),
+    _IDLE,
+    {"stopped": _RESTORE_RUNNING_ONLY, "error": _NO_FAILED_RESTART},
+)
 
 
 def conflict_message(nova_name: str, server_id: str, attr: str, state: str | None) -> str:
@@ -83,11 +111,14 @@ def conflict_message(nova_name: str, server_id: str, attr: str, state: str | Non
     return f"Cannot '{nova_name}' instance {server_id} while it is in {attr} {state}"
 
 
-def refusal(kind: Kind, server_id: str, state: ServerState) -> str | None:
-    """Nova's 409 message if ``kind`` is not allowed in ``state``; None if it is."""
-    rule = RULES[kind]
+def refusal(kind: Kind, server_id: str, state: ServerState, rule: Rule | None = None) -> str | None:
+    """Nova's 409 message if ``kind`` (by ``rule``, default its own) is not allowed in ``state``; None if
+    it is. Where Nova would allow it and Arktos cannot do it, the message says why."""
+    rule = rule or RULES[kind]
     if state.vm_state not in rule.vm_states:
-        return conflict_message(rule.nova_name, server_id, "vm_state", state.vm_state)
+        message = conflict_message(rule.nova_name, server_id, "vm_state", state.vm_state)
+        why = rule.arktos_limits.get(state.vm_state)
+        return f"{message}: {why}" if why else message
     if state.task_state not in rule.task_states:
         return conflict_message(rule.nova_name, server_id, "task_state", state.task_state)
     return None

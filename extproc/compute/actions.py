@@ -5,7 +5,8 @@
 | ``reboot`` SOFT / HARD     | ``POST pods/{id}/action`` CustomAction ``reboot``           | 202             |
 | ``os-stop`` / ``os-start`` | ``PATCH pods/{id}`` JSON patch: test + replace powerSpec    | 202             |
 | ``createImage``            | CustomAction ``snapshot``, ``snapshotName`` = new image id  | 202 + Location  |
-| ``rebuild``                | CustomAction ``restore`` (own snapshots only), snapshotID   | 202 + server    |
+| ``rebuild`` (own snapshot) | CustomAction ``restore``, snapshotID                        | 202 + server    |
+| ``rebuild`` (any image)    | ``PATCH pods/{id}`` JSON patch: test uid, annotations, image| 202 + server    |
 
 How the server's state is known for Nova's rules (``action_rules``), without a second Arktos call:
 
@@ -39,9 +40,25 @@ project within one second collide (409 AlreadyExists). That is answered as Nova 
 server that is busy with the same task: 409 conflictingRequest ("... while it is in task_state rebooting"),
 never a 500; the client may retry a second later.
 
-createImage and rebuild link images to Arktos snapshots as ``extproc.snapshots`` describes. rebuild's
-``name``/``metadata``/``adminPass`` change nothing in Arktos (one call: the restore), and the reply shows
-the server as the cache knows it, in task_state ``rebuilding``.
+createImage and a rebuild from the server's own snapshot link images to Arktos snapshots as
+``extproc.snapshots`` describes; that rebuild's ``name``/``metadata``/``adminPass`` change nothing in Arktos
+(one call: the restore), and the reply shows the server as the cache knows it, in task_state ``rebuilding``
+(without the cache, only what is known: no made-up name).
+
+A rebuild from any other (active, non-snapshot) image recreates the VM from it: ONE JSON patch of the pod
+that tests its uid (the VM pod the cache knows), records the image id, the rebuild's ``name`` and
+``metadata`` in the gateway's annotations and replaces ``spec.virtualMachine.image`` (fixtures 33-36:
+Arktos accepts the change; its kubelet recreates the VM from the new image, as for a changed container
+spec). From ACTIVE or SHUTOFF (a stopped server stays SHUTOFF); the server shows REBUILD (task_state
+``rebuilding``) until the node agent reports the VM of the new image (``server_status``). Arktos does not
+restart a VM whose image did not change, so a rebuild from the image the VM already runs is refused (400)
+rather than answered 202 without reinstalling anything. ``key_name`` is not part of the rebuild schema here
+yet (keypairs live in ``extproc.compute.keypairs``, which changes ``publicKey``/``keyPairName``).
+
+Nova looks the server up before anything else about an action: an action on a server the cache knows is
+missing (for a proven caller) is 404 at once, and a refusal about the request itself (unknown image, a
+snapshot of another server) waits for one GET of the pod when the cache cannot tell
+(``refused_after_existence``, ``extproc.arktos_first``).
 """
 
 from __future__ import annotations
@@ -58,7 +75,7 @@ from extproc import arktos_paths, client_json
 from extproc.arktos_first import refuse_after_arktos
 from extproc.catalog import Image
 from extproc.compute import schemas
-from extproc.compute.action_rules import Kind, conflict_message, pending_task, refusal
+from extproc.compute.action_rules import RESTORE, Kind, conflict_message, pending_task, refusal
 from extproc.compute.server_status import ServerState
 from extproc.compute.server_view import state_of
 from extproc.compute.servers import generate_password, instance_not_found, json_reply, ref_id, view_for
@@ -73,12 +90,13 @@ from extproc.messages import (
     Outcome,
     Reply,
 )
-from extproc.snapshots import SnapshotRequest, action_outcome, snapshot_id_of
+from extproc.snapshots import SnapshotRequest, action_outcome, is_snapshot, snapshot_id_of
 from extproc.tenant_proofs import ALL_TENANTS
 from extproc.users import user_id_for_token
 
 JSON_PATCH = "application/json-patch+json"
 POWER_SPEC_PATH = "/spec/virtualMachine/powerSpec"
+IMAGE_PATH = "/spec/virtualMachine/image"
 # Arktos's reboot parameter: seconds to wait before rebooting (the only one there is).
 REBOOT_DELAY_SECONDS = 0
 
@@ -161,6 +179,8 @@ class ActionRequest:
     # rebuild
     image_ref: str = ""
     admin_pass: str | None = None
+    name: str | None = None
+    metadata: Mapping[str, str] | None = None
 
 
 def parse_action(body: Any) -> ActionRequest | str:
@@ -187,8 +207,13 @@ def parse_action(body: Any) -> ActionRequest | str:
         return ActionRequest(
             Kind.CREATE_IMAGE, image_name=args["name"], image_metadata=dict(args.get("metadata") or {})
         )
+    metadata = args.get("metadata")
     return ActionRequest(
-        Kind.REBUILD, image_ref=ref_id(str(args["imageRef"])), admin_pass=args.get("adminPass")
+        Kind.REBUILD,
+        image_ref=ref_id(str(args["imageRef"])),
+        admin_pass=args.get("adminPass"),
+        name=args.get("name"),
+        metadata=dict(metadata) if metadata is not None else None,
     )
 
 
@@ -242,6 +267,26 @@ def _cached(ctx: RequestContext, tenant: str, sid: str) -> KnownServer | None:
     return KnownServer(pod, pending, state_of(pod, pending_task(pending)))
 
 
+def known_missing(ctx: RequestContext, token: str | None, sid: str) -> bool:
+    """The cache may tell this caller that no such server exists (same conditions as ``cached_server``, and
+    the cache has applied every pod write this processor relayed for the tenant)."""
+    cluster = ctx.cluster
+    if cluster is None or ctx.tenant is None or not cluster.synced or not cluster.caught_up(ctx.tenant):
+        return False
+    if ctx.proofs is None or not ctx.proofs.proven(token, ctx.tenant):
+        return False
+    return cluster.pod(ctx.tenant, ctx.config.namespace, sid) is None
+
+
+def refused_after_existence(ctx: RequestContext, token: str | None, sid: str, answer: Reply) -> Outcome:
+    """``answer`` (a refusal about the request itself, decided from the catalog and the cache of the
+    server's tenant, or on a short path of whichever tenant holds that name), once Arktos has shown the
+    caller the server: Nova answers 404 for a missing server before any other check."""
+    consulted = ctx.tenant if ctx.tenant is not None else ALL_TENANTS
+    probe = arktos_paths.pod(ctx.tenant, ctx.config.namespace, sid)
+    return refuse_after_arktos(ctx, token, answer, consulted, probe, missing=_not_found(sid))
+
+
 def _tenant_for_notes(ctx: RequestContext, sid: str) -> str | None:
     """The tenant of the server acted on: the URL's, else (short path) the only cached pod of that name."""
     if ctx.tenant is not None:
@@ -280,6 +325,9 @@ def server_action(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
     if isinstance(action, str):
         return _bad(action)
     known = cached_server(ctx, req.auth_token, sid)
+    if known is None and known_missing(ctx, req.auth_token, sid):
+        # Nova looks the server up before anything else about the action (nova's _get_server).
+        return _not_found(sid)
     if known is not None:
         problem = refusal(action.kind, sid, known.state)
         if problem is not None:
@@ -413,56 +461,138 @@ def not_own_snapshot(image_ref: str, sid: str) -> str:
     )
 
 
-def find_snapshot_id(ctx: RequestContext, sid: str, image_ref: str) -> str | Reply:
-    """The Arktos snapshot id ``image_ref`` names for server ``sid``, or the 400 reply."""
-    tenant = _tenant_for_notes(ctx, sid)
-    image: Image | None = ctx.catalog.find_image(tenant, image_ref)
-    if image is not None:
-        snapshot_id = snapshot_id_of(image, sid)
-        if snapshot_id is not None:
-            return snapshot_id
+def find_snapshot_id(ctx: RequestContext, sid: str, image: Image, image_ref: str) -> str | Reply:
+    """The Arktos snapshot id a snapshot image names for server ``sid``, or the 400 reply."""
+    snapshot_id = snapshot_id_of(image, sid)
+    if snapshot_id is not None:
+        return snapshot_id
     # Finished but recorded as queued still (the recorder lags by milliseconds): the Action itself tells.
     # Without any record the image was deleted, and a deleted snapshot cannot be restored into.
-    image_id = image.id if image is not None else None
-    action = ctx.cluster.snapshot_action(image_id) if ctx.cluster is not None and image_id else None
+    tenant = _tenant_for_notes(ctx, sid)
+    action = ctx.cluster.snapshot_action(image.id) if ctx.cluster is not None else None
     if action is not None:
         meta = action.get("metadata") or {}
         pod_name = (action.get("spec") or {}).get("podName")
         status, snapshot_id = action_outcome(action)
         if pod_name == sid and meta.get("tenant") == tenant and status == "active":
             return snapshot_id
-    if image is None and action is None:
-        return _bad(f"Image {image_ref} could not be found.")
     return _bad(not_own_snapshot(image_ref, sid))
 
 
 def _rebuild(
     ctx: RequestContext, token: str | None, sid: str, action: ActionRequest, known: KnownServer | None
 ) -> Outcome:
-    snapshot_id = find_snapshot_id(ctx, sid, action.image_ref)
+    """Own snapshot: Arktos's restore action. Any other image: the VM is recreated from it (one patch)."""
+    image = ctx.catalog.find_image(_tenant_for_notes(ctx, sid), action.image_ref)
+    if image is None:
+        return refused_after_existence(ctx, token, sid, _bad(f"Image {action.image_ref} could not be found."))
+    if not is_snapshot(image):
+        if image.status != "active":
+            return refused_after_existence(ctx, token, sid, _bad(f"Image {action.image_ref} is not active."))
+        return _rebuild_image(ctx, sid, action, known, image)
+    snapshot_id = find_snapshot_id(ctx, sid, image, action.image_ref)
     if isinstance(snapshot_id, Reply):
-        # Decided from the catalog and the cache (of the server's tenant, or on a short path of whichever
-        # tenant holds a pod or snapshot of that name): told only after Arktos has shown the caller the
-        # server; a server Arktos does not show is Nova's 404, which comes before any image check.
-        consulted = ctx.tenant if ctx.tenant is not None else ALL_TENANTS
-        probe = arktos_paths.pod(ctx.tenant, ctx.config.namespace, sid)
-        return refuse_after_arktos(ctx, token, snapshot_id, consulted, probe, missing=_not_found(sid))
+        return refused_after_existence(ctx, token, sid, snapshot_id)
+    if known is not None:
+        problem = refusal(Kind.REBUILD, sid, known.state, RESTORE)
+        if problem is not None:
+            return _conflict(problem)
+    return _restore(ctx, sid, action, known, snapshot_id)
+
+
+def _restore(
+    ctx: RequestContext, sid: str, action: ActionRequest, known: KnownServer | None, snapshot_id: str
+) -> Outcome:
     admin_pass = action.admin_pass or generate_password()
     view = view_for(ctx)
 
     def accepted(ref: str, tenant: str | None) -> Reply:
         if ctx.cluster is not None and tenant is not None:
             ctx.cluster.note_submitted(tenant, ctx.config.namespace, sid, "restore", ref or snapshot_id)
-        # Nova's rebuild reply: the server (show without the extension attributes) and adminPass.
+        # Nova's rebuild reply: the server (show without the extension attributes) and adminPass. Arktos
+        # has just let the caller act on this pod, so the cache may describe it.
+        cached = known or (_cached(ctx, tenant, sid) if tenant is not None else None)
         server: Json
-        if known is not None:
-            server = view.show(known.pod, pending_task="rebuilding", extended=False)
+        if cached is not None:
+            server = view.show(cached.pod, pending_task="rebuilding", extended=False)
         else:
-            server = {"id": sid, "name": sid, "status": "REBUILD", "links": view.links(sid)}
-            server["OS-DCF:diskConfig"] = "MANUAL"
+            # NOTE: Arktos's reply to a restore is a Status, not the pod: without the cache the name and
+            # the rest are unknown here, and left out rather than made up (clients show the server next).
+            server = {"id": sid, "status": "REBUILD", "links": view.links(sid), "OS-DCF:diskConfig": "MANUAL"}
         server["adminPass"] = admin_pass
         return json_reply(202, {"server": server})
 
     body = custom_action("restore", {"snapshotID": snapshot_id})
     translate = _accepted(ctx, sid, "restore", "rebuild", "rebuilding", accepted)
     return Forward(_action_post(ctx, sid, body), translate)
+
+
+def rebuild_patch(
+    known_pod: Mapping[str, Any] | None,
+    image: Image,
+    name: str | None,
+    metadata: Mapping[str, str] | None,
+) -> list[Json]:
+    """ONE JSON patch: the VM's image, and the rebuild's name/metadata, on exactly the known VM pod (its uid
+    tested first, as every write of the gateway to a pod it knows; Arktos answers a failed test with 422)."""
+    changes: dict[str, str] = {keys.IMAGE_ID: image.id}
+    if name is not None:
+        changes[keys.DISPLAY_NAME] = name
+    if metadata is not None:
+        # Nova's rebuild replaces the server's metadata with the given one.
+        changes[keys.METADATA] = orjson.dumps(dict(metadata)).decode()
+    ops: list[Json] = []
+    uid = str(((known_pod or {}).get("metadata") or {}).get("uid") or "")
+    if uid:
+        ops.append({"op": "test", "path": "/metadata/uid", "value": uid})
+    annotations = ((known_pod or {}).get("metadata") or {}).get("annotations")
+    if known_pod is not None and not isinstance(annotations, dict):
+        ops.append({"op": "add", "path": "/metadata/annotations", "value": changes})
+    else:
+        # The gateway's pods always carry annotations (created-by...).
+        ops.extend({"op": "add", "path": _annotation_path(k), "value": v} for k, v in changes.items())
+    ops.append({"op": "replace", "path": IMAGE_PATH, "value": image.url})
+    return ops
+
+
+def _annotation_path(key: str) -> str:
+    # JSON pointer escaping (RFC 6901): "~" then "/".
+    return "/metadata/annotations/" + key.replace("~", "~0").replace("/", "~1")
+
+
+def _rebuild_image(
+    ctx: RequestContext, sid: str, action: ActionRequest, known: KnownServer | None, image: Image
+) -> Outcome:
+    current = ((known.pod.get("spec") or {}).get("virtualMachine") or {}) if known is not None else {}
+    if current.get("image") == image.url:
+        return _bad(
+            f"Image {action.image_ref} is the image server {sid} already runs: Arktos recreates a VM only "
+            "when its image changes, so a rebuild from the same image would not reinstall it."
+        )
+    admin_pass = action.admin_pass or generate_password()
+    view = view_for(ctx)
+    patch = rebuild_patch(known.pod if known is not None else None, image, action.name, action.metadata)
+
+    def translate(reply: ArktosReply) -> Reply:
+        if reply.status == 200:
+            try:
+                pod = orjson.loads(reply.body)
+            except orjson.JSONDecodeError:
+                pod = None
+            if isinstance(pod, dict):
+                # Arktos's reply is the pod with its new image: REBUILD until the node agent reports it.
+                server = view.show(pod, extended=False)
+                server["adminPass"] = admin_pass
+                return json_reply(202, {"server": server})
+        if reply.status == 422 and known is not None:
+            # The uid test failed: not the server the cache knew (it was deleted, or its name reused).
+            return _not_found(sid)
+        return _failed(reply, sid)
+
+    upstream = ArktosRequest(
+        method="PATCH",
+        path=arktos_paths.pod(ctx.tenant, ctx.config.namespace, sid),
+        body=orjson.dumps(patch),
+        content_type=JSON_PATCH,
+    )
+    return Forward(upstream, translate)

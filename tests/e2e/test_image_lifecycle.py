@@ -201,3 +201,89 @@ def test_concurrent_writer_is_not_lost(cli: OpenStackCLI, stack: Stack) -> None:
     eventually(deleted, "the delete to go through once the processor has seen the new version")
     data: dict[str, Any] = arktos_get(stack, IMAGES_CONFIGMAP).json()["data"]
     assert "operator-img" in data and first["id"] not in data
+
+
+def pod_of(stack: Stack, sid: str) -> dict[str, Any]:
+    pod: dict[str, Any] = arktos_get(stack, f"/api/v1/tenants/demo/namespaces/default/pods/{sid}").json()
+    return pod
+
+
+def test_rebuild_to_another_image_from_active_and_from_shutoff(
+    cli: OpenStackCLI, stack: Stack, demo_api: Api
+) -> None:
+    image_create(cli, "--disk-format", "qcow2", "--container-format", "bare", "rb-img")
+    cli.run("image", "import", "--method", "web-download", "--uri", URI, "rb-img")
+    cirros = cli.json("image", "show", IMAGE)
+    active = cli.json("server", "create", "--image", "rb-img", "--flavor", "m1.tiny", "--wait", "rb-active")
+    stopped = cli.json("server", "create", "--image", "rb-img", "--flavor", "m1.tiny", "--wait", "rb-stopped")
+    try:
+        before = pod_of(stack, active["id"])["status"]["virtualMachineStatus"]
+        assert before["image"] == URI
+        calls = len(stack.arktos_requests())
+        cli.run("server", "rebuild", "--image", IMAGE, "--wait", "rb-active")
+        writes = [c for c in stack.arktos_requests()[calls:] if c[0] in ("PATCH", "POST", "PUT", "DELETE")]
+        assert [(m, p.rsplit("/", 1)[-1]) for m, p in writes] == [("PATCH", active["id"])], "one Arktos write"
+        pod = pod_of(stack, active["id"])
+        assert pod["spec"]["virtualMachine"]["image"] == cirros_url(stack)
+        after = pod["status"]["virtualMachineStatus"]
+        assert after["image"] == cirros_url(stack) and after["virtualMachineId"] != before["virtualMachineId"]
+        shown = cli.json("server", "show", "rb-active")
+        assert shown["status"] == "ACTIVE" and shown["image"].endswith(f"({cirros['id']})")
+
+        cli.run("server", "stop", "rb-stopped")
+        eventually(
+            lambda: True if cli.json("server", "show", "rb-stopped")["status"] == "SHUTOFF" else None,
+            "SHUTOFF",
+        )
+        reply = demo_api.post(
+            f"/servers/{stopped['id']}/action",
+            json={"rebuild": {"imageRef": cirros["id"], "name": "rb-renamed", "metadata": {"k": "v"}}},
+        )
+        assert reply.status_code == 202, reply.text
+        server = reply.json()["server"]
+        assert (server["status"], server["name"], server["metadata"]) == ("REBUILD", "rb-renamed", {"k": "v"})
+
+        def back_shutoff() -> dict[str, Any] | None:
+            shown = cli.json("server", "show", stopped["id"])
+            return shown if shown["status"] == "SHUTOFF" and shown["OS-EXT-STS:task_state"] is None else None
+
+        eventually(back_shutoff, "the rebuilt server to be SHUTOFF again")
+        pod = pod_of(stack, stopped["id"])
+        assert pod["spec"]["virtualMachine"]["powerSpec"] == "Shutdown"
+        assert pod["status"]["virtualMachineStatus"]["image"] == cirros_url(stack)
+        again = cli.run("server", "rebuild", "--image", IMAGE, "rb-renamed", check=False)
+        assert again.returncode != 0 and "would not reinstall it" in again.stderr
+    finally:
+        for server_id in (active["id"], stopped["id"]):
+            cli.run("server", "delete", "--wait", server_id, check=False)
+        cli.run("image", "delete", "rb-img", check=False)
+
+
+def cirros_url(stack: Stack) -> str:
+    """The URL the built-in cirros image boots (what the pod's VM image becomes)."""
+    data = arktos_get(stack, IMAGES_CONFIGMAP).json().get("data") or {}
+    entry = json.loads(data.get(IMAGE, "{}")) if data else {}
+    return str(entry.get("url") or "download.cirros-cloud.net/0.5.2/cirros-0.5.2-x86_64-disk.img")
+
+
+def test_snapshot_keeps_the_users_properties(cli: OpenStackCLI, stack: Stack, demo_api: Api) -> None:
+    server = cli.json("server", "create", "--image", IMAGE, "--flavor", "m1.tiny", "--wait", "prop-vm")
+    try:
+        cli.run(
+            "server", "image", "create", "--wait", "--name", "prop-snap",
+            "--property", "image_type=golden", "--property", "owner_note=x", "prop-vm",
+        )  # fmt: skip
+        snap = cli.json("image", "show", "prop-snap")
+        assert snap["properties"]["image_type"] == "golden"
+        assert snap["properties"]["owner_note"] == "x"
+        assert snap["properties"]["instance_uuid"] == server["id"]
+        cli.run("server", "stop", "prop-vm")
+        eventually(
+            lambda: True if cli.json("server", "show", "prop-vm")["status"] == "SHUTOFF" else None, "stop"
+        )
+        refused = demo_api.post(f"/servers/{server['id']}/action", json={"createImage": {"name": "off"}})
+        assert refused.status_code == 409
+        assert "Arktos can only snapshot a running VM" in refused.json()["conflictingRequest"]["message"]
+        cli.run("image", "delete", "prop-snap")
+    finally:
+        cli.run("server", "delete", "--wait", server["id"], check=False)

@@ -294,27 +294,173 @@ def test_rebuild_from_own_snapshot_is_a_restore() -> None:
     assert "OS-EXT-STS:task_state" not in server
 
 
-@pytest.mark.parametrize("ref", [SNAP_ID, "6db08272-a856-49da-8909-7c4c73ab0bac"])
-def test_rebuild_from_another_image_is_400(ref: str) -> None:
-    catalog = _catalog_with(_snapshot("some-other-server"))
+CIRROS = "6db08272-a856-49da-8909-7c4c73ab0bac"
+OTHER_IMAGE = "download.example.org/other.img"
+
+
+def _catalog_with_other_snapshot() -> CatalogStore:
+    catalog = CatalogStore()
     catalog.set_configmap(
         "demo",
         "openstack-images",
         {
-            **{SNAP_ID: image_entry(_snapshot("other"))},
-            "cirros": '{"id": "6db08272-a856-49da-8909-7c4c73ab0bac", "url": "x"}',
+            SNAP_ID: image_entry(_snapshot("other")),
+            "cirros": f'{{"id": "{CIRROS}", "url": "{OTHER_IMAGE}"}}',
+            "queued": '{"id": "99999999-2222-4333-8444-555555555555", "status": "queued"}',
         },
     )
-    reply = handle(ctx(proofs=proven(), catalog=catalog), {"rebuild": {"imageRef": ref}})
+    return catalog
+
+
+def test_rebuild_from_another_servers_snapshot_is_400() -> None:
+    known = ctx(cache_with(running_pod()), proven(), catalog=_catalog_with_other_snapshot())
+    reply = handle(known, {"rebuild": {"imageRef": SNAP_ID}})
     assert isinstance(reply, Reply)
-    assert error(reply) == (
-        400,
-        actions.not_own_snapshot(ref, SID),
+    assert error(reply) == (400, actions.not_own_snapshot(SNAP_ID, SID))
+
+
+def test_rebuild_refusals_wait_for_arktos_to_say_the_server_exists() -> None:
+    """Nova looks the server up first: without the cache's word, one GET of the pod comes before the 400."""
+    for ref, message in (
+        (SNAP_ID, actions.not_own_snapshot(SNAP_ID, SID)),
+        ("nope", "Image nope could not be found."),
+        ("queued", "Image queued is not active."),
+    ):
+        outcome = handle(ctx(catalog=_catalog_with_other_snapshot()), {"rebuild": {"imageRef": ref}})
+        assert isinstance(outcome, Forward) and outcome.upstream.method == "GET"
+        assert outcome.upstream.path == POD_PATH
+        assert error(translated(outcome, ArktosReply(200, {}, orjson.dumps(running_pod())))) == (400, message)
+        missing = translated(outcome, status_reply(404, "NotFound"))
+        assert error(missing) == (404, f"Instance {SID} could not be found.")
+
+
+def test_any_action_on_a_server_the_cache_knows_is_missing_is_404_first() -> None:
+    cache = cache_with(running_pod())
+    other = "0b0c0d0e-0000-4000-8000-000000000000"
+    request = ClientRequest(
+        "POST",
+        f"/compute/v2.1/demo/servers/{other}/action",
+        {},
+        {"x-auth-token": TOKEN},
+        orjson.dumps({"rebuild": {"imageRef": "no-such-image"}}),
     )
+    reply = actions.server_action(ctx(cache, proven()), request, {"server_id": other, "project_id": "demo"})
+    assert isinstance(reply, Reply)
+    assert error(reply) == (404, f"Instance {other} could not be found.")
+
+
+def rebuilt(pod: dict[str, Any], image: str = OTHER_IMAGE) -> dict[str, Any]:
+    """Arktos's reply to the rebuild patch: the new image in the spec, the old one still reported."""
+    pod = copy.deepcopy(pod)
+    pod["metadata"]["annotations"]["openstack.arktos.io/image-id"] = CIRROS
+    pod["spec"]["virtualMachine"]["image"] = image
+    pod["status"]["virtualMachineStatus"]["image"] = "download.cirros-cloud.net/old.img"
+    return pod
+
+
+def test_rebuild_to_any_image_is_one_patch_of_the_vm_image_with_the_uid_test() -> None:
+    pod = running_pod()
+    pod["metadata"]["uid"] = "uid-1"
+    pod["metadata"]["annotations"] = {"openstack.arktos.io/display-name": "vm1"}
+    known = ctx(cache_with(pod), proven(), catalog=_catalog_with_other_snapshot())
+    body = {"rebuild": {"imageRef": CIRROS, "name": "vm2", "metadata": {"k": "v"}, "adminPass": "pw"}}
+    outcome = handle(known, body)
+    assert isinstance(outcome, Forward)
+    upstream = outcome.upstream
+    assert (upstream.method, upstream.path, upstream.content_type) == (
+        "PATCH",
+        POD_PATH,
+        "application/json-patch+json",
+    )
+    assert upstream.body is not None
+    assert orjson.loads(upstream.body) == [
+        {"op": "test", "path": "/metadata/uid", "value": "uid-1"},
+        {"op": "add", "path": "/metadata/annotations/openstack.arktos.io~1image-id", "value": CIRROS},
+        {"op": "add", "path": "/metadata/annotations/openstack.arktos.io~1display-name", "value": "vm2"},
+        {"op": "add", "path": "/metadata/annotations/openstack.arktos.io~1metadata", "value": '{"k":"v"}'},
+        {"op": "replace", "path": "/spec/virtualMachine/image", "value": OTHER_IMAGE},
+    ]
+    answered = rebuilt(pod)
+    answered["metadata"]["annotations"]["openstack.arktos.io/display-name"] = "vm2"
+    reply = translated(outcome, ArktosReply(200, {}, orjson.dumps(answered)))
+    assert reply.status == 202
+    server = orjson.loads(reply.body)["server"]
+    assert (server["id"], server["name"], server["status"], server["adminPass"]) == (
+        SID,
+        "vm2",
+        "REBUILD",
+        "pw",
+    )
+    assert server["image"]["id"] == CIRROS
+    # The uid test failed: not the server the cache knew.
+    assert error(translated(outcome, status_reply(422, "Invalid")))[0] == 404
+
+
+def test_rebuild_of_a_stopped_server_is_allowed_and_stays_shutoff() -> None:
+    pod = stopped_pod()
+    pod["metadata"]["annotations"] = {}
+    outcome = handle(
+        ctx(cache_with(pod), proven(), catalog=_catalog_with_other_snapshot()),
+        {"rebuild": {"imageRef": CIRROS}},
+    )
+    assert isinstance(outcome, Forward) and outcome.upstream.method == "PATCH"
+    server = orjson.loads(translated(outcome, ArktosReply(200, {}, orjson.dumps(rebuilt(pod)))).body)[
+        "server"
+    ]
+    assert server["status"] == "REBUILD"
+    done = rebuilt(pod)
+    done["status"]["virtualMachineStatus"]["image"] = OTHER_IMAGE
+    assert actions.view_for(ctx()).show(done)["status"] == "SHUTOFF"
+
+
+def test_restore_and_snapshot_of_a_stopped_server_say_why_arktos_cannot() -> None:
+    catalog = _catalog_with(_snapshot(SID))
+    stopped = ctx(cache_with(stopped_pod()), proven(), catalog=catalog)
+    reply = handle(stopped, {"rebuild": {"imageRef": SNAP_ID}})
+    assert isinstance(reply, Reply)
+    status, message = error(reply)
+    assert status == 409
+    assert message.startswith(f"Cannot 'rebuild' instance {SID} while it is in vm_state stopped: ")
+    assert "Arktos can only restore a snapshot into a running VM" in message
+    reply = handle(stopped, {"createImage": {"name": "s"}})
+    assert isinstance(reply, Reply)
+    status, message = error(reply)
+    assert status == 409
+    assert message.startswith(f"Cannot 'createImage' instance {SID} while it is in vm_state stopped: ")
+    assert "Arktos can only snapshot a running VM" in message
+
+
+def test_rebuild_from_the_image_the_vm_runs_is_refused_as_arktos_would_not_reinstall() -> None:
+    pod = running_pod()
+    pod["spec"]["virtualMachine"]["image"] = OTHER_IMAGE
+    known = ctx(cache_with(pod), proven(), catalog=_catalog_with_other_snapshot())
+    reply = handle(known, {"rebuild": {"imageRef": CIRROS}})
+    assert isinstance(reply, Reply)
+    status, message = error(reply)
+    assert status == 400 and "Arktos recreates a VM only when its image changes" in message
+
+
+def test_restore_reply_does_not_make_up_a_name_the_cache_does_not_know() -> None:
+    outcome = handle(ctx(catalog=_catalog_with(_snapshot(SID))), {"rebuild": {"imageRef": SNAP_ID}})
+    server = orjson.loads(translated(outcome, status_reply(201, "", "arktos-snap-7")).body)["server"]
+    assert server["id"] == SID and server["status"] == "REBUILD"
+    assert "name" not in server
+
+
+def test_snapshot_properties_keep_the_users_metadata_over_novas() -> None:
+    request = SnapshotRequest("s", SID, {"image_type": "backup", "arktos_snapshot_id": "forged", "k": "v"})
+    image = snapshot_image(SNAP_ID, "demo", "default", request, "active", "t", "t", "arktos-snap-7")
+    assert image.properties["image_type"] == "backup"
+    assert image.properties["k"] == "v"
+    assert image.properties["instance_uuid"] == SID
+    assert image.properties["arktos_snapshot_id"] == "arktos-snap-7"
+    # Still this server's snapshot (its URL says so), so it is restorable and not bootable.
+    assert actions.snapshot_id_of(image, SID) == "arktos-snap-7"
 
 
 def test_rebuild_from_unknown_image_is_400() -> None:
-    reply = handle(ctx(proofs=proven()), {"rebuild": {"imageRef": SNAP_ID}})
+    known = ctx(cache_with(running_pod()), proven())
+    reply = handle(known, {"rebuild": {"imageRef": SNAP_ID}})
     assert isinstance(reply, Reply)
     assert error(reply) == (400, f"Image {SNAP_ID} could not be found.")
 
@@ -394,8 +540,12 @@ def test_cache_decides_only_for_a_proven_token_in_the_named_tenant() -> None:
     assert isinstance(handle(ctx(unsynced, proven()), {"reboot": {"type": "SOFT"}}), Forward)
 
 
-def test_pod_unknown_to_the_cache_is_forwarded() -> None:
-    assert isinstance(handle(ctx(cache_with(), proven()), {"os-start": None}), Forward)
+def test_pod_unknown_to_the_cache_is_404_for_a_proven_caller_else_forwarded() -> None:
+    # The synced cache has every pod of the tenant and Arktos has let this token in: no such server.
+    reply = handle(ctx(cache_with(), proven()), {"os-start": None})
+    assert isinstance(reply, Reply) and error(reply) == (404, f"Instance {SID} could not be found.")
+    # Without the proof, Arktos decides (its 404 is the answer).
+    assert isinstance(handle(ctx(cache_with()), {"os-start": None}), Forward)
 
 
 def test_hard_reboot_of_a_stopped_server_powers_it_on() -> None:

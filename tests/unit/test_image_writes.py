@@ -177,7 +177,8 @@ def test_delete_refusals_are_said_only_after_arktos_lets_the_caller_read() -> No
 
 
 def test_delete_of_a_snapshot_in_flight_is_refused() -> None:
-    snapshot = image(SNAP, status="queued", url="", properties={"image_type": "snapshot"})
+    url = "arktos-snapshot://demo/default/server-1/"
+    snapshot = image(SNAP, status="queued", url=url, properties={"image_type": "snapshot"})
     ctx = context(catalog(snapshot))
     outcome = writes.delete_image(ctx, request("DELETE", "/x"), {"image_id": SNAP})
     assert answer(outcome, configmap_reply(snapshot)).status == 409
