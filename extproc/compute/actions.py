@@ -52,8 +52,8 @@ Arktos accepts the change; its kubelet recreates the VM from the new image, as f
 spec). From ACTIVE or SHUTOFF (a stopped server stays SHUTOFF); the server shows REBUILD (task_state
 ``rebuilding``) until the node agent reports the VM of the new image (``server_status``). Arktos does not
 restart a VM whose image did not change, so a rebuild from the image the VM already runs is refused (400)
-rather than answered 202 without reinstalling anything. ``key_name`` is not part of the rebuild schema here
-yet (keypairs live in ``extproc.compute.keypairs``, which changes ``publicKey``/``keyPairName``).
+rather than answered 202 without reinstalling anything. ``key_name`` in a rebuild body arrived with
+microversion 2.54; at 2.1 (the gateway's) Nova's schema refuses it (400), and so does this one.
 
 Nova looks the server up before anything else about an action: an action on a server the cache knows is
 missing (for a proven caller) is 404 at once, and a refusal about the request itself (unknown image, a
