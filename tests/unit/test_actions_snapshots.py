@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from extproc.catalog import DEFAULT_IMAGES, CatalogStore, parse_images
+from extproc.catalog import DEFAULT_IMAGES, DELETED_SNAPSHOTS_KEY, CatalogStore, parse_images
 from extproc.cluster_cache import ACTION, POD, REPLICASET, ClusterCache
 from extproc.snapshots import (
     SnapshotRecorder,
@@ -186,3 +186,23 @@ async def test_recorder_removes_a_failed_snapshot() -> None:
     await rec.reconcile("demo", "default", IMAGE_ID)
     assert IMAGE_ID not in fake.configmap["data"]
     assert orjson.loads(fake.configmap["data"][DEFAULT_IMAGES[0].name])["id"] == DEFAULT_IMAGES[0].id
+
+
+async def test_recorder_never_records_a_deleted_snapshot_again() -> None:
+    """The owner deleted the snapshot (its id remembered in the ConfigMap); its Action still exists and a
+    relist replays it: nothing is written back."""
+    cache = cache_with(snap_action(DONE))
+    fake = FakeArktos()
+    data = {DELETED_SNAPSHOTS_KEY: orjson.dumps({IMAGE_ID: "2026-01-01T00:00:00Z"}).decode()}
+    fake.configmap = {"kind": "ConfigMap", "metadata": {"name": "openstack-images", "resourceVersion": "5"}}
+    fake.configmap["data"] = data
+    rec = recorder(cache, fake)
+    await rec.reconcile("demo", "default", IMAGE_ID)
+    assert fake.calls == [("GET", CM_PATH)]
+    assert fake.configmap["data"] == data
+
+
+def test_a_finished_snapshot_without_a_record_is_not_shown() -> None:
+    """Only a snapshot still in flight can lack its record; a finished one without it was deleted."""
+    cache = cache_with(snap_action(DONE))
+    assert with_live_state([], "demo", cache) == []

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from extproc import app
-from extproc.catalog import CatalogStore, Image, image_entry
+from extproc.catalog import DELETED_SNAPSHOTS_KEY, CatalogStore, Image, image_entry
 from extproc.config import GatewayConfig
 from extproc.context import RequestContext
 from extproc.image import records, writes
@@ -410,3 +410,17 @@ def test_the_tenant_of_a_glance_write_is_the_proven_one_holding_the_image() -> N
     assert tenant == TENANT and found is not None and found.owner == TENANT
     # Two tenants hold it and the token proves neither: no guess.
     assert writes.locate(context(store, proven=False), TOKEN, MINE) == (None, None)
+
+
+def test_deleting_a_snapshot_remembers_its_id_so_it_is_never_recorded_again() -> None:
+    snapshot = image(SNAP, url="arktos-snapshot://demo/default/server-1/arktos-snap-1")
+    outcome = writes.delete_image(
+        context(catalog(snapshot, image())), request("DELETE", "/x"), {"image_id": SNAP}
+    )
+    ops = patch_ops(forwarded(outcome))
+    data = ops[1]["value"]
+    assert SNAP not in data and MINE in data
+    assert SNAP in orjson.loads(data[DELETED_SNAPSHOTS_KEY])
+    # A registered image leaves no such trace.
+    outcome = writes.delete_image(context(catalog(image())), request("DELETE", "/x"), {"image_id": MINE})
+    assert DELETED_SNAPSHOTS_KEY not in patch_ops(forwarded(outcome))[1]["value"]
