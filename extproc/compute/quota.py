@@ -17,13 +17,9 @@ asked, whose own refusals then show as before (ERROR members of a batch, see ``e
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-
-from extproc.errors import parse_status
-from extproc.messages import ArktosReply
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,23 +73,4 @@ def servers_to_create(min_count: int, max_count: int, quota: PodQuota | None) ->
     return OverQuota(
         f"Quota exceeded for instances: Requested {requested}, but already used {quota.used} of "
         f"{quota.limit} instances"
-    )
-
-
-_ADMISSION = re.compile(r"exceeded quota: [^,]*, requested: pods=\d+, used: pods=(\d+), limited: pods=(\d+)")
-
-
-def admission_refusal(reply: ArktosReply, requested: int) -> str | None:
-    """Nova's message for Arktos's own quota refusal of a pod create (403 ``pods "x" is forbidden: exceeded
-    quota: compute, requested: pods=1, used: pods=2, limited: pods=2``, fixture 41), None for anything else.
-    Arktos authorized the caller before it counted, so the numbers are the caller's own tenant's."""
-    if reply.status != 403:
-        return None
-    status = parse_status(reply.body)
-    found = _ADMISSION.search(str((status or {}).get("message") or ""))
-    if found is None:
-        return None
-    return (
-        f"Quota exceeded for instances: Requested {requested}, but already used {found.group(1)} of "
-        f"{found.group(2)} instances"
     )

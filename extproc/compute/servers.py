@@ -362,8 +362,8 @@ def create_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
         # A retry of a create that succeeded (its outcome was unknown to the client): answer as then.
         retried = retry is not None and idempotency.already_created(reply)
         if reply.status not in (200, 201, 202) and not retried:
-            refused = quota.admission_refusal(reply, 1)
-            return error_reply(Service.COMPUTE, 403, refused) if refused else _arktos_error(reply)
+            # Arktos's own quota refusal reads in Nova's words (``errors.quota_message``).
+            return _arktos_error(reply)
         headers = {"location": view.self_url(inputs.server_id)}
         if create.return_reservation_id:
             return json_reply(202, {"reservation_id": inputs.reservation_id}, headers)
