@@ -1,5 +1,6 @@
 """The image lifecycle with the real clients through Envoy: register, web-download import, boot from it,
-``image set``, delete (registered images and snapshots; Glance, Nova's proxy, openstacksdk)."""
+rebuild to another image (ACTIVE and SHUTOFF), ``image set``, delete (registered images and snapshots;
+Glance, Nova's proxy, openstacksdk). Two servers in all: each boot costs seconds."""
 
 from __future__ import annotations
 
@@ -45,7 +46,19 @@ def image_create(cli: OpenStackCLI, *args: str) -> Any:
     return json.loads(proc.stdout)
 
 
-def test_register_import_boot_set_and_delete(cli: OpenStackCLI, stack: Stack, alt_api: Api) -> None:
+def pod_of(stack: Stack, sid: str) -> dict[str, Any]:
+    pod: dict[str, Any] = arktos_get(stack, f"/api/v1/tenants/demo/namespaces/default/pods/{sid}").json()
+    return pod
+
+
+def cirros_url(stack: Stack) -> str:
+    """The URL the built-in cirros image boots (what the pod's VM image becomes)."""
+    data = arktos_get(stack, IMAGES_CONFIGMAP).json().get("data") or {}
+    entry = json.loads(data.get(IMAGE, "{}")) if data else {}
+    return str(entry.get("url") or "download.cirros-cloud.net/0.5.2/cirros-0.5.2-x86_64-disk.img")
+
+
+def test_register_import_boot_rebuild_set_and_delete(cli: OpenStackCLI, stack: Stack, alt_api: Api) -> None:
     created = image_create(
         cli,
         "--property",
@@ -62,17 +75,31 @@ def test_register_import_boot_set_and_delete(cli: OpenStackCLI, stack: Stack, al
     assert image_id in arktos_get(stack, IMAGES_CONFIGMAP).json()["data"]
 
     cli.run("image", "import", "--method", "web-download", "--uri", URI, "web-img")
-    shown = cli.json("image", "show", "web-img")
-    assert shown["status"] == "active"
+    assert cli.json("image", "show", "web-img")["status"] == "active"
     # Another tenant cannot see it, change it or delete it.
     assert alt_api.get(f"/image/v2/images/{image_id}").status_code == 404
     assert alt_api.session.delete(f"{alt_api.public_url}/image/v2/images/{image_id}").status_code == 404
 
     server = cli.json("server", "create", "--image", "web-img", "--flavor", "m1.tiny", "--wait", "web-vm")
     try:
-        pod = arktos_get(stack, f"/api/v1/tenants/demo/namespaces/default/pods/{server['id']}").json()
+        pod = pod_of(stack, server["id"])
         assert pod["spec"]["virtualMachine"]["image"] == URI
-        assert cli.json("server", "show", "web-vm")["image"].startswith("web-img")
+        before = pod["status"]["virtualMachineStatus"]
+        assert before["image"] == URI
+
+        # Rebuild of an ACTIVE server to another image: one Arktos write, the VM recreated from it.
+        calls = len(stack.arktos_requests())
+        cli.run("server", "rebuild", "--image", IMAGE, "--wait", "web-vm")
+        writes = [c for c in stack.arktos_requests()[calls:] if c[0] in ("PATCH", "POST", "PUT", "DELETE")]
+        assert [(m, p.rsplit("/", 1)[-1]) for m, p in writes] == [("PATCH", server["id"])], "one Arktos write"
+        pod = pod_of(stack, server["id"])
+        assert pod["spec"]["virtualMachine"]["image"] == cirros_url(stack)
+        after = pod["status"]["virtualMachineStatus"]
+        assert after["image"] == cirros_url(stack) and after["virtualMachineId"] != before["virtualMachineId"]
+        shown = cli.json("server", "show", "web-vm")
+        assert shown["status"] == "ACTIVE" and shown["image"].endswith(f"({CIRROS_ID})")
+        again = cli.run("server", "rebuild", "--image", IMAGE, "web-vm", check=False)
+        assert again.returncode != 0 and "would not reinstall it" in again.stderr
     finally:
         cli.run("server", "delete", "--wait", server["id"])
 
@@ -86,8 +113,71 @@ def test_register_import_boot_set_and_delete(cli: OpenStackCLI, stack: Stack, al
     assert "web-img2" not in {i["Name"] for i in cli.json("image", "list")}
     assert image_id not in arktos_get(stack, IMAGES_CONFIGMAP).json()["data"]
     assert IMAGE in {i["Name"] for i in cli.json("image", "list")}, "the built-in images stay"
-    gone = cli.run("image", "delete", image_id, check=False)
-    assert gone.returncode != 0
+    assert cli.run("image", "delete", image_id, check=False).returncode != 0
+
+
+def test_snapshot_properties_delete_and_a_shutoff_server(
+    cli: OpenStackCLI, stack: Stack, demo_api: Api
+) -> None:
+    server = cli.json("server", "create", "--image", IMAGE, "--flavor", "m1.tiny", "--wait", "snap-vm")
+    sid = server["id"]
+    try:
+        cli.run(
+            "server", "image", "create", "--wait", "--name", "snapdel",
+            "--property", "image_type=golden", "--property", "owner_note=x", "snap-vm",
+        )  # fmt: skip
+        snapshot = cli.json("image", "show", "snapdel")
+        # The user's properties win over Nova's own (image_type), as in Nova.
+        assert snapshot["properties"]["image_type"] == "golden"
+        assert snapshot["properties"]["owner_note"] == "x"
+        assert snapshot["properties"]["instance_uuid"] == sid
+
+        cli.run("image", "delete", "snapdel")
+        assert "snapdel" not in {i["Name"] for i in cli.json("image", "list")}
+        assert snapshot["id"] not in arktos_get(stack, IMAGES_CONFIGMAP).json()["data"]
+        refused = cli.run("server", "rebuild", "--image", snapshot["id"], "snap-vm", check=False)
+        assert refused.returncode != 0
+        # The processor's restart replays the snapshot's Action: the deleted image stays deleted.
+        stack.restart_processor()
+        cli.json("server", "show", "snap-vm")
+        assert snapshot["id"] not in arktos_get(stack, IMAGES_CONFIGMAP).json()["data"]
+        assert cli.run("image", "show", snapshot["id"], check=False).returncode != 0
+
+        cli.run("server", "stop", "snap-vm")
+        eventually(
+            lambda: True if cli.json("server", "show", sid)["status"] == "SHUTOFF" else None, "SHUTOFF"
+        )
+        off = demo_api.post(f"/servers/{sid}/action", json={"createImage": {"name": "off"}})
+        assert off.status_code == 409
+        assert "Arktos can only snapshot a running VM" in off.json()["conflictingRequest"]["message"]
+
+        # Rebuild of a SHUTOFF server to another image: REBUILD, then SHUTOFF again, from the new image.
+        image_create(cli, "--disk-format", "qcow2", "--container-format", "bare", "rb-img")
+        cli.run("image", "import", "--method", "web-download", "--uri", URI, "rb-img")
+        rb_img = cli.json("image", "show", "rb-img")
+        reply = demo_api.post(
+            f"/servers/{sid}/action",
+            json={"rebuild": {"imageRef": rb_img["id"], "name": "rb-renamed", "metadata": {"k": "v"}}},
+        )
+        assert reply.status_code == 202, reply.text
+        rebuilt = reply.json()["server"]
+        assert (rebuilt["status"], rebuilt["name"], rebuilt["metadata"]) == (
+            "REBUILD",
+            "rb-renamed",
+            {"k": "v"},
+        )
+
+        def back_shutoff() -> dict[str, Any] | None:
+            shown = cli.json("server", "show", sid)
+            return shown if shown["status"] == "SHUTOFF" and shown["OS-EXT-STS:task_state"] is None else None
+
+        eventually(back_shutoff, "the rebuilt server to be SHUTOFF again")
+        pod = pod_of(stack, sid)
+        assert pod["spec"]["virtualMachine"]["powerSpec"] == "Shutdown"
+        assert pod["status"]["virtualMachineStatus"]["image"] == URI
+    finally:
+        cli.run("server", "delete", "--wait", sid, check=False)
+        cli.run("image", "delete", "rb-img", check=False)
 
 
 def test_builtin_and_protected_images_refuse_deletion(cli: OpenStackCLI, demo_api: Api) -> None:
@@ -147,25 +237,6 @@ def test_glance_refusals_over_http(cli: OpenStackCLI, demo_api: Api) -> None:
     assert glance.delete(f"{base}/images/{image_id}").status_code == 404
 
 
-def test_snapshot_delete_is_final(cli: OpenStackCLI, stack: Stack) -> None:
-    server = cli.json("server", "create", "--image", IMAGE, "--flavor", "m1.tiny", "--wait", "snapdel-vm")
-    try:
-        cli.run("server", "image", "create", "--wait", "--name", "snapdel", "snapdel-vm")
-        snapshot = cli.json("image", "show", "snapdel")
-        cli.run("image", "delete", "snapdel")
-        assert "snapdel" not in {i["Name"] for i in cli.json("image", "list")}
-        assert snapshot["id"] not in arktos_get(stack, IMAGES_CONFIGMAP).json()["data"]
-        refused = cli.run("server", "rebuild", "--image", snapshot["id"], "snapdel-vm", check=False)
-        assert refused.returncode != 0
-        # The processor's restart replays the snapshot's Action: the deleted image stays deleted.
-        stack.restart_processor()
-        cli.json("server", "show", "snapdel-vm")
-        assert snapshot["id"] not in arktos_get(stack, IMAGES_CONFIGMAP).json()["data"]
-        assert cli.run("image", "show", snapshot["id"], check=False).returncode != 0
-    finally:
-        cli.run("server", "delete", "--wait", server["id"])
-
-
 def test_nova_proxy_and_openstacksdk_delete(
     conn: openstack.connection.Connection, cli: OpenStackCLI, demo_api: Api, stack: Stack
 ) -> None:
@@ -201,89 +272,3 @@ def test_concurrent_writer_is_not_lost(cli: OpenStackCLI, stack: Stack) -> None:
     eventually(deleted, "the delete to go through once the processor has seen the new version")
     data: dict[str, Any] = arktos_get(stack, IMAGES_CONFIGMAP).json()["data"]
     assert "operator-img" in data and first["id"] not in data
-
-
-def pod_of(stack: Stack, sid: str) -> dict[str, Any]:
-    pod: dict[str, Any] = arktos_get(stack, f"/api/v1/tenants/demo/namespaces/default/pods/{sid}").json()
-    return pod
-
-
-def test_rebuild_to_another_image_from_active_and_from_shutoff(
-    cli: OpenStackCLI, stack: Stack, demo_api: Api
-) -> None:
-    image_create(cli, "--disk-format", "qcow2", "--container-format", "bare", "rb-img")
-    cli.run("image", "import", "--method", "web-download", "--uri", URI, "rb-img")
-    cirros = cli.json("image", "show", IMAGE)
-    active = cli.json("server", "create", "--image", "rb-img", "--flavor", "m1.tiny", "--wait", "rb-active")
-    stopped = cli.json("server", "create", "--image", "rb-img", "--flavor", "m1.tiny", "--wait", "rb-stopped")
-    try:
-        before = pod_of(stack, active["id"])["status"]["virtualMachineStatus"]
-        assert before["image"] == URI
-        calls = len(stack.arktos_requests())
-        cli.run("server", "rebuild", "--image", IMAGE, "--wait", "rb-active")
-        writes = [c for c in stack.arktos_requests()[calls:] if c[0] in ("PATCH", "POST", "PUT", "DELETE")]
-        assert [(m, p.rsplit("/", 1)[-1]) for m, p in writes] == [("PATCH", active["id"])], "one Arktos write"
-        pod = pod_of(stack, active["id"])
-        assert pod["spec"]["virtualMachine"]["image"] == cirros_url(stack)
-        after = pod["status"]["virtualMachineStatus"]
-        assert after["image"] == cirros_url(stack) and after["virtualMachineId"] != before["virtualMachineId"]
-        shown = cli.json("server", "show", "rb-active")
-        assert shown["status"] == "ACTIVE" and shown["image"].endswith(f"({cirros['id']})")
-
-        cli.run("server", "stop", "rb-stopped")
-        eventually(
-            lambda: True if cli.json("server", "show", "rb-stopped")["status"] == "SHUTOFF" else None,
-            "SHUTOFF",
-        )
-        reply = demo_api.post(
-            f"/servers/{stopped['id']}/action",
-            json={"rebuild": {"imageRef": cirros["id"], "name": "rb-renamed", "metadata": {"k": "v"}}},
-        )
-        assert reply.status_code == 202, reply.text
-        server = reply.json()["server"]
-        assert (server["status"], server["name"], server["metadata"]) == ("REBUILD", "rb-renamed", {"k": "v"})
-
-        def back_shutoff() -> dict[str, Any] | None:
-            shown = cli.json("server", "show", stopped["id"])
-            return shown if shown["status"] == "SHUTOFF" and shown["OS-EXT-STS:task_state"] is None else None
-
-        eventually(back_shutoff, "the rebuilt server to be SHUTOFF again")
-        pod = pod_of(stack, stopped["id"])
-        assert pod["spec"]["virtualMachine"]["powerSpec"] == "Shutdown"
-        assert pod["status"]["virtualMachineStatus"]["image"] == cirros_url(stack)
-        again = cli.run("server", "rebuild", "--image", IMAGE, "rb-renamed", check=False)
-        assert again.returncode != 0 and "would not reinstall it" in again.stderr
-    finally:
-        for server_id in (active["id"], stopped["id"]):
-            cli.run("server", "delete", "--wait", server_id, check=False)
-        cli.run("image", "delete", "rb-img", check=False)
-
-
-def cirros_url(stack: Stack) -> str:
-    """The URL the built-in cirros image boots (what the pod's VM image becomes)."""
-    data = arktos_get(stack, IMAGES_CONFIGMAP).json().get("data") or {}
-    entry = json.loads(data.get(IMAGE, "{}")) if data else {}
-    return str(entry.get("url") or "download.cirros-cloud.net/0.5.2/cirros-0.5.2-x86_64-disk.img")
-
-
-def test_snapshot_keeps_the_users_properties(cli: OpenStackCLI, stack: Stack, demo_api: Api) -> None:
-    server = cli.json("server", "create", "--image", IMAGE, "--flavor", "m1.tiny", "--wait", "prop-vm")
-    try:
-        cli.run(
-            "server", "image", "create", "--wait", "--name", "prop-snap",
-            "--property", "image_type=golden", "--property", "owner_note=x", "prop-vm",
-        )  # fmt: skip
-        snap = cli.json("image", "show", "prop-snap")
-        assert snap["properties"]["image_type"] == "golden"
-        assert snap["properties"]["owner_note"] == "x"
-        assert snap["properties"]["instance_uuid"] == server["id"]
-        cli.run("server", "stop", "prop-vm")
-        eventually(
-            lambda: True if cli.json("server", "show", "prop-vm")["status"] == "SHUTOFF" else None, "stop"
-        )
-        refused = demo_api.post(f"/servers/{server['id']}/action", json={"createImage": {"name": "off"}})
-        assert refused.status_code == 409
-        assert "Arktos can only snapshot a running VM" in refused.json()["conflictingRequest"]["message"]
-        cli.run("image", "delete", "prop-snap")
-    finally:
-        cli.run("server", "delete", "--wait", server["id"], check=False)
