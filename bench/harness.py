@@ -186,6 +186,9 @@ class BenchStack:
         for key in _ASSIGNED:
             meta.pop(key, None)
         pod.pop("status", None)
+        # Unbound, as a new pod is: the node agent schedules and boots it (a copied nodeName left every
+        # clone in BUILD, and the reboot row measured Nova's "vm_state building" refusals).
+        pod.get("spec", {}).pop("nodeName", None)
         meta["name"] = name
         meta.setdefault("annotations", {})["openstack.arktos.io/display-name"] = f"bench-{index}"
         return json.dumps(pod).encode()

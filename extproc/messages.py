@@ -54,6 +54,9 @@ class ArktosRequest:
     # Bearer token to send; None means "the client's X-Auth-Token". Identity requests carry the
     # credential in the body, so they name it here.
     bearer_token: str | None = None
+    # Arktos names the object this creates from its clock (an Action is "<operation>-<unix seconds>" per
+    # namespace): Envoy retries Arktos's 409 AlreadyExists past the next second (see envoy.yaml.tmpl).
+    retry_name_collision: bool = False
 
 
 @dataclass(frozen=True, slots=True)

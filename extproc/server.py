@@ -96,6 +96,29 @@ _REPEATED_HEADERS = frozenset(
 _HV_CACHE_LIMIT = 512
 _hv_cache: dict[tuple[str, str], base_pb2.HeaderValueOption] = {}
 
+# Request headers that make Envoy's router retry (it removes them before sending upstream).
+ENVOY_RETRY_HEADERS = (
+    "x-envoy-retry-on",
+    "x-envoy-retriable-status-codes",
+    "x-envoy-retriable-header-names",
+    "x-envoy-retry-grpc-on",
+    "x-envoy-max-retries",
+    "x-envoy-upstream-rq-timeout-ms",
+    "x-envoy-upstream-rq-per-try-timeout-ms",
+    "x-envoy-hedge-on-per-try-timeout",
+)
+# Arktos's 409 on a name it took from its clock (Action "<op>-<unix seconds>"): Envoy retries it after the
+# route's rate-limited back-off, at least one second later (envoy.yaml.tmpl), so the name is a new one.
+# Arktos takes one such write per operation, namespace and second: a burst of N in one namespace is
+# through in about N seconds. Ten retries (10 to 15 s) stay within the route's upstream timeout (20 s);
+# a longer burst ends in the 409 (Nova's conflictingRequest) as before.
+NAME_COLLISION_MAX_RETRIES = 10
+NAME_COLLISION_RETRY = {
+    "x-envoy-retry-on": "retriable-status-codes",
+    "x-envoy-retriable-status-codes": "409",
+    "x-envoy-max-retries": str(NAME_COLLISION_MAX_RETRIES),
+}
+
 
 def _hv(key: str, value: str) -> base_pb2.HeaderValueOption:
     if key not in _REPEATED_HEADERS:
@@ -369,6 +392,10 @@ class _Exchange:
             remove.append("authorization")
         if "x-auth-token" in client_headers:
             remove.append("x-auth-token")
+        # Envoy's retry headers are the processor's to set, never the client's.
+        remove.extend(h for h in ENVOY_RETRY_HEADERS if h in client_headers)
+        if up.retry_name_collision:
+            set_headers.extend(_hv(k, v) for k, v in NAME_COLLISION_RETRY.items())
         status = pb.CommonResponse.CONTINUE
         body_mutation = None
         if not replace_body:

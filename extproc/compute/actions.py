@@ -36,9 +36,13 @@ reboot does to a SHUTOFF server; Arktos's reboot only restarts a running VM): th
 cache shows it stopped.
 
 Arktos names an Action ``<operation>-<unix seconds>`` per namespace, so two reboots (or snapshots) in one
-project within one second collide (409 AlreadyExists). That is answered as Nova answers an action on a
-server that is busy with the same task: 409 conflictingRequest ("... while it is in task_state rebooting"),
-never a 500; the client may retry a second later.
+project within one second collide (409 AlreadyExists, fixtures 54-55). Envoy's router retries that 409
+(``ArktosRequest.retry_name_collision``: only CustomAction POSTs, whose only 409 is this one; never the
+powerSpec patch, whose refusal is a Nova state conflict) 1 to 1.5 s later, when Arktos's clock names the
+Action anew, up to ``NAME_COLLISION_MAX_RETRIES`` times: the processor makes no call of its own. Arktos
+thus takes one reboot per namespace and second; a burst longer than the retries still ends in the 409,
+answered as Nova answers an action on a busy server (conflictingRequest "... while it is in task_state
+rebooting"), never a 500.
 
 createImage and a rebuild from the server's own snapshot link images to Arktos snapshots as
 ``extproc.snapshots`` describes; that rebuild's ``name``/``metadata``/``adminPass`` change nothing in Arktos
@@ -344,8 +348,14 @@ def server_action(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
 
 
 def _action_post(ctx: RequestContext, sid: str, body: bytes) -> ArktosRequest:
+    """A CustomAction POST. Arktos names the Action ``<operation>-<unix seconds>`` per namespace, so two
+    of them in one namespace within a second collide (409 AlreadyExists, fixtures 54-55): Envoy retries
+    that 409 past the second boundary (``retry_name_collision``). Safe: a CustomAction has no precondition
+    in Arktos, so its only 409 is the name collision, never a state conflict."""
     path = arktos_paths.pod_action(ctx.tenant, ctx.config.namespace, sid)
-    return ArktosRequest(method="POST", path=path, body=body, content_type=JSON_CONTENT_TYPE)
+    return ArktosRequest(
+        method="POST", path=path, body=body, content_type=JSON_CONTENT_TYPE, retry_name_collision=True
+    )
 
 
 def _details_name(reply: ArktosReply) -> str:

@@ -1,0 +1,119 @@
+"""Arktos names an Action ``<operation>-<unix seconds>`` per namespace (fixtures 54-55): two users
+rebooting two different servers of one project within the same second must both succeed (issue 9 item 9).
+The second one's 409 AlreadyExists is retried by Envoy past the second boundary; a Nova state conflict
+never is."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+import requests
+
+from gateway_stack import Stack
+from tests.e2e.conftest import Api
+from tests.e2e.test_server_actions import eventually, restart_count
+
+pytestmark = pytest.mark.e2e
+
+IMAGE = "6db08272-a856-49da-8909-7c4c73ab0bac"
+
+
+def active_server(api: Api, name: str) -> str:
+    reply = api.post("/servers", json={"server": {"name": name, "imageRef": IMAGE, "flavorRef": "1"}})
+    assert reply.status_code == 202, reply.text
+    sid = str(reply.json()["server"]["id"])
+
+    def active() -> bool | None:
+        server = api.get(f"/servers/{sid}").json()["server"]
+        return True if server["status"] == "ACTIVE" and server["OS-EXT-STS:task_state"] is None else None
+
+    eventually(active, f"{name} ACTIVE")
+    return sid
+
+
+@pytest.fixture(scope="module")
+def two_servers(demo_api: Api) -> Iterator[tuple[str, str]]:
+    first, second = active_server(demo_api, "collide-1"), active_server(demo_api, "collide-2")
+    yield first, second
+    for sid in (first, second):
+        demo_api.delete(f"/servers/{sid}")
+
+
+def at_the_start_of_a_second() -> None:
+    """Both requests then reach Arktos within the same second (they take milliseconds)."""
+    time.sleep(1.02 - time.time() % 1)
+
+
+def action_posts(stack: Stack, before: int, sid: str) -> list[dict[str, Any]]:
+    return [
+        e
+        for e in stack.arktos_request_log()[before:]
+        if e["method"] == "POST" and e["path"] == f"/api/v1/tenants/demo/namespaces/default/pods/{sid}/action"
+    ]
+
+
+def test_two_reboots_in_one_second_both_succeed(
+    stack: Stack, demo_api: Api, two_servers: tuple[str, str]
+) -> None:
+    restarts = {sid: restart_count(stack, sid) for sid in two_servers}
+    before = len(stack.arktos_request_log())
+    # Two users, two sessions (one each), the same project.
+    sessions = [Api(stack.public_url, "demo-token", "demo") for _ in two_servers]
+    at_the_start_of_a_second()
+    with ThreadPoolExecutor(2) as pool:
+        replies = list(
+            pool.map(
+                lambda pair: pair[0].post(f"/servers/{pair[1]}/action", json={"reboot": {"type": "SOFT"}}),
+                zip(sessions, two_servers, strict=True),
+            )
+        )
+    assert [r.status_code for r in replies] == [202, 202], [r.text for r in replies]
+    # They did collide in Arktos (three POSTs reached it), and the retry went through.
+    posts = [len(action_posts(stack, before, sid)) for sid in two_servers]
+    assert sorted(posts) == [1, 2], posts
+    for sid in two_servers:
+        eventually(lambda sid=sid: True if restart_count(stack, sid) == restarts[sid] + 1 else None, "reboot")
+
+
+def test_a_nova_state_conflict_is_not_retried(
+    stack: Stack, demo_api: Api, two_servers: tuple[str, str]
+) -> None:
+    """os-start of a running server on the short path (the cache cannot decide without the tenant):
+    Arktos refuses the conditional powerSpec patch; exactly one call, Nova's 409."""
+    sid = two_servers[0]
+    eventually(
+        lambda: True if demo_api.get(f"/servers/{sid}").json()["server"]["status"] == "ACTIVE" else None,
+        "ACTIVE",
+    )
+    before = len(stack.arktos_request_log())
+    reply = Api(stack.public_url, "demo-token", None).post(f"/servers/{sid}/action", json={"os-start": None})
+    assert reply.status_code == 409, reply.text
+    assert "while it is in vm_state active" in reply.json()["conflictingRequest"]["message"]
+    calls = [e for e in stack.arktos_request_log()[before:] if e["path"].endswith(sid)]
+    assert [c["method"] for c in calls] == ["PATCH"]
+
+
+def test_retry_headers_from_clients_never_reach_envoys_router(
+    stack: Stack, two_servers: tuple[str, str]
+) -> None:
+    """A client cannot make the gateway retry (or time out) its own requests."""
+    sid = two_servers[1]
+    before = len(stack.arktos_request_log())
+    reply = requests.post(
+        f"{stack.public_url}/compute/v2.1/servers/{sid}/action",
+        json={"os-start": None},
+        headers={
+            "X-Auth-Token": "demo-token",
+            "x-envoy-retry-on": "4xx,retriable-status-codes",
+            "x-envoy-retriable-status-codes": "409,422",
+            "x-envoy-max-retries": "5",
+        },
+        timeout=30,
+    )
+    assert reply.status_code == 409, reply.text
+    calls = [e for e in stack.arktos_request_log()[before:] if e["path"].endswith(sid)]
+    assert [c["method"] for c in calls] == ["PATCH"]
