@@ -8,8 +8,10 @@ from typing import Any
 
 import orjson
 import pytest
+from kubernetes import client as k8s
 
 from extproc.catalog import CatalogStore
+from extproc.catalog_watch import CatalogWatch
 from extproc.compute import keypairs, servers
 from extproc.config import GatewayConfig
 from extproc.context import RequestContext
@@ -445,3 +447,19 @@ def test_generation_takes_a_key_from_the_stock_and_an_empty_stock_is_503() -> No
         orjson.loads(busy.body)["serviceUnavailable"]["message"]
         == "Keypair generation is busy; retry the request."
     )
+
+
+def test_the_configmap_watch_feeds_the_keypair_store() -> None:
+    store = KeypairStore()
+    catalog = CatalogStore()
+    watch = CatalogWatch(catalog, k8s.ApiClient(), keypairs=store)
+    flavors = {
+        "metadata": {"name": "openstack-flavors", "tenant": "demo", "resourceVersion": "1"},
+        "data": {},
+    }
+    watch.on_list([flavors, keypair_configmap("k1", "ssh-rsa A", "f", "u", uid="a")])
+    assert store.synced and store.public_key("demo", "k1") == "ssh-rsa A"
+    watch.on_event("ADDED", keypair_configmap("k2", "ssh-rsa B", "f", "u", tenant="alt", uid="b"))
+    assert store.public_key("alt", "k2") == "ssh-rsa B"
+    watch.on_event("DELETED", keypair_configmap("k1", "ssh-rsa A", "f", "u", uid="a"))
+    assert store.public_key("demo", "k1") is None
