@@ -272,3 +272,12 @@ def test_concurrent_writer_is_not_lost(cli: OpenStackCLI, stack: Stack) -> None:
     eventually(deleted, "the delete to go through once the processor has seen the new version")
     data: dict[str, Any] = arktos_get(stack, IMAGES_CONFIGMAP).json()["data"]
     assert "operator-img" in data and first["id"] not in data
+    # The stack is shared by the session: leave demo's image list as it was (test_openstack_cli lists it).
+    removed = requests.patch(
+        stack.arktos_url + IMAGES_CONFIGMAP,
+        json={"data": {"operator-img": None}},
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/merge-patch+json"},
+        verify=str(stack.ca_path) if stack.ca_path else True,
+        timeout=10,
+    )
+    assert removed.status_code == 200, removed.text
