@@ -176,6 +176,10 @@ class Api:
             if verb != "create":
                 raise status.method_not_allowed()
             return self.pod_action(tenant, rp.namespace or "", rp.name, req)
+        if sub == "binding":
+            if verb != "create":
+                raise status.method_not_allowed()
+            return self.bind_pod(key, req)
         if verb == "get":
             return ApiResponse(200, self.store.require(rt, key).full)
         if verb == "update":
@@ -361,7 +365,9 @@ class Api:
 
     def ensure_tenant(self, name: str) -> None:
         if self.store.get(TENANTS, ("", "", name)) is None:
-            self.create_object(TENANTS, {"metadata": {"name": name}}, "", "")
+            self.create_object(
+                TENANTS, {"metadata": {"name": name}, "spec": {"storageClusterId": "1"}}, "", ""
+            )
         for ns in DEFAULT_NAMESPACES:
             self.ensure_namespace(name, ns)
 
@@ -401,6 +407,13 @@ class Api:
             obj.pop("status", None)
         if rt is PODS:
             validation.revalidate_pod(obj)
+            vm_status = (obj.get("status") or {}).get("virtualMachineStatus")
+            if isinstance(vm_status, dict):
+                # As Arktos serializes it (fixture 68): resources always, ready/restartCount omitempty.
+                vm_status.setdefault("resources", {})
+                for field in ("ready", "restartCount"):
+                    if field in vm_status and not vm_status[field]:
+                        del vm_status[field]
         elif rt is REPLICASETS:
             validation.prepare_replicaset(obj)
             if obj.get("spec") != old.get("spec"):
@@ -440,6 +453,13 @@ class Api:
                 opts = parsed
         if "propagationPolicy" in req.query:
             opts["propagationPolicy"] = req.query["propagationPolicy"]
+        if "gracePeriodSeconds" in req.query:
+            try:
+                opts["gracePeriodSeconds"] = int(req.query["gracePeriodSeconds"])
+            except ValueError:
+                raise status.bad_request(
+                    f'strconv.ParseInt: parsing "{req.query["gracePeriodSeconds"]}": invalid syntax'
+                ) from None
         return opts
 
     def delete(self, rt: ResourceType, key: Key, req: ApiRequest) -> ApiResponse:
@@ -456,7 +476,8 @@ class Api:
         if rt is TENANTS or rt is NAMESPACES:
             return ApiResponse(200, self.delete_scope(rt, current).full)
         if rt is PODS:
-            return ApiResponse(200, self.delete_pod(key).full)
+            grace = opts.get("gracePeriodSeconds")
+            return ApiResponse(200, self.delete_pod(key, grace if isinstance(grace, int) else None).full)
         if rt is RESOURCEQUOTAS:
             # As Kubernetes's quota registry (``ReturnDeletedObject``): 200 with the object (fixture 43).
             self.store.delete(rt, key)
@@ -474,11 +495,39 @@ class Api:
             m["finalizers"] = finalizers
         return obj
 
-    def delete_pod(self, key: Key) -> Entry:
-        """Pods go at once (grace period 0); the deleted pod is returned (``ReturnDeletedObject``)."""
+    def delete_pod(self, key: Key, grace: int | None = None) -> Entry:
+        """Kubernetes's graceful pod deletion; the pod is returned (``ReturnDeletedObject``).
+
+        A pod bound to a node (and not finished) is only marked: ``deletionTimestamp`` = now + the grace
+        period (``gracePeriodSeconds``, else ``spec.terminationGracePeriodSeconds``), and stays until the
+        node's kubelet (the node agent) confirms with a grace-period-0 DELETE (fixtures 62-65). A pod that
+        no node runs goes at once with grace period 0 (fixture 31); so does any pod deleted with grace 0.
+        A repeated DELETE may only shorten the grace period, counted from the first request.
+        """
         current = self.store.require(PODS, key)
-        marked = self.store.update(PODS, self._marked_for_deletion(current))
-        self.store.delete(PODS, key, copy_obj(marked.obj))
+        obj = current.obj
+        m = obj["metadata"]
+        running_on_node = bool(obj.get("spec", {}).get("nodeName")) and obj.get("status", {}).get(
+            "phase"
+        ) not in ("Failed", "Succeeded")
+        if grace is None:
+            grace = int(obj.get("spec", {}).get("terminationGracePeriodSeconds", 30))
+        if not running_on_node:
+            grace = 0
+        grace = max(0, grace)
+        if m.get("deletionTimestamp"):
+            old_grace = int(m.get("deletionGracePeriodSeconds") or 0)
+            if grace >= old_grace:
+                return current
+            requested = meta.parse_timestamp(m["deletionTimestamp"]) - old_grace
+        else:
+            requested = self.clock()
+        marked_obj = copy_obj(obj)
+        marked_obj["metadata"]["deletionTimestamp"] = meta.timestamp(requested + grace)
+        marked_obj["metadata"]["deletionGracePeriodSeconds"] = grace
+        marked = self.store.update(PODS, marked_obj)
+        if grace == 0:
+            self.store.delete(PODS, key, copy_obj(marked.obj))
         return marked
 
     def delete_replicaset(self, current: Entry, opts: Json) -> ApiResponse:
@@ -548,6 +597,32 @@ class Api:
                 self.store.delete(NAMESPACES, _key_of(entry.obj))
         self.store.delete(rt, _key_of(current.obj), copy_obj(marked.obj))
         return marked
+
+    # ------------------------------------------------------------------ scheduling
+    def bind_pod(self, key: Key, req: ApiRequest) -> ApiResponse:
+        """``pods/{name}/binding`` (what a scheduler posts): sets ``spec.nodeName`` and the PodScheduled
+        condition. Arktos answers 201 even for a pod already bound (fixture 60), and 404 for a missing one."""
+        body = decode_object(req.body, "Binding")
+        node = str((body.get("target") or {}).get("name") or "")
+        if not node:
+            raise status.invalid(
+                "Binding", "", key[2], [{"reason": "FieldValueRequired", "message": "Required value",
+                                          "field": "target.name"}]
+            )  # fmt: skip
+        current = self.store.require(PODS, key)
+        pod = copy_obj(current.obj)
+        pod["spec"]["nodeName"] = node
+        scheduled = {"type": "PodScheduled", "status": "True", "lastProbeTime": None,
+                     "lastTransitionTime": meta.timestamp(self.clock())}  # fmt: skip
+        conditions = [
+            c for c in pod.setdefault("status", {}).get("conditions") or [] if c.get("type") != "PodScheduled"
+        ]
+        pod["status"]["conditions"] = [*conditions, scheduled]
+        self.store.update(PODS, pod)
+        return ApiResponse(
+            201,
+            _dumps({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+        )
 
     # ------------------------------------------------------------------ VM actions
     def pod_action(self, tenant: str, namespace: str, name: str, req: ApiRequest) -> ApiResponse:

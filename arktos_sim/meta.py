@@ -22,6 +22,11 @@ def timestamp(now: float | None = None) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def parse_timestamp(value: str) -> float:
+    """The inverse of ``timestamp``."""
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+
+
 def hash_key(uid: str) -> int:
     """A non-negative int64 derived from the uid (Arktos hashes the uid as well)."""
     return int.from_bytes(hashlib.sha256(uid.encode()).digest()[:8], "big") & 0x7FFF_FFFF_FFFF_FFFF

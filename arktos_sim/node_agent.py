@@ -1,24 +1,31 @@
 """The node agent: plays kubelet (and scheduler) for pods, VMs in particular.
 
+One state machine, two transports (``NodeIO``): inside the simulator it reads and writes the store directly
+(``StoreIO``); on its own (``python -m arktos_sim.node_agent --arktos-url ...``, see ``node_http.py``) it
+drives any Arktos API server over HTTPS with its own credential, as a scheduler and a kubelet would
+(``pods/binding``, ``pods/status``, ``actions/status``, a grace-period-0 ``DELETE``).
+
 State machine of a VM pod (``boot`` = ``--vm-boot-seconds``):
 
-    created ──schedule (at once)──▶ Pending   suspended/nostate, nodeName+hostIP set
+    created ──bind (at once)──────▶ Pending   suspended/nostate, nodeName+hostIP set
     Pending ──after boot──────────▶ Running   active/running/ready, podIP, nicStatuses, startTime
             └─(fail injected)─────▶ Failed    error/crashed, reason+message
     powerSpec → Shutdown ──after boot──▶ NoSchedule  stopped/shutdown, not ready
     powerSpec → Running (while stopped) ─at once─▶ Pending ──after boot──▶ Running
+        (Arktos's vmpod controller may set the phase to Pending first: a stopped VM in Pending starts too)
     spec.virtualMachine.image changed (a rebuild):
         Running ─at once─▶ Pending (suspended, the old image still reported) ─after boot─▶ Running, new
         image, new virtualMachineId, restartCount+1;  NoSchedule ─after boot─▶ NoSchedule, new image
+    deletionTimestamp set (graceful DELETE of a bound pod) ──at once──▶ DELETE gracePeriodSeconds=0 (gone)
     Action created ──after boot (+ reboot delay)──▶ status.complete; reboot: restartCount+1;
                                                     snapshot: snapshotID; restore: restoreSuccessful
     Action older than an hour ──▶ deleted
 
 Failure injection: annotation ``arktos-sim/fail: "true"`` or an image URL containing ``fail``.
 
-One asyncio task drives a time-ordered heap of ``(due, seq, op, key, uid)``; every step re-reads the object,
-so stale entries (the pod was changed or deleted meanwhile) are harmless. ``step(now)`` is the whole state
-machine and takes the time as an argument, so tests drive it with a fake clock.
+A time-ordered heap of ``(due, seq, op, key, uid)`` holds the work; every step re-reads the object, so stale
+entries (the pod was changed or deleted meanwhile) are harmless. ``step(now)`` is the whole state machine and
+takes the time as an argument, so tests drive it with a fake clock.
 """
 
 from __future__ import annotations
@@ -27,10 +34,11 @@ import asyncio
 import contextlib
 import heapq
 import ipaddress
+import sys
 import time
 import uuid
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
 
 from . import meta
 from .resources import ACTIONS, PODS
@@ -42,6 +50,39 @@ FAIL_ANNOTATION = "arktos-sim/fail"
 NODE_NAME = "arktos-sim-node-0"
 HOST_IP = "172.18.0.2"
 ACTION_TTL = 3600.0
+POD: str = "pod"
+ACTION: str = "action"
+
+
+class NodeIO(Protocol):
+    """What the state machine needs from Arktos; objects are plain dicts as the API shows them."""
+
+    def get_pod(self, key: Key) -> Json | None: ...
+
+    def bind_pod(self, pod: Json, node_name: str) -> Json | None:
+        """Assign the pod to the node (the binding subresource); the bound pod, or None if it is gone."""
+        ...
+
+    def put_pod_status(self, pod: Json) -> None: ...
+
+    def finalize_pod(self, key: Key, uid: str) -> None:
+        """Confirm a graceful deletion, as a kubelet does: DELETE with gracePeriodSeconds 0."""
+        ...
+
+    def get_action(self, key: Key) -> Json | None: ...
+
+    def put_action_status(self, action: Json) -> None: ...
+
+    def delete_action(self, key: Key, uid: str) -> None: ...
+
+    def pods(self) -> Iterable[Json]: ...
+
+    def actions(self) -> Iterable[Json]: ...
+
+
+def _key(obj: Json) -> Key:
+    m = obj["metadata"]
+    return (m.get("tenant", ""), m.get("namespace", ""), m["name"])
 
 
 def _vm(obj: Json) -> Json | None:
@@ -81,18 +122,83 @@ def _condition(type_: str, value: bool, now: str) -> Json:
     }
 
 
+class StoreIO:
+    """The transport inside the simulator: the store itself."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def get_pod(self, key: Key) -> Json | None:
+        entry = self.store.get(PODS, key)
+        return copy_obj(entry.obj) if entry is not None else None
+
+    def bind_pod(self, pod: Json, node_name: str) -> Json | None:
+        current = self.store.get(PODS, _key(pod))
+        if current is None or current.obj["metadata"].get("uid") != pod["metadata"].get("uid"):
+            return None
+        bound = copy_obj(current.obj)
+        bound["spec"]["nodeName"] = node_name
+        # What Arktos's binding subresource records along with spec.nodeName.
+        bound.setdefault("status", {})["conditions"] = [
+            _condition("PodScheduled", True, meta.timestamp(time.time()))
+        ]
+        return copy_obj(self.store.update(PODS, bound).obj)
+
+    def put_pod_status(self, pod: Json) -> None:
+        current = self.store.get(PODS, _key(pod))
+        if current is None or current.obj["metadata"].get("uid") != pod["metadata"].get("uid"):
+            return
+        updated = copy_obj(current.obj)
+        updated["status"] = pod.get("status", {})
+        self.store.update(PODS, updated)
+
+    def finalize_pod(self, key: Key, uid: str) -> None:
+        current = self.store.get(PODS, key)
+        if current is not None and current.obj["metadata"].get("uid") == uid:
+            final = copy_obj(current.obj)
+            final["metadata"]["deletionGracePeriodSeconds"] = 0
+            self.store.delete(PODS, key, final)
+
+    def get_action(self, key: Key) -> Json | None:
+        entry = self.store.get(ACTIONS, key)
+        return copy_obj(entry.obj) if entry is not None else None
+
+    def put_action_status(self, action: Json) -> None:
+        current = self.store.get(ACTIONS, _key(action))
+        if current is not None and current.obj["metadata"].get("uid") == action["metadata"].get("uid"):
+            updated = copy_obj(current.obj)
+            updated["status"] = action.get("status", {})
+            self.store.update(ACTIONS, updated)
+
+    def delete_action(self, key: Key, uid: str) -> None:
+        entry = self.store.get(ACTIONS, key)
+        if entry is not None and entry.obj["metadata"].get("uid") == uid:
+            self.store.delete(ACTIONS, key)
+
+    def pods(self) -> Iterable[Json]:
+        return [e.obj for e in self.store.table(PODS).scan(None, None)]
+
+    def actions(self) -> Iterable[Json]:
+        return [e.obj for e in self.store.table(ACTIONS).scan(None, None)]
+
+
 class NodeAgent:
     def __init__(
         self,
-        store: Store,
+        io: NodeIO | Store,
         boot_seconds: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         node_name: str = NODE_NAME,
         host_ip: str = HOST_IP,
         pod_cidr: str = "10.244.0.0/16",
+        trace: Callable[[str], None] | None = None,
     ) -> None:
-        self.store = store
+        self.trace = trace  # told every transition run (the standalone agent logs them)
+        if isinstance(io, Store):
+            io.listeners.append(self._on_store_event)
+            io = StoreIO(io)
+        self.io: NodeIO = io
         self.boot = max(0.0, boot_seconds)
         self.clock = clock
         self.wall = wall
@@ -105,7 +211,6 @@ class NodeAgent:
         self._ips: dict[str, str] = {}  # pod uid -> IP
         self._used: set[str] = set()
         self._wake: asyncio.Event | None = None
-        store.listeners.append(self._on_event)
 
     # ------------------------------------------------------------------ scheduling of work
     def _push(self, due: float, op: str, key: Key, uid: str) -> None:
@@ -114,57 +219,80 @@ class NodeAgent:
         if self._wake is not None:
             self._wake.set()
 
-    def _on_event(self, event: Event) -> None:
-        obj = event.obj
+    def _on_store_event(self, event: Event) -> None:
+        kind = POD if event.rt is PODS else ACTION if event.rt is ACTIONS else None
+        if kind is not None:
+            self.observe(kind, event.type, event.obj, event.old)
+
+    def observe(self, kind: str, type_: str, obj: Json, old: Json | None) -> None:
+        """One watch event (``old``: the previous version seen, for MODIFIED)."""
         m = obj["metadata"]
-        key = (m.get("tenant", ""), m.get("namespace", ""), m["name"])
+        key = _key(obj)
         now = self.clock()
-        if event.rt is PODS:
-            if event.type == DELETED:
+        if kind == POD:
+            if type_ == DELETED:
                 self._release(m.get("uid", ""))
                 return
+            node = obj.get("spec", {}).get("nodeName")
+            if node and node != self.node_name:
+                return  # another node's pod
             if m.get("deletionTimestamp"):
+                if node:
+                    self._push(now, "finalize", key, m["uid"])
                 return
-            if event.type == ADDED and not obj.get("spec", {}).get("nodeName"):
-                self._push(now, "schedule", key, m["uid"])
-            elif event.type == MODIFIED and event.old is not None and _image(event.old) != _image(obj):
-                self._push(now, "rebuild", key, m["uid"])
-            elif event.type == MODIFIED and event.old is not None and _power(event.old) != _power(obj):
-                if _power(obj) == "Shutdown":
-                    self._push(now + self.boot, "stop", key, m["uid"])
-                elif _power(obj) == "Running":
-                    self._push(now, "start", key, m["uid"])
-        elif event.rt is ACTIONS and event.type == ADDED and not obj.get("status"):
+            if not node:
+                if type_ == ADDED:
+                    self._push(now, "schedule", key, m["uid"])
+            elif type_ == MODIFIED and old is not None:
+                if _power(old) != _power(obj):
+                    if _power(obj) == "Shutdown":
+                        self._push(now + self.boot, "stop", key, m["uid"])
+                    elif _power(obj) == "Running":
+                        self._push(now, "start", key, m["uid"])
+                if _image(old) != _image(obj):
+                    self._push(now, "rebuild", key, m["uid"])
+        elif kind == ACTION and type_ == ADDED and not obj.get("status"):
             delay = float(obj.get("spec", {}).get("rebootAction", {}).get("delayInSeconds", 0) or 0)
             self._push(now + self.boot + delay, "action", key, m["uid"])
             self._push(now + ACTION_TTL, "expire", key, m["uid"])
 
-    def resync(self) -> None:
-        """Queue the work implied by the stored state (after loading ``--state``)."""
+    def resync(self, pods: Iterable[Json] | None = None, actions: Iterable[Json] | None = None) -> None:
+        """Queue the work implied by the current state (at start, after loading ``--state``, after a relist).
+
+        ``pods``/``actions``: what a list just returned (default: read them through the transport).
+        """
         now = self.clock()
-        for entry in self.store.table(PODS).scan(None, None):
-            obj = entry.obj
+        for obj in self.io.pods() if pods is None else pods:
             m = obj["metadata"]
-            key = (m["tenant"], m["namespace"], m["name"])
+            key = _key(obj)
+            node = obj.get("spec", {}).get("nodeName")
+            if node and node != self.node_name:
+                continue  # another node's pod
             ip = obj.get("status", {}).get("podIP")
             if ip:
                 self._ips[m["uid"]] = ip
                 self._used.add(ip)
             phase = obj.get("status", {}).get("phase")
-            if not obj.get("spec", {}).get("nodeName"):
+            if m.get("deletionTimestamp"):
+                if node:
+                    self._push(now, "finalize", key, m["uid"])
+            elif not node:
                 self._push(now, "schedule", key, m["uid"])
             elif _power(obj) == "Shutdown" and phase != "NoSchedule":
                 self._push(now + self.boot, "stop", key, m["uid"])
-            elif _power(obj) == "Running" and phase == "NoSchedule":
+            elif _power(obj) == "Running" and (
+                phase == "NoSchedule"
+                or (obj.get("status", {}).get("virtualMachineStatus") or {}).get("state") == "stopped"
+            ):
                 self._push(now, "start", key, m["uid"])
             elif phase == "Pending":
                 self._push(now + self.boot, "boot", key, m["uid"])
             elif _vm(obj) and _reported_image(obj) and _reported_image(obj) != _image(obj):
                 self._push(now, "rebuild", key, m["uid"])
-        for entry in self.store.table(ACTIONS).scan(None, None):
-            m = entry.obj["metadata"]
-            key = (m["tenant"], m["namespace"], m["name"])
-            if not entry.obj.get("status"):
+        for action in self.io.actions() if actions is None else actions:
+            m = action["metadata"]
+            key = _key(action)
+            if not action.get("status"):
                 self._push(now + self.boot, "action", key, m["uid"])
             self._push(now + ACTION_TTL, "expire", key, m["uid"])
 
@@ -175,7 +303,12 @@ class NodeAgent:
         done = 0
         while self.heap and self.heap[0][0] <= now:
             _, _, op, key, uid = heapq.heappop(self.heap)
-            getattr(self, "_" + op)(key, uid, now)
+            if self.trace is not None:
+                self.trace(f"{op} {'/'.join(key)}")
+            try:
+                getattr(self, "_" + op)(key, uid, now)
+            except Exception as exc:  # one failed write must not stop the agent (the next event retries)
+                print(f"node agent: {op} {'/'.join(key)} failed: {exc}", file=sys.stderr, flush=True)
             done += 1
         return done
 
@@ -183,14 +316,10 @@ class NodeAgent:
         return self.heap[0][0] if self.heap else None
 
     def _pod(self, key: Key, uid: str) -> Json | None:
-        entry = self.store.get(PODS, key)
-        if (
-            entry is None
-            or entry.obj["metadata"].get("uid") != uid
-            or entry.obj["metadata"].get("deletionTimestamp")
-        ):
+        pod = self.io.get_pod(key)
+        if pod is None or pod["metadata"].get("uid") != uid or pod["metadata"].get("deletionTimestamp"):
             return None
-        return copy_obj(entry.obj)
+        return pod
 
     def _vm_status(self, pod: Json, state: str, power: str, ready: bool, image: str | None = None) -> Json:
         """Report the VM; ``image`` is the one it runs (default: the spec's). A VM made from another image
@@ -214,6 +343,10 @@ class NodeAgent:
         }
         if old.get("lastTerminationState"):
             vms["lastTerminationState"] = old["lastTerminationState"]
+        # Arktos serializes these with omitempty: a false ``ready`` and a zero ``restartCount`` are absent.
+        for field in ("ready", "restartCount"):
+            if not vms[field]:
+                del vms[field]
         st["virtualMachineStatus"] = vms
         return vms
 
@@ -230,15 +363,17 @@ class NodeAgent:
         pod = self._pod(key, uid)
         if pod is None or pod["spec"].get("nodeName"):
             return
-        pod["spec"]["nodeName"] = self.node_name
-        st = pod.setdefault("status", {})
+        bound = self.io.bind_pod(pod, self.node_name)
+        if bound is None:
+            return
+        st = bound.setdefault("status", {})
         st["phase"] = "Pending"
         st["hostIP"] = self.host_ip
         st["conditions"] = [_condition("PodScheduled", True, meta.timestamp(self.wall()))]
-        if _vm(pod):
-            self._vm_status(pod, "suspended", "nostate", False)
-        self.store.update(PODS, pod)
-        self._push(now + self.boot, "stop" if _power(pod) == "Shutdown" else "boot", key, uid)
+        if _vm(bound):
+            self._vm_status(bound, "suspended", "nostate", False)
+        self.io.put_pod_status(bound)
+        self._push(now + self.boot, "stop" if _power(bound) == "Shutdown" else "boot", key, uid)
 
     def _boot(self, key: Key, uid: str, now: float) -> None:
         pod = self._pod(key, uid)
@@ -253,7 +388,7 @@ class NodeAgent:
             if _vm(pod):
                 self._vm_status(pod, "error", "crashed", False)
             self._conditions(pod, False)
-            self.store.update(PODS, pod)
+            self.io.put_pod_status(pod)
             return
         st["phase"] = "Running"
         st.pop("reason", None)
@@ -289,7 +424,7 @@ class NodeAgent:
                 }
                 for c in pod["spec"].get("containers") or []
             ]
-        self.store.update(PODS, pod)
+        self.io.put_pod_status(pod)
 
     def _stop(self, key: Key, uid: str, now: float) -> None:
         pod = self._pod(key, uid)
@@ -298,16 +433,21 @@ class NodeAgent:
         pod["status"]["phase"] = "NoSchedule"
         self._vm_status(pod, "stopped", "shutdown", False)
         self._conditions(pod, False)
-        self.store.update(PODS, pod)
+        self.io.put_pod_status(pod)
 
     def _start(self, key: Key, uid: str, now: float) -> None:
         pod = self._pod(key, uid)
-        if pod is None or _power(pod) != "Running" or pod["status"].get("phase") != "NoSchedule":
+        if pod is None or _power(pod) != "Running":
+            return
+        phase = pod["status"].get("phase")
+        vm_state = (pod["status"].get("virtualMachineStatus") or {}).get("state")
+        # Arktos's vmpod controller may already have moved a stopped VM's pod back to Pending.
+        if phase != "NoSchedule" and not (phase == "Pending" and vm_state == "stopped"):
             return
         pod["status"]["phase"] = "Pending"
         self._vm_status(pod, "suspended", "nostate", False)
         self._conditions(pod, False)
-        self.store.update(PODS, pod)
+        self.io.put_pod_status(pod)
         self._push(now + self.boot, "boot", key, uid)
 
     def _rebuild(self, key: Key, uid: str, now: float) -> None:
@@ -324,7 +464,7 @@ class NodeAgent:
             pod["status"]["phase"] = "Pending"
             self._vm_status(pod, "suspended", "nostate", False, image=reported)
             self._conditions(pod, False)
-            self.store.update(PODS, pod)
+            self.io.put_pod_status(pod)
             self._push(now + self.boot, "boot", key, uid)
         elif phase == "NoSchedule":
             self._push(now + self.boot, "reimage", key, uid)
@@ -334,38 +474,40 @@ class NodeAgent:
         if pod is None or pod["status"].get("phase") != "NoSchedule" or _reported_image(pod) == _image(pod):
             return
         self._vm_status(pod, "stopped", "shutdown", False)
-        self.store.update(PODS, pod)
+        self.io.put_pod_status(pod)
+
+    def _finalize(self, key: Key, uid: str, now: float) -> None:
+        pod = self.io.get_pod(key)
+        if pod is None or pod["metadata"].get("uid") != uid or not pod["metadata"].get("deletionTimestamp"):
+            return
+        self.io.finalize_pod(key, uid)
 
     def _action(self, key: Key, uid: str, now: float) -> None:
-        entry = self.store.get(ACTIONS, key)
-        if entry is None or entry.obj["metadata"].get("uid") != uid or entry.obj.get("status"):
+        action = self.io.get_action(key)
+        if action is None or action["metadata"].get("uid") != uid or action.get("status"):
             return
-        action = copy_obj(entry.obj)
         spec = action["spec"]
-        pod_entry = self.store.get(PODS, (key[0], key[1], spec.get("podName", "")))
-        running = pod_entry is not None and pod_entry.obj.get("status", {}).get("phase") == "Running"
+        pod = self.io.get_pod((key[0], key[1], spec.get("podName", "")))
+        running = pod is not None and pod.get("status", {}).get("phase") == "Running"
         result: Json = {"complete": True}
         if not running:
             result["error"] = f"pod {spec.get('podName')} is not running"
         if "rebootAction" in spec:
             result["rebootStatus"] = {"rebootSuccessful": running}
-            if running and pod_entry is not None:
-                pod = copy_obj(pod_entry.obj)
+            if running and pod is not None:
                 vms = pod["status"].get("virtualMachineStatus")
                 if vms is not None:
                     vms["restartCount"] = int(vms.get("restartCount", 0)) + 1
-                    self.store.update(PODS, pod)
+                    self.io.put_pod_status(pod)
         elif "snapshotAction" in spec:
             result["snapshotStatus"] = {"snapshotID": str(uuid.uuid4()) if running else ""}
         elif "restoreAction" in spec:
             result["restoreStatus"] = {"restoreSuccessful": running}
         action["status"] = result
-        self.store.update(ACTIONS, action)
+        self.io.put_action_status(action)
 
     def _expire(self, key: Key, uid: str, now: float) -> None:
-        entry = self.store.get(ACTIONS, key)
-        if entry is not None and entry.obj["metadata"].get("uid") == uid:
-            self.store.delete(ACTIONS, key)
+        self.io.delete_action(key, uid)
 
     # ------------------------------------------------------------------ pod IPs
     def _allocate(self, uid: str) -> str:
@@ -386,7 +528,7 @@ class NodeAgent:
         if ip is not None:
             self._used.discard(ip)
 
-    # ------------------------------------------------------------------ the task
+    # ------------------------------------------------------------------ the task (inside the simulator)
     async def run(self) -> None:
         self._wake = asyncio.Event()
         while True:
@@ -399,3 +541,9 @@ class NodeAgent:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
+
+
+if __name__ == "__main__":
+    from arktos_sim.node_http import main
+
+    sys.exit(main())

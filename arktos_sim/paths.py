@@ -17,7 +17,11 @@ NAMESPACED = {
     ("", "resourcequotas"),
 }
 CLUSTER_OR_TENANT = {("", "namespaces"), ("", "tenants")}
-SUBRESOURCES = {("", "pods"): {"status", "action"}, ("apps", "replicasets"): {"status"}}
+SUBRESOURCES = {
+    ("", "pods"): {"status", "action", "binding"},
+    ("", "actions"): {"status"},
+    ("apps", "replicasets"): {"status"},
+}
 
 
 @dataclass(frozen=True, slots=True)

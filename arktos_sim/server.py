@@ -20,6 +20,7 @@ from .node_agent import NodeAgent
 from .quota_controller import QuotaController
 from .replicaset_controller import ReplicaSetController
 from .store import Store
+from .vmpod_controller import VmPodController
 
 log = logging.getLogger("arktos_sim")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -66,6 +67,7 @@ class Simulator:
         )
         self.controller = ReplicaSetController(self.store, self.api)
         self.quotas = QuotaController(self.store)
+        self.vmpods = VmPodController(self.store)
         self.persister = persistence.Persister(self.store, state_file) if state_file is not None else None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -78,6 +80,7 @@ class Simulator:
         self._tasks.append(asyncio.create_task(self.controller.run(), name="replicaset-controller"))
         self.quotas.resync()
         self._tasks.append(asyncio.create_task(self.quotas.run(), name="quota-controller"))
+        self._tasks.append(asyncio.create_task(self.vmpods.run(), name="vmpod-controller"))
         if self.persister is not None:
             self.persister.save()
 

@@ -380,9 +380,11 @@ def prepare_namespace(obj: Json) -> None:
 
 def prepare_tenant(obj: Json) -> None:
     causes = meta_causes(obj, "label")
+    spec = obj.setdefault("spec", {})
+    if not spec.get("storageClusterId"):
+        # Arktos requires it (fixture 72); the simulator's own bootstrap tenants say "1".
+        causes.append(required("spec.storageClusterId", "must specify storage cluster id"))
     if causes:
         raise status.invalid("Tenant", "", obj.get("metadata", {}).get("name", ""), causes)
-    spec = obj.setdefault("spec", {})
     spec.setdefault("finalizers", ["arktos"])
-    spec.setdefault("storageClusterId", "1")
     obj["status"] = {"phase": "Active"}

@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from arktos_sim import auth
+from arktos_sim import auth, meta
 from arktos_sim.api import Api, ApiRequest, ApiResponse
 from arktos_sim.node_agent import NodeAgent
 from arktos_sim.quota_controller import QuotaController
@@ -70,7 +70,8 @@ def create_vm(
 
 def vm_state(p: dict[str, Any]) -> tuple[str, str, str, bool]:
     vms = p["status"]["virtualMachineStatus"]
-    return p["status"]["phase"], vms["state"], vms["powerState"], vms["ready"]
+    # ready: false is absent, as Arktos serializes it (omitempty)
+    return p["status"]["phase"], vms["state"], vms["powerState"], vms.get("ready", False)
 
 
 def test_vm_boots_stops_and_starts() -> None:
@@ -98,6 +99,40 @@ def test_vm_boots_stops_and_starts() -> None:
     assert vm_state(pod(api)) == ("Running", "active", "running", True)
 
 
+def test_bound_pod_is_deleted_gracefully_until_the_agent_confirms() -> None:
+    # As recorded from Arktos (fixtures 62-65): a pod bound to a node keeps deletionTimestamp (now + the grace
+    # period) until the kubelet confirms with a grace-period-0 DELETE; a repeated DELETE changes nothing.
+    api, agent, clock = setup()
+    create_vm(api)
+    agent.step()
+    code, deleted = call(api, "DELETE", "/api/v1/namespaces/default/pods/p")
+    assert code == 200 and deleted["metadata"]["deletionGracePeriodSeconds"] == 30
+    assert deleted["metadata"]["deletionTimestamp"] == meta.timestamp(clock.now + 30)
+    assert call(api, "DELETE", "/api/v1/namespaces/default/pods/p")[1] == deleted
+    assert call(api, "GET", "/api/v1/namespaces/default/pods/p")[0] == 200
+    agent.step()
+    assert call(api, "GET", "/api/v1/namespaces/default/pods/p")[0] == 404
+
+
+def test_grace_period_zero_and_unbound_pods_go_at_once() -> None:
+    api, agent, clock = setup()
+    create_vm(api, "unbound")  # the agent has not run: no node
+    code, deleted = call(api, "DELETE", "/api/v1/namespaces/default/pods/unbound")
+    assert code == 200 and deleted["metadata"]["deletionGracePeriodSeconds"] == 0
+    assert call(api, "GET", "/api/v1/namespaces/default/pods/unbound")[0] == 404
+    create_vm(api, "bound")
+    agent.step()
+    first = call(api, "DELETE", "/api/v1/namespaces/default/pods/bound")[1]
+    clock.now += 5
+    code, final = call(api, "DELETE", "/api/v1/namespaces/default/pods/bound", {"gracePeriodSeconds": 0})
+    # shortened from the first request's time, as Kubernetes does
+    assert code == 200 and final["metadata"]["deletionGracePeriodSeconds"] == 0
+    assert meta.parse_timestamp(final["metadata"]["deletionTimestamp"]) == (
+        meta.parse_timestamp(first["metadata"]["deletionTimestamp"]) - 30
+    )
+    assert call(api, "GET", "/api/v1/namespaces/default/pods/bound")[0] == 404
+
+
 def set_image(api: Api, image: str) -> None:
     ops = [{"op": "replace", "path": "/spec/virtualMachine/image", "value": image}]
     status, _ = call(api, "PATCH", "/api/v1/namespaces/default/pods/p", ops, "application/json-patch+json")
@@ -110,7 +145,7 @@ def test_image_change_restarts_a_running_vm_from_the_new_image() -> None:
     agent.step()
     advance(agent, clock, BOOT)
     before = pod(api)["status"]["virtualMachineStatus"]
-    assert before["image"] == "cirros.img" and before["restartCount"] == 0
+    assert before["image"] == "cirros.img" and before.get("restartCount", 0) == 0
     set_image(api, "ubuntu.img")
     agent.step()
     restarting = pod(api)
@@ -182,7 +217,7 @@ def test_actions_complete() -> None:
         {"operation": "snapshot", "snapshotParams": {"snapshotName": "s1"}},
     )
     assert code == 201 and reply["details"]["name"] == "s1"
-    assert pod(api)["status"]["virtualMachineStatus"]["restartCount"] == 0  # not before completion
+    assert "restartCount" not in pod(api)["status"]["virtualMachineStatus"]  # 0 (omitempty) before completion
     # same operation within the same second collides on the Action name, as on Arktos
     code, reply = call(
         api,
@@ -280,6 +315,9 @@ def test_replicaset_controller_keeps_replicas() -> None:
     }
     call(api, "PATCH", f"{RS_PATH}/r", {"spec": {"replicas": 1}}, "application/merge-patch+json")
     controller.sync_all()
+    # Bound pods are deleted gracefully: marked until the node agent (the kubelet) confirms.
+    assert sum(1 for p in rs_pods(api) if p["metadata"].get("deletionTimestamp")) == 2
+    agent.step()
     assert len(rs_pods(api)) == 1
     _, rs = call(api, "GET", f"{RS_PATH}/r")
     assert rs["metadata"]["generation"] == 2 and rs["status"]["observedGeneration"] == 2

@@ -13,13 +13,15 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests import record_fixtures
 from tests.shared_fixtures import ARKTOS_FIXTURES
 
-from .conftest import bearer, make_client
+from .conftest import bearer, make_client, start_sim_process
 
 FIXTURES = ARKTOS_FIXTURES
 # Each recording session ran against a fresh tenant1, so each is replayed on a fresh simulator, in order.
@@ -317,4 +319,29 @@ async def test_replay_recorded_fixtures(session: str) -> None:
             failures += [f"{path.name}: {p}" for p in problems]
     finally:
         await client.close()
+    assert not failures, "\n".join(failures)
+
+
+def test_recorder_scenarios_replay_on_the_simulator(tmp_path: Path) -> None:
+    """The scenarios of ``tests/record_fixtures.py`` (recorded from a real Arktos as fixtures 58-72), run
+    again by the same recorder against the simulator: every exchange must match its recording."""
+    tokens = tmp_path / "tokens.csv"
+    tokens.write_text(TOKENS)
+    sim = start_sim_process(tmp_path, "--no-node-agent", "--insecure-http", "--tokens", str(tokens))
+    try:
+        recorder = record_fixtures.Recorder(sim.url, None, "t1-token", "tenant1", "tenant1", "admin-token")
+        recorder.pod = "p-node"
+        failures: list[str] = []
+        steps = [step for scenario in record_fixtures.scenarios(recorder.pod) for step in scenario.steps]
+        for step in steps:
+            matches = sorted(FIXTURES.glob(f"[0-9][0-9]-{step.name}.json"))
+            assert len(matches) == 1, f"no recording named {step.name} in {FIXTURES}"
+            recorded = json.loads(matches[0].read_text())
+            replayed = recorder.record(step)
+            if replayed["request"] != recorded["request"] or replayed["status"] != recorded["status"]:
+                failures.append(f"{matches[0].name}: {replayed['status']} {replayed['request']} != recorded")
+                continue
+            failures += [f"{matches[0].name}: {p}" for p in compare(recorded["body"], replayed["body"])]
+    finally:
+        sim.stop()
     assert not failures, "\n".join(failures)

@@ -113,6 +113,15 @@ def test_tenant_lifecycle() -> None:
     code, tenant = call(
         api, "POST", "/api/v1/tenants", token="admin-token", body={"metadata": {"name": "t9"}}
     )
+    # Arktos requires the storage cluster (fixture 72)
+    assert code == 422 and tenant["details"]["causes"][0]["field"] == "spec.storageClusterId"
+    code, tenant = call(
+        api,
+        "POST",
+        "/api/v1/tenants",
+        token="admin-token",
+        body={"metadata": {"name": "t9"}, "spec": {"storageClusterId": "1"}},
+    )
     assert code == 201 and tenant["status"] == {"phase": "Active"}
     code, nss = call(api, "GET", "/api/v1/tenants/t9/namespaces", token="admin-token")
     assert sorted(i["metadata"]["name"] for i in nss["items"]) == ["default", "kube-public", "kube-system"]
