@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck unit e2e bench clean
+.PHONY: install run test test-arktos lint typecheck unit e2e bench clean
 
 # A fresh venv with exactly the pinned versions (constraints.txt pins the whole dependency tree).
 $(STAMP): pyproject.toml constraints.txt
@@ -36,6 +36,11 @@ e2e: install
 # The whole suite: style, types, then every test (unit, simulator, plumbing, end to end).
 test: lint typecheck
 	$(VENV)/bin/pytest -q -ra
+
+# The end-to-end tests again, against a real Arktos control plane started from ARKTOS_DIST (default
+# ../shared/arktos) with the project's node agent; needs etcd (apt-get install etcd-server).
+test-arktos: install
+	tests/run_test_arktos.sh
 
 bench: install
 	$(PY) -m bench

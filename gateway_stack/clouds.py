@@ -8,7 +8,9 @@ from typing import Any
 import yaml
 
 
-def clouds(public_url: str) -> dict[str, Any]:
+def clouds(
+    public_url: str, demo_token: str = "demo-token", admin_token: str = "admin-token"
+) -> dict[str, Any]:
     def cloud(username: str, password: str, project: str) -> dict[str, Any]:
         return {
             "auth": {
@@ -27,13 +29,16 @@ def clouds(public_url: str) -> dict[str, Any]:
 
     return {
         "clouds": {
-            "arktos": cloud("demo", "demo-token", "demo"),
-            "arktos-admin": cloud("admin", "admin-token", "system"),
+            "arktos": cloud("demo", demo_token, "demo"),
+            "arktos-admin": cloud("admin", admin_token, "system"),
         }
     }
 
 
-def write_clouds_yaml(path: Path, public_url: str) -> Path:
+def write_clouds_yaml(
+    path: Path, public_url: str, demo_token: str = "demo-token", admin_token: str = "admin-token"
+) -> Path:
+    """Cloud ``arktos`` is user demo of tenant demo, ``arktos-admin`` a system-tenant administrator."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(clouds(public_url), sort_keys=False))
+    path.write_text(yaml.safe_dump(clouds(public_url, demo_token, admin_token), sort_keys=False))
     return path.resolve()

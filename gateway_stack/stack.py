@@ -90,6 +90,7 @@ class Stack:
         upstream_timeout_seconds: float | None = None,
         max_body_bytes: int | None = None,
         processor_args: list[str] | None = None,
+        cloud_tokens: tuple[str, str] = ("demo-token", "admin-token"),
     ) -> None:
         self.workdir = Path(workdir).resolve()
         self.tls = tls
@@ -108,6 +109,7 @@ class Stack:
         self.upstream_timeout_seconds = upstream_timeout_seconds
         self.max_body_bytes = max_body_bytes
         self.processor_args = list(processor_args or [])
+        self.cloud_tokens = cloud_tokens  # the Arktos tokens of clouds.yaml's demo user and administrator
 
         self.logs_dir = self.workdir / "logs"
         self.cert_dir = self.workdir / "sim-certs"
@@ -175,7 +177,7 @@ class Stack:
                 self.start_sim()
             self.start_processor()
             self.start_envoy()
-            write_clouds_yaml(self.clouds_yaml, self.public_url)
+            write_clouds_yaml(self.clouds_yaml, self.public_url, *self.cloud_tokens)
         except BaseException:
             self.stop()
             raise

@@ -1,4 +1,12 @@
-"""One real stack (Arktos simulator over HTTPS, processor, Envoy) shared by the end-to-end tests."""
+"""One real stack (Arktos, processor, Envoy) shared by the end-to-end tests, on either backend.
+
+``E2E_BACKEND`` selects Arktos: ``sim`` (default: the simulator, started here) or ``arktos`` (a real Arktos
+control plane, as ``make test-arktos`` starts it: ``ARKTOS_URL``, ``ARKTOS_CA``, ``ARKTOS_ADMIN_TOKEN``, and
+the tenant users' tokens ``ARKTOS_DEMO_TOKEN``/``ARKTOS_ALT_TOKEN``). With ``arktos`` the session provisions
+least-privilege credentials for the processor and the node agent, starts the node agent
+(``python -m arktos_sim.node_agent``) and points the stack at that Arktos. The tests are the same on both;
+a test that needs a power only the simulator has is marked ``sim_only`` with the reason.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +14,9 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,18 +26,164 @@ import requests
 from openstack.config import OpenStackConfig
 
 from gateway_stack import Stack
+from gateway_stack.arktos_accounts import GATEWAY_RULES, NODE_AGENT_RULES, provision
+from gateway_stack.procs import Child, wait_until
 
 VENV_BIN = Path(sys.executable).parent
-DEMO_TOKEN = "demo-token"
-ALT_TOKEN = "alt-token"
-ADMIN_TOKEN = "admin-token"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str  # "sim" or "arktos"
+    demo_token: str
+    alt_token: str
+    admin_token: str
+    arktos_url: str | None = None
+    arktos_ca: str | None = None
+
+    @property
+    def real(self) -> bool:
+        return self.name == "arktos"
+
+
+def selected_backend() -> Backend:
+    name = os.environ.get("E2E_BACKEND", "sim")
+    if name == "sim":
+        return Backend("sim", "demo-token", "alt-token", "admin-token")
+    if name != "arktos":
+        raise pytest.UsageError(f"E2E_BACKEND={name!r}: expected sim or arktos")
+    url = os.environ.get("ARKTOS_URL")
+    if not url:
+        raise pytest.UsageError("E2E_BACKEND=arktos needs ARKTOS_URL (and ARKTOS_CA, ARKTOS_ADMIN_TOKEN)")
+    return Backend(
+        "arktos",
+        os.environ.get("ARKTOS_DEMO_TOKEN", "demo-admin-token"),
+        os.environ.get("ARKTOS_ALT_TOKEN", "alt-admin-token"),
+        os.environ.get("ARKTOS_ADMIN_TOKEN", "admin-token"),
+        url,
+        os.environ.get("ARKTOS_CA") or None,
+    )
+
+
+BACKEND = selected_backend()
+DEMO_TOKEN = BACKEND.demo_token
+ALT_TOKEN = BACKEND.alt_token
+ADMIN_TOKEN = BACKEND.admin_token
+# Fixtures that put a test on the selected Arktos (counted in the closing summary line).
+STACK_FIXTURES = frozenset({"stack", "make_stack"})
+
+
+class RealArktos:
+    """The session's hold on a real Arktos: the processor's credential and the running node agent."""
+
+    def __init__(self, backend: Backend, workdir: Path) -> None:
+        assert backend.arktos_url is not None
+        self.backend = backend
+        url, ca, admin = backend.arktos_url, backend.arktos_ca, backend.admin_token
+        self.gateway_token = provision(url, ca, admin, "openstack-gateway", GATEWAY_RULES)
+        token_file = workdir / "node-agent.token"
+        token_file.write_text(provision(url, ca, admin, "arktos-node-agent", NODE_AGENT_RULES))
+        token_file.chmod(0o600)
+        argv = [
+            sys.executable,
+            "-m",
+            "arktos_sim.node_agent",
+            "--arktos-url",
+            url,
+            "--token-file",
+            str(token_file),
+        ]
+        argv += ["--vm-boot-seconds", "0.5", "--verbose"] + (["--ca", ca] if ca else [])
+        env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), PYTHONUNBUFFERED="1")
+        self.agent = Child("node_agent", argv, workdir / "logs" / "node_agent.log", env=env, cwd=REPO_ROOT)
+        self.agent.start()
+        wait_until(
+            "the node agent", lambda: b"node agent ready" in self.agent.log_path.read_bytes(), self.agent, 120
+        )
+
+    def stop(self) -> None:
+        self.agent.stop()
+
+
+class StackFactory:
+    """Builds stacks on the selected backend (a test that needs a stack of its own uses this)."""
+
+    def __init__(self, backend: Backend, real: RealArktos | None) -> None:
+        self.backend = backend
+        self.real = real
+
+    def __call__(self, workdir: Path, **kwargs: Any) -> Stack:
+        tokens = (self.backend.demo_token, self.backend.admin_token)
+        if self.real is None:
+            kwargs.setdefault("vm_boot_seconds", 0.5)
+            return Stack(workdir=workdir, cloud_tokens=tokens, **kwargs)
+        kwargs.pop("tls", None)  # the real Arktos serves what it serves
+        kwargs.pop("vm_boot_seconds", None)  # the node agent's, set once for the session
+        return Stack(
+            workdir=workdir,
+            arktos_url=self.backend.arktos_url,
+            arktos_ca=self.backend.arktos_ca,
+            arktos_token=self.real.gateway_token,
+            cloud_tokens=tokens,
+            **kwargs,
+        )
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    workdir = tmp_path_factory.mktemp("stack")
-    with Stack(workdir=workdir, vm_boot_seconds=0.5) as running:
+def backend() -> Backend:
+    return BACKEND
+
+
+@pytest.fixture(scope="session")
+def make_stack(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackFactory]:
+    real = RealArktos(backend, tmp_path_factory.mktemp("arktos")) if backend.real else None
+    try:
+        yield StackFactory(backend, real)
+    finally:
+        if real is not None:
+            real.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(make_stack: StackFactory, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with make_stack(tmp_path_factory.mktemp("stack")) as running:
         yield running
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not BACKEND.real:
+        return
+    for item in items:
+        marker = item.get_closest_marker("sim_only")
+        if marker is not None:
+            reason = marker.args[0] if marker.args else "needs the simulator"
+            item.add_marker(pytest.mark.skip(reason=f"simulator only: {reason}"))
+
+
+_ON_BACKEND: dict[str, str] = {}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    on_backend = STACK_FIXTURES & set(getattr(item, "fixturenames", ()))
+    if on_backend and (report.when == "call" or (report.when == "setup" and report.outcome != "passed")):
+        _ON_BACKEND[item.nodeid] = report.outcome
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not _ON_BACKEND:
+        return
+    counts = {o: sum(1 for v in _ON_BACKEND.values() if v == o) for o in ("passed", "failed", "skipped")}
+    where = f"the real Arktos at {BACKEND.arktos_url}" if BACKEND.real else "the Arktos simulator"
+    ran = counts["passed"] + counts["failed"]
+    terminalreporter.write_line(
+        f"e2e backend: {ran} e2e tests ran against {where} "
+        f"({counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped)",
+        bold=True,
+    )
 
 
 class OpenStackCLI:
@@ -116,6 +272,20 @@ class Api:
         if path.split("/")[1] in compute:
             return f"{self.compute}{path}"
         return f"{self.public_url}{path}"
+
+
+def wait_deleted(api: Api, server_id: str, timeout: float = 30.0) -> requests.Response:
+    """After a DELETE: Nova shows the server with task_state ``deleting`` until it is gone (Arktos keeps a
+    VM pod with deletionTimestamp until its node confirms); returns the final 404 reply."""
+    deadline = time.monotonic() + timeout
+    while True:
+        reply = api.get(f"/servers/{server_id}")
+        if reply.status_code == 404:
+            return reply
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["server"]["OS-EXT-STS:task_state"] == "deleting", reply.text
+        assert time.monotonic() < deadline, f"server {server_id} never went away"
+        time.sleep(0.1)
 
 
 @pytest.fixture(scope="session")

@@ -239,8 +239,17 @@ def test_batch_makes_what_the_quota_allows_as_nova_does(stack: Stack, sim: Sim) 
     as fit between min_count and max_count are created, all ACTIVE, no ERROR member; when fewer than
     min_count fit, 403 ``Quota exceeded for instances`` and nothing is created."""
     tenant = "quota"
-    assert sim.session.post(f"{sim.url}/api/v1/tenants", json={"metadata": {"name": tenant}},
-                            timeout=10).status_code == 201  # fmt: skip
+    body = {
+        "apiVersion": "v1",
+        "kind": "Tenant",
+        "metadata": {"name": tenant},
+        "spec": {"storageClusterId": "0"},
+    }
+    created = sim.session.post(f"{sim.url}/api/v1/tenants", json=body, timeout=10)
+    assert created.status_code == 201, created.text
+    # Arktos's tenant controller makes the tenant's namespaces (at once on the simulator).
+    eventually("the tenant's default namespace", lambda: True if requests_status(
+        sim, f"/api/v1/tenants/{tenant}/namespaces/default") == 200 else None)  # fmt: skip
     quotas = f"{sim.url}/api/v1/tenants/{tenant}/namespaces/default/resourcequotas"
     quota = {"metadata": {"name": "compute"}, "spec": {"hard": {"pods": "0"}}}
     resp = sim.session.post(quotas, json=quota, timeout=10)

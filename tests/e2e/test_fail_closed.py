@@ -8,20 +8,21 @@ import pytest
 import requests
 
 from gateway_stack import Stack
+from tests.e2e.conftest import DEMO_TOKEN, StackFactory
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture()
-def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def own_stack(make_stack: StackFactory, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     # A stack of its own: this test stops the processor, which would disturb the shared one.
-    with Stack(workdir=tmp_path_factory.mktemp("failclosed"), tls=False) as running:
+    with make_stack(tmp_path_factory.mktemp("failclosed"), tls=False) as running:
         yield running
 
 
 def test_processor_down_gives_503_and_nothing_reaches_arktos(own_stack: Stack) -> None:
     url = f"{own_stack.public_url}/compute/v2.1/demo/servers"
-    headers = {"X-Auth-Token": "demo-token"}
+    headers = {"X-Auth-Token": DEMO_TOKEN}
     assert requests.get(url, headers=headers, timeout=10).status_code == 200
 
     own_stack.stop_processor()

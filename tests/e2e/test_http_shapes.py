@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from gateway_stack import Stack
-from tests.e2e.conftest import DEMO_TOKEN, Api, issue_token
+from tests.e2e.conftest import DEMO_TOKEN, Api, issue_token, wait_deleted
 from tests.shared_fixtures import DEVSTACK_FIXTURES
 
 pytestmark = pytest.mark.e2e
@@ -149,8 +149,7 @@ def test_server_create_show_delete_shapes(stack: Stack, demo_api: Api) -> None:
     deleted = demo_api.delete(f"/servers/{server['id']}")
     assert deleted.status_code == 204
     assert deleted.content == b""
-    gone = demo_api.get(f"/servers/{server['id']}")
-    assert gone.status_code == 404
+    gone = wait_deleted(demo_api, server["id"])
     assert gone.json() == {
         "itemNotFound": {"code": 404, "message": f"Instance {server['id']} could not be found."}
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway_stack import Stack
-from tests.e2e.conftest import Api
+from tests.e2e.conftest import Api, wait_deleted
 
 pytestmark = pytest.mark.e2e
 
@@ -26,6 +26,11 @@ def test_list_right_after_create_and_delete_shows_the_change(stack: Stack, demo_
         assert sid in listed(demo_api, "/servers/detail")
         assert sid in listed(demo_api, "/servers")
         assert demo_api.delete(f"/servers/{sid}").status_code == 204
+        # Right after the DELETE: gone, or shown as being deleted (Nova's task_state, until Arktos's node
+        # confirms the deletion); never as if nothing happened.
+        after = {s["id"]: s for s in demo_api.get("/servers/detail").json()["servers"]}
+        assert sid not in after or after[sid]["OS-EXT-STS:task_state"] == "deleting"
+        wait_deleted(demo_api, sid)
         assert sid not in listed(demo_api, "/servers/detail")
         assert sid not in listed(demo_api, "/servers")
 

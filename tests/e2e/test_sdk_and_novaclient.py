@@ -8,6 +8,7 @@ from keystoneauth1 import loading, session
 from novaclient import client as nova_client
 
 from gateway_stack import Stack
+from tests.e2e.conftest import DEMO_TOKEN
 
 pytestmark = pytest.mark.e2e
 
@@ -59,7 +60,7 @@ def test_novaclient_lists_servers(stack: Stack, conn: openstack.connection.Conne
     auth = loader.load_from_options(
         auth_url=f"{stack.public_url}/identity/v3",
         username="demo",
-        password="demo-token",
+        password=DEMO_TOKEN,
         project_name="demo",
         user_domain_name="Default",
         project_domain_name="Default",

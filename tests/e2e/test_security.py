@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from gateway_stack import Stack
-from tests.e2e.conftest import Api
+from tests.e2e.conftest import ADMIN_TOKEN, ALT_TOKEN, DEMO_TOKEN, Api
 from tests.hostile_ids import HOSTILE_IDS
 
 pytestmark = pytest.mark.e2e
@@ -37,7 +37,7 @@ def test_hostile_server_ids_never_reach_arktos(stack: Stack, hostile: str) -> No
         f"/compute/v2.1/flavors/{hostile}",
         f"/image/v2/images/{hostile}",
     ]:
-        status, body = raw_get(stack.public_url, path, "demo-token")
+        status, body = raw_get(stack.public_url, path, DEMO_TOKEN)
         assert status in (400, 404), (path, status, body)
         assert body, path
         fault = next(iter(body.values()))
@@ -60,7 +60,7 @@ def test_traversal_in_raw_path_never_reaches_arktos(stack: Stack) -> None:
         "/image/v2/../../api/v1/namespaces/default/pods",
         "/compute/v2.1/servers/x/../../../../apis/apps/v1/replicasets",
     ]:
-        status, _ = raw_get(stack.public_url, path, "admin-token")
+        status, _ = raw_get(stack.public_url, path, ADMIN_TOKEN)
         assert status in (400, 404), (path, status)
     assert stack.arktos_requests()[len(before) :] == []
 
@@ -76,7 +76,7 @@ def test_cross_tenant_requests_are_refused_by_arktos(demo_api: Api, alt_api: Api
     server_id = created.json()["server"]["id"]
     try:
         # alt, naming demo's project in the URL: Arktos says 403, the gateway says forbidden.
-        as_alt = Api(alt_api.public_url, "alt-token", "demo")
+        as_alt = Api(alt_api.public_url, ALT_TOKEN, "demo")
         listed = as_alt.get("/servers")
         assert listed.status_code == 403
         assert listed.json()["forbidden"]["code"] == 403
