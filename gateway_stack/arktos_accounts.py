@@ -21,7 +21,11 @@ RBAC = "/apis/rbac.authorization.k8s.io/v1"
 
 # What the processor does with its own credential (README, "Pointing it at a real Arktos").
 GATEWAY_RULES: list[Json] = [
-    {"apiGroups": [""], "resources": ["pods", "actions"], "verbs": ["get", "list", "watch"]},
+    {
+        "apiGroups": [""],
+        "resources": ["pods", "actions", "resourcequotas"],
+        "verbs": ["get", "list", "watch"],
+    },
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["patch"]},
     {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch", "create", "update"]},
     {"apiGroups": ["apps"], "resources": ["replicasets"], "verbs": ["get", "list", "watch", "delete"]},

@@ -28,4 +28,4 @@ echo "make test-arktos: Arktos up in $(($(date +%s) - started)) s"
 source "$RUN/arktos.env"
 export E2E_BACKEND=arktos
 # The stacks' and the node agent's logs stay in $RUN/pytest for a look after a failure.
-.venv/bin/pytest -q -ra -m e2e --basetemp="$RUN/pytest" tests/e2e "$@"
+.venv/bin/pytest -q -ra --basetemp="$RUN/pytest" tests/e2e "$@"

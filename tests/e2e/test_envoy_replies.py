@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from gateway_stack import Stack
+from tests.e2e.conftest import DEMO_TOKEN, StackFactory
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -25,9 +26,9 @@ NOVA_FAULT_NAMES = {400: "badRequest", 413: "overLimit", 501: "notImplemented", 
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with Stack(
-        workdir=tmp_path_factory.mktemp("envoy-replies"),
+def stack(make_stack: StackFactory, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with make_stack(
+        tmp_path_factory.mktemp("envoy-replies"),
         tls=False,
         vm_boot_seconds=0.2,
         request_timeout_seconds=REQUEST_TIMEOUT,
@@ -82,7 +83,9 @@ ENVOY_REJECTS = {
         501,
     ),
     "body over the limit": (
-        b"POST /compute/v2.1/demo/servers HTTP/1.1\r\nHost: gw\r\nX-Auth-Token: demo-token\r\n"
+        b"POST /compute/v2.1/demo/servers HTTP/1.1\r\nHost: gw\r\nX-Auth-Token: "
+        + DEMO_TOKEN.encode()
+        + b"\r\n"
         b"Content-Type: application/json\r\nContent-Length: 3000000\r\n\r\n" + b"a" * 3_000_000,
         413,
     ),
@@ -100,7 +103,9 @@ def test_envoy_rejections_are_openstack_errors(stack: Stack, case: str) -> None:
 
 def test_body_shorter_than_its_content_length_times_out(stack: Stack) -> None:
     raw = (
-        b"POST /compute/v2.1/demo/servers HTTP/1.1\r\nHost: gw\r\nX-Auth-Token: demo-token\r\n"
+        b"POST /compute/v2.1/demo/servers HTTP/1.1\r\nHost: gw\r\nX-Auth-Token: "
+        + DEMO_TOKEN.encode()
+        + b"\r\n"
         b'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"server": '
     )
     status, headers, body, took = exchange(stack, raw)
@@ -108,9 +113,15 @@ def test_body_shorter_than_its_content_length_times_out(stack: Stack) -> None:
     assert took < REQUEST_TIMEOUT + 10  # bounded by the request timeout, not Envoy's 5-minute idle timeout
 
 
+@pytest.mark.sim_only("freezes the simulator's process (SIGSTOP) so that Arktos stops answering")
 def test_arktos_paused_gives_a_gateway_timeout(stack: Stack) -> None:
     assert stack.sim is not None and stack.sim.pid is not None
-    get = GET.replace(b"/compute/v2.1/", b"/compute/v2.1/demo/servers") + b"X-Auth-Token: demo-token\r\n\r\n"
+    get = (
+        GET.replace(b"/compute/v2.1/", b"/compute/v2.1/demo/servers")
+        + b"X-Auth-Token: "
+        + DEMO_TOKEN.encode()
+        + b"\r\n\r\n"
+    )
     assert exchange(stack, get)[0] == 200
     os.kill(stack.sim.pid, signal.SIGSTOP)
     try:

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from gateway_stack import Stack
-from tests.e2e.conftest import Api
+from tests.e2e.conftest import DEMO_TOKEN, Api
 
 pytestmark = pytest.mark.e2e
 
@@ -80,7 +80,7 @@ def test_discovery_documents_need_no_token(stack: Stack, path: str, status: int)
 def test_token_issuance_needs_no_token_and_a_wrong_password_is_keystones_401(stack: Stack) -> None:
     from tests.e2e.conftest import issue_token
 
-    assert issue_token(stack.public_url, "demo-token", "demo").status_code == 201
+    assert issue_token(stack.public_url, DEMO_TOKEN, "demo").status_code == 201
     refused = issue_token(stack.public_url, "not-a-token", "demo")
     assert refused.status_code == 401
     assert refused.json()["error"]["code"] == 401
