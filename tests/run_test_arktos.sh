@@ -4,7 +4,8 @@
 # Starts Arktos (kube-apiserver, kube-controller-manager, etcd) with the scripts of an Arktos distribution
 # folder (ARKTOS_DIST, default ../shared/arktos: up.sh / down.sh, see its README) in a fresh run folder, then
 # runs tests/e2e with E2E_BACKEND=arktos: the session starts the node agent and the gateway stack against it.
-# Needs etcd (Debian: etcd-server), openssl, curl, xz. Stops Arktos on exit. Extra arguments go to pytest.
+# Needs etcd (Debian: etcd-server), openssl, curl, xz. Stops Arktos on exit. Arguments, if any, are given to
+# pytest instead of tests/e2e (e.g. one test file).
 #
 # Ports: ARKTOS_PORT (16443), ETCD_PORT (12379 and +1), KCM_PORT (10257).
 set -euo pipefail
@@ -28,4 +29,5 @@ echo "make test-arktos: Arktos up in $(($(date +%s) - started)) s"
 source "$RUN/arktos.env"
 export E2E_BACKEND=arktos
 # The stacks' and the node agent's logs stay in $RUN/pytest for a look after a failure.
-.venv/bin/pytest -q -ra --basetemp="$RUN/pytest" tests/e2e "$@"
+[ "$#" -gt 0 ] || set -- tests/e2e
+.venv/bin/pytest -q -ra --basetemp="$RUN/pytest" "$@"
