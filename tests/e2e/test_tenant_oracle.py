@@ -97,10 +97,11 @@ def oracle_server(stack: Stack) -> Iterator[str]:
     reply = admin.post("/servers", json=create_body(FLAVOR, IMAGE))
     assert reply.status_code == 202, reply.text
     server = str(reply.json()["server"]["id"])
-    snapshot = image(
-        SNAPSHOT,
-        properties={"image_type": "snapshot", "instance_uuid": server, "arktos_snapshot_id": "snap-1"},
-    )
+    snapshot = {
+        "id": SNAPSHOT,
+        "url": f"arktos-snapshot://{TENANT}/default/{server}/snap-1",
+        "properties": {"image_type": "snapshot", "instance_uuid": server},
+    }
     sim.put_configmap("openstack-images", {**images, "snap": snapshot})
     eventually(
         "oracle's snapshot in the catalog", catalog_synced(FLAVOR, SNAPSHOT, "is a snapshot of another")
