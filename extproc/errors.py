@@ -230,6 +230,11 @@ def quota_message(arktos_message: str) -> str | None:
     return "Quota exceeded for instances."
 
 
+def names_kubernetes(text: str) -> bool:
+    """Whether ``text`` (said by Arktos) names Kubernetes machinery: objects, users, namespaces, groups."""
+    return _KUBERNETES_WORDS.search(text) is not None
+
+
 def refusal_words(arktos_message: str) -> tuple[int, str]:
     """Nova's status and words for a refusal Arktos gives as bare text (a ReplicaSet's ``ReplicaFailure``):
     quota → 403 with Nova's quota message; anything else → 400, its text only if it names no Kubernetes

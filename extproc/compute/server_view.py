@@ -32,6 +32,7 @@ import orjson
 
 from extproc import annotations as keys
 from extproc.compute.server_status import PodState, ServerState, pod_state, server_state
+from extproc.errors import names_kubernetes
 
 # The label Arktos pods name their network with (arktos-api.md: default network "default").
 NETWORK_LABEL = "arktos.futurewei.com/network"
@@ -190,7 +191,8 @@ def _fault_message(pod: Mapping[str, Any]) -> str:
     vm_status = status.get("virtualMachineStatus") or {}
     for candidate in (status.get("message"), status.get("reason"), vm_status.get("lastTerminationState")):
         if isinstance(candidate, str) and candidate:
-            return candidate
+            # A kubelet's reason (eviction, admission) names pods and namespaces: not for OpenStack clients.
+            return "The virtual machine failed." if names_kubernetes(candidate) else candidate
     return "The virtual machine failed."
 
 

@@ -387,6 +387,24 @@ def test_failed_member_is_an_error_server_with_a_fault() -> None:
     assert by_name["web-1"]["status"] == "BUILD"
 
 
+def test_a_fault_that_names_kubernetes_objects_is_told_in_novas_words() -> None:
+    """A kubelet's reason for failing a pod names pods and nodes: the fault says the VM failed (issue 9
+    item 5); a message free of Kubernetes names (the node agent's own) is kept, as above."""
+    _, rs = batch_forward(max_count=2)
+    pods = controller_pods(rs, ["aaaaa", "bbbbb"])[1:]
+    pods[0]["status"] = {
+        "phase": "Failed",
+        "reason": "Evicted",
+        "message": "Pod The node was low on resource: memory. Container vm was using 600Mi, which exceeds "
+        'its request of 0. pods "x" evicted from namespace default',
+    }
+    forward = as_forward(servers.list_servers_detail(ctx(), request("GET"), {}))
+    reply = reply_now(forward.translate(ArktosReply(200, {}, orjson.dumps({"items": pods}))))
+    (server,) = orjson.loads(reply.body)["servers"]
+    assert server["status"] == "ERROR"
+    assert server["fault"]["message"] == "The virtual machine failed."
+
+
 def test_failure_reply_maps_quota_to_403_and_the_rest_to_400() -> None:
     assert batch.failure_reply("pods is forbidden: exceeded quota: q").status == 403
     assert batch.failure_reply('Pod "x" is invalid: spec: Required value') == batch.CreationFailure(
