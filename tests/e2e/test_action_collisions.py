@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from gateway_stack import Stack
-from tests.e2e.conftest import Api
+from tests.e2e.conftest import DEMO_TOKEN, Api
 from tests.e2e.test_server_actions import eventually, restart_count
 
 pytestmark = pytest.mark.e2e
@@ -62,7 +62,7 @@ def test_two_reboots_in_one_second_both_succeed(
     restarts = {sid: restart_count(stack, sid) for sid in two_servers}
     before = len(stack.arktos_request_log())
     # Two users, two sessions (one each), the same project.
-    sessions = [Api(stack.public_url, "demo-token", "demo") for _ in two_servers]
+    sessions = [Api(stack.public_url, DEMO_TOKEN, "demo") for _ in two_servers]
     at_the_start_of_a_second()
     with ThreadPoolExecutor(2) as pool:
         replies = list(
@@ -90,7 +90,7 @@ def test_a_nova_state_conflict_is_not_retried(
         "ACTIVE",
     )
     before = len(stack.arktos_request_log())
-    reply = Api(stack.public_url, "demo-token", None).post(f"/servers/{sid}/action", json={"os-start": None})
+    reply = Api(stack.public_url, DEMO_TOKEN, None).post(f"/servers/{sid}/action", json={"os-start": None})
     assert reply.status_code == 409, reply.text
     assert "while it is in vm_state active" in reply.json()["conflictingRequest"]["message"]
     calls = [e for e in stack.arktos_request_log()[before:] if e["path"].endswith(sid)]
@@ -107,7 +107,7 @@ def test_retry_headers_from_clients_never_reach_envoys_router(
         f"{stack.public_url}/compute/v2.1/servers/{sid}/action",
         json={"os-start": None},
         headers={
-            "X-Auth-Token": "demo-token",
+            "X-Auth-Token": DEMO_TOKEN,
             "x-envoy-retry-on": "4xx,retriable-status-codes",
             "x-envoy-retriable-status-codes": "409,422",
             "x-envoy-max-retries": "5",
