@@ -78,7 +78,9 @@ def create_body(flavor: str, image_ref: str) -> dict[str, Any]:
 def oracle_server(stack: Stack) -> Iterator[str]:
     """A server of tenant ``oracle``, whose catalog has its own flavor, images and a snapshot of it."""
     sim = Sim(stack)
-    created = sim.session.post(f"{sim.url}/api/v1/tenants", json={"metadata": {"name": TENANT}}, timeout=10)
+    # Arktos requires a storage cluster for a tenant (fixture 01); the simulator checks it too.
+    tenant = {"metadata": {"name": TENANT}, "spec": {"storageClusterId": "1"}}
+    created = sim.session.post(f"{sim.url}/api/v1/tenants", json=tenant, timeout=10)
     assert created.status_code in (201, 409), created.text
     sim.put_configmap("openstack-flavors", {FLAVOR: {"id": FLAVOR, "ram": 256, "vcpus": 1, "disk": 1}})
     images = {"plain": image(IMAGE), "big": image(BIG_IMAGE, min_ram=1_000_000)}
