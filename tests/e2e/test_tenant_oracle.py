@@ -82,6 +82,8 @@ def oracle_server(stack: Stack) -> Iterator[str]:
     tenant = {"metadata": {"name": TENANT}, "spec": {"storageClusterId": "1"}}
     created = sim.session.post(f"{sim.url}/api/v1/tenants", json=tenant, timeout=10)
     assert created.status_code in (201, 409), created.text
+    namespace = f"{sim.url}/api/v1/tenants/{TENANT}/namespaces/default"
+    eventually("oracle's namespace", lambda: True if sim.session.get(namespace, timeout=10).ok else None)
     sim.put_configmap("openstack-flavors", {FLAVOR: {"id": FLAVOR, "ram": 256, "vcpus": 1, "disk": 1}})
     images = {"plain": image(IMAGE), "big": image(BIG_IMAGE, min_ram=1_000_000)}
     sim.put_configmap("openstack-images", images)
