@@ -27,11 +27,7 @@ def active_server(api: Api, name: str) -> str:
     assert reply.status_code == 202, reply.text
     sid = str(reply.json()["server"]["id"])
 
-    def active() -> bool | None:
-        server = api.get(f"/servers/{sid}").json()["server"]
-        return True if server["status"] == "ACTIVE" and server["OS-EXT-STS:task_state"] is None else None
-
-    eventually(active, f"{name} ACTIVE")
+    eventually(lambda: active_and_idle(api, sid), f"{name} ACTIVE")
     return sid
 
 
@@ -41,6 +37,18 @@ def two_servers(demo_api: Api) -> Iterator[tuple[str, str]]:
     yield first, second
     for sid in (first, second):
         demo_api.delete(f"/servers/{sid}")
+
+
+COLLISION_ATTEMPTS = 5
+
+
+def active_and_idle(api: Api, sid: str) -> bool | None:
+    server = api.get(f"/servers/{sid}").json()["server"]
+    return True if server["status"] == "ACTIVE" and server["OS-EXT-STS:task_state"] is None else None
+
+
+def soft_reboot(session: Api, sid: str) -> requests.Response:
+    return session.post(f"/servers/{sid}/action", json={"reboot": {"type": "SOFT"}})
 
 
 def at_the_start_of_a_second() -> None:
@@ -59,24 +67,29 @@ def action_posts(stack: Stack, before: int, sid: str) -> list[dict[str, Any]]:
 def test_two_reboots_in_one_second_both_succeed(
     stack: Stack, demo_api: Api, two_servers: tuple[str, str]
 ) -> None:
-    restarts = {sid: restart_count(stack, sid) for sid in two_servers}
-    before = len(stack.arktos_request_log())
     # Two users, two sessions (one each), the same project.
     sessions = [Api(stack.public_url, DEMO_TOKEN, "demo") for _ in two_servers]
-    at_the_start_of_a_second()
-    with ThreadPoolExecutor(2) as pool:
-        replies = list(
-            pool.map(
-                lambda pair: pair[0].post(f"/servers/{pair[1]}/action", json={"reboot": {"type": "SOFT"}}),
-                zip(sessions, two_servers, strict=True),
-            )
-        )
-    assert [r.status_code for r in replies] == [202, 202], [r.text for r in replies]
-    # They did collide in Arktos (three POSTs reached it), and the retry went through.
-    posts = [len(action_posts(stack, before, sid)) for sid in two_servers]
-    assert sorted(posts) == [1, 2], posts
-    for sid in two_servers:
-        eventually(lambda sid=sid: True if restart_count(stack, sid) == restarts[sid] + 1 else None, "reboot")
+    # NOTE: on a loaded machine the two requests can reach Arktos in different seconds and not collide; every
+    # attempt must succeed, and the test goes on until one attempt did collide (proving the retry).
+    collided = []
+    for _attempt in range(COLLISION_ATTEMPTS):
+        for sid in two_servers:
+            eventually(lambda sid=sid: active_and_idle(demo_api, sid), f"{sid} ACTIVE")
+        restarts = {sid: restart_count(stack, sid) for sid in two_servers}
+        before = len(stack.arktos_request_log())
+        at_the_start_of_a_second()
+        with ThreadPoolExecutor(2) as pool:
+            replies = list(pool.map(soft_reboot, sessions, two_servers))
+        assert [r.status_code for r in replies] == [202, 202], [r.text for r in replies]
+        for sid, count in restarts.items():
+            eventually(lambda sid=sid, count=count: restart_count(stack, sid) == count + 1 or None, "reboot")
+        # A collision shows as three POSTs reaching Arktos: one of them was retried past the second boundary.
+        posts = sorted(len(action_posts(stack, before, sid)) for sid in two_servers)
+        assert posts in ([1, 1], [1, 2]), posts
+        collided.append(posts == [1, 2])
+        if posts == [1, 2]:
+            break
+    assert any(collided), f"the reboots never reached Arktos in one second in {len(collided)} attempts"
 
 
 def test_a_nova_state_conflict_is_not_retried(
