@@ -74,6 +74,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+REBOOT_MIN_SECONDS = 5.0
+
+
 def run(args: argparse.Namespace, workdir: Path, say: Callable[[str], None]) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     list_seconds = args.list_seconds if args.list_seconds is not None else args.seconds
@@ -118,7 +121,9 @@ def run(args: argparse.Namespace, workdir: Path, say: Callable[[str], None]) -> 
         if wanted("token"):
             do(sc.gateway_token(bs))
         if wanted("reboot"):
-            do(sc.gateway_reboot(bs, ids))
+            # NOTE: Arktos takes one reboot per namespace and second; a colliding one completes after Envoy's
+            # retry past the next second, so the row needs runs of several seconds to count any request.
+            do(sc.gateway_reboot(bs, ids), max(args.seconds, REBOOT_MIN_SECONDS))
         if wanted("create"):
             do(sc.gateway_create(bs))
         # DELETE needs one existing server per request: a fresh pool per connection count, sized from the
