@@ -110,6 +110,7 @@ async def serve(args: argparse.Namespace) -> int:
     from extproc.key_stock import KeyStock, worker_process
     from extproc.keypair_store import KeypairStore
     from extproc.server import create_server
+    from extproc.server_group_store import ServerGroupStore
     from extproc.snapshots import SnapshotRecorder
 
     config = gateway_config(args)
@@ -118,13 +119,15 @@ async def serve(args: argparse.Namespace) -> int:
     cluster = ClusterCache() if args.arktos_url else None
     # The public keys of the keypairs of every tenant, fed by the same ConfigMap watch as the catalog.
     keypairs = KeypairStore() if args.arktos_url else None
+    # The server groups' policies of every tenant, from the same watch.
+    server_groups = ServerGroupStore() if args.arktos_url else None
     module_name, _, attr = args.gateway_factory.partition(":")
     factory = getattr(importlib.import_module(module_name), attr or "Gateway")
     # Stand-ins (plumbing tests) take (config, store) only.
     # Keypair generation happens in a worker process, ahead of the requests (see extproc.key_stock).
     key_stock = KeyStock(generate_key_pair)
     gateway = (
-        factory(config, store, cluster, keypairs=keypairs, key_stock=key_stock)
+        factory(config, store, cluster, keypairs=keypairs, key_stock=key_stock, server_groups=server_groups)
         if factory is Gateway
         else factory(config, store)
     )
@@ -150,7 +153,7 @@ async def serve(args: argparse.Namespace) -> int:
             loop.call_soon_threadsafe(fn)
 
         api = make_api_client(args.arktos_url, _token(args), args.arktos_ca, verify=not args.arktos_insecure)
-        watch = CatalogWatch(store, api, apply=on_loop, keypairs=keypairs)
+        watch = CatalogWatch(store, api, apply=on_loop, keypairs=keypairs, server_groups=server_groups)
         watch.start()
         assert cluster is not None
         reflectors = cluster.reflectors(api, apply=on_loop)

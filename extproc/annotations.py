@@ -36,3 +36,8 @@ IMAGES_CONFIGMAP = "openstack-images"
 
 # ConfigMaps holding one Nova keypair each (see extproc.keypair_store): this label marks and lists them.
 KEYPAIR_LABEL = PREFIX + "keypair"
+
+# Nova server groups (see extproc.server_group_store): the label marks and lists the group's ConfigMap, and on
+# a VM pod names the group the server belongs to (its value is the group id; the pod's (anti-)affinity
+# selects the group's pods by it).
+SERVER_GROUP_LABEL = PREFIX + "server-group"

@@ -34,6 +34,7 @@ from extproc.key_stock import KeyStock
 from extproc.keypair_store import KeypairStore
 from extproc.messages import ArktosReply, ClientRequest, Forward, Outcome, Reply, ReplyTranslator
 from extproc.routes import GENERIC_NOT_FOUND, Match, resolve, service_of
+from extproc.server_group_store import ServerGroupStore
 from extproc.tenant_proofs import TenantProofs
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,7 @@ class Gateway:
         proofs: TenantProofs | None = None,
         keypairs: KeypairStore | None = None,
         key_stock: KeyStock | None = None,
+        server_groups: ServerGroupStore | None = None,
     ) -> None:
         self.config = config
         self.catalog = catalog
@@ -130,6 +132,8 @@ class Gateway:
         self.keypairs = keypairs
         # Keys for keypair generation, made off the event loop (None: generated in place).
         self.key_stock = key_stock
+        # The server groups' policies (ConfigMap watch; None without a watch: server create asks Arktos).
+        self.server_groups = server_groups
 
     def handle(self, request: ClientRequest, request_id: str) -> Outcome:
         service = Service.COMPUTE
@@ -173,6 +177,7 @@ class Gateway:
             self.proofs,
             self.keypairs,
             self.key_stock,
+            self.server_groups,
         )
         outcome = match.route.handler(ctx, request, match.params)
         if not isinstance(outcome, (Reply, Forward)):

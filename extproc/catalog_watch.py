@@ -10,7 +10,8 @@ the catalog needs from it:
   other ConfigMaps are ignored.
 
 The same watch keeps ``KeypairStore`` (``extproc.keypair_store``) fresh with the ConfigMaps labelled
-``openstack.arktos.io/keypair`` (one watch of ConfigMaps, not two).
+``openstack.arktos.io/keypair``, and ``ServerGroupStore`` (``extproc.server_group_store``) with those labelled
+``openstack.arktos.io/server-group`` (one watch of ConfigMaps, not three).
 
 Store updates go through ``apply`` (see ``Reflector``): the processor runs them on its asyncio loop.
 """
@@ -27,6 +28,7 @@ from extproc.annotations import FLAVORS_CONFIGMAP, IMAGES_CONFIGMAP
 from extproc.arktos_client import make_api_client
 from extproc.arktos_watch import GoneError, Reflector
 from extproc.keypair_store import KeypairStore
+from extproc.server_group_store import ServerGroupStore
 
 __all__ = ["CONFIGMAPS_PATH", "CatalogWatch", "GoneError", "StoreLike", "make_api_client"]
 
@@ -71,9 +73,11 @@ class CatalogWatch(Reflector):
         backoff_max: float = 30.0,
         request_timeout: float = 30.0,
         keypairs: KeypairStore | None = None,
+        server_groups: ServerGroupStore | None = None,
     ) -> None:
         self.store = store
         self.keypairs = keypairs
+        self.server_groups = server_groups
         super().__init__(
             api_client,
             CONFIGMAPS_PATH,
@@ -93,10 +97,14 @@ class CatalogWatch(Reflector):
         log.info("catalog_synced", configmaps=len(entries))
         if self.keypairs is not None:
             self.keypairs.replace_all(items)
+        if self.server_groups is not None:
+            self.server_groups.replace_all(items)
 
     def _changed(self, event_type: str, obj: dict[str, Any]) -> None:
         if self.keypairs is not None:
             self.keypairs.apply_event(event_type, obj)
+        if self.server_groups is not None:
+            self.server_groups.apply_event(event_type, obj)
         entry = _wanted(obj)
         if entry is None:
             return

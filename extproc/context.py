@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from extproc.cluster_cache import ClusterView
     from extproc.key_stock import KeyStock
     from extproc.keypair_store import KeypairStore
+    from extproc.server_group_store import ServerGroupStore
     from extproc.tenant_proofs import TenantProofs
 
 
@@ -36,6 +37,8 @@ class RequestContext:
     keypairs: KeypairStore | None = None
     # RSA keys generated ahead of time in a worker process (None: generate in place, e.g. unit tests).
     key_stock: KeyStock | None = None
+    # The policies of every tenant's server groups, kept by the ConfigMap watch (None: no watch).
+    server_groups: ServerGroupStore | None = None
 
 
 # A route handler: (context, request, path parameters already validated) -> what to do.

@@ -54,12 +54,24 @@ def is_label_value(value: str) -> bool:
     )
 
 
+_UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def is_server_group_id(raw: str) -> bool:
+    return _UUID_RE.fullmatch(raw) is not None
+
+
 def server_id(raw: str) -> str | None:
     return raw if is_server_id(raw) else None
 
 
 def project_id(raw: str) -> str | None:
     return raw if is_project_id(raw) else None
+
+
+def server_group_id(raw: str) -> str | None:
+    """A server group id: the UUID the gateway made (lower case, as it names the group's ConfigMap)."""
+    return raw if is_server_group_id(raw) else None
 
 
 def catalog_id(raw: str) -> str | None:

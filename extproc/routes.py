@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from extproc import ids
-from extproc.compute import actions, flavors, images, keypairs, servers, versions
+from extproc.compute import actions, flavors, images, keypairs, server_groups, servers, versions
 from extproc.context import Handler
 from extproc.errors import Service, echo, error_reply
 from extproc.identity import handlers as identity
@@ -66,6 +66,7 @@ PARAMS: Mapping[str, Param] = {
     "image_id": Param(ids.catalog_id, _image_not_found),
     # Keypair names never reach Arktos as such (their ConfigMap is named by a hash, see keypair_store).
     "keypair_name": Param(ids.catalog_id, lambda s, raw: f"Keypair {raw} could not be found."),
+    "server_group_id": Param(ids.server_group_id, lambda s, raw: server_groups.group_not_found(echo(raw))),
 }
 
 
@@ -126,6 +127,10 @@ COMPUTE_ROUTES: tuple[Route, ...] = (
     *v21("GET", "/os-keypairs/{keypair_name}", keypairs.show_keypair),
     *v21("DELETE", "/os-keypairs/{keypair_name}", keypairs.delete_keypair),
     *v21("GET", "/os-floating-ip-pools", versions.floating_ip_pools),
+    *v21("GET", "/os-server-groups", server_groups.list_groups),
+    *v21("POST", "/os-server-groups", server_groups.create_group),
+    *v21("GET", "/os-server-groups/{server_group_id}", server_groups.show_group),
+    *v21("DELETE", "/os-server-groups/{server_group_id}", server_groups.delete_group),
 )
 
 IDENTITY_ROUTES: tuple[Route, ...] = (

@@ -128,6 +128,13 @@ NETWORKS: dict[str, Any] = {
     ]
 }
 
+# Nova's scheduler hints (_hints): only ``group`` is used (extproc.compute.server_groups); others are ignored.
+SCHEDULER_HINTS: dict[str, Any] = {
+    "type": "object",
+    "properties": {"group": {"type": "string", "format": "uuid"}},
+    "additionalProperties": True,
+}
+
 SERVER_CREATE: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -160,6 +167,8 @@ SERVER_CREATE: dict[str, Any] = {
             },
             "required": ["name", "flavorRef"],
         },
+        "os:scheduler_hints": SCHEDULER_HINTS,
+        "OS-SCH-HNT:scheduler_hints": SCHEDULER_HINTS,
     },
     "required": ["server"],
 }

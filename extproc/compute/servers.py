@@ -39,7 +39,7 @@ from extproc.arktos_first import refuse_after_arktos
 from extproc.catalog import Flavor, Image
 from extproc.cluster_cache import ClusterView
 from extproc.cluster_cache import tenant_of as cache_tenant
-from extproc.compute import batch, idempotency, keypairs, quota, schemas
+from extproc.compute import batch, idempotency, keypairs, quota, schemas, server_groups
 from extproc.compute.action_rules import task_lookup_for
 from extproc.compute.server_view import (
     ServerView,
@@ -335,6 +335,14 @@ def create_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
         if not isinstance(found, str):
             return found
         public_key = found
+    # NOTE: Nova finds the hinted server group before it counts the quota (_get_requested_instance_group).
+    group_id = server_groups.requested_group(body)
+    group_policy: str | None = None
+    if group_id is not None:
+        policy = server_groups.policy_for_create(ctx, token, group_id)
+        if not isinstance(policy, str):
+            return policy
+        group_policy = policy
     count = _servers_that_fit(ctx, token, create)
     if isinstance(count, quota.OverQuota):
         return error_reply(Service.COMPUTE, 403, count.message)
@@ -353,6 +361,8 @@ def create_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
         public_key=public_key,
     )
     pod = build_pod(create, inputs)
+    if group_id is not None and group_policy is not None:
+        pod = server_groups.join_group(pod, group_id, group_policy)
     view = view_for(ctx)
     admin_pass = create.admin_pass or generate_password()
     if count > 1:

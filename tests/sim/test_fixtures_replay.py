@@ -37,6 +37,9 @@ SESSIONS: dict[str, frozenset[int]] = {
     # "<operation>-<unix seconds>", so the second is 409 AlreadyExists (the gateway retries it, see
     # tests/e2e/test_action_collisions.py).
     "action names": frozenset({33, 40, 54, 55}),
+    # A pod with a required pod anti-affinity (a Nova server group's policy) and a network label: both
+    # accepted and stored as sent.
+    "affinity": frozenset({50}),
 }
 # Sessions replayed with the simulator's clock stopped (in the recording, within one second).
 STOPPED_CLOCK: dict[str, float] = {"action names": 1796014912.25}
@@ -69,6 +72,15 @@ def quota_probe_pod(name: str) -> dict[str, Any]:
         "resources": {"limits": resources, "requests": resources},
     }
     return vm_pod(name, vm, app="probe2")
+
+
+def affinity_probe_pod(name: str) -> dict[str, Any]:
+    """Fixture 50's request: a server group member's label and anti-affinity, and a network label."""
+    pod = quota_probe_pod(name)
+    pod["metadata"]["labels"].update({"arktos.futurewei.com/network": "net1", "group": "g1"})
+    term = {"labelSelector": {"matchLabels": {"group": "g1"}}, "topologyKey": "kubernetes.io/hostname"}
+    pod["spec"]["affinity"] = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}}
+    return pod
 
 
 def replicaset(name: str, pull_policy: bool) -> dict[str, Any]:
@@ -230,6 +242,7 @@ REQUESTS: dict[str, tuple[str | None, Any, str]] = {
         "application/json",
     ),
     "41": ("t1-token", quota_probe_pod("q3"), "application/json"),
+    "50": ("t1-token", affinity_probe_pod("q4"), "application/json"),
     "54": ("t1-token", REBOOT, "application/json"),
     "55": ("t1-token", REBOOT, "application/json"),
 }

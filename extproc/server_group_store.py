@@ -1,0 +1,172 @@
+"""Nova server groups as Arktos ConfigMaps, and the processor's watch-fed memory of their policies.
+
+One server group is one ConfigMap in the tenant's gateway namespace (the namespace of the VM pods):
+
+- name ``openstack-server-group-<group id>`` (the id is a UUID the gateway makes up), so show and delete are
+  ONE Arktos call each with the client's token (a GET, a DELETE), create one POST, list one list by the
+  label ``openstack.arktos.io/server-group`` (whose value is the group id);
+- ``data``: ``name``, ``policy`` (affinity, anti-affinity, soft-affinity, soft-anti-affinity), ``user_id``
+  (who created it).
+
+Members are not recorded in the ConfigMap: a server joins a group at create, when its pod gets the same label
+(value: the group id) and the group's policy as its pod (anti-)affinity; Arktos's scheduler does the rest.
+The group's members are the pods carrying that label (``extproc.compute.server_groups``).
+
+``ServerGroupStore`` is what the ConfigMap watch (``extproc.catalog_watch``) knows: tenant -> group id ->
+policy. Server create reads it (``server_groups.policy_for_create``) to give the pod its affinity without a
+second Arktos call. It is a cache, never the truth, only asked about the tenant named in the request URL for a
+token Arktos has recently let into that tenant. Replies to group writes relayed by this processor update it at
+once (read-your-writes); deleted uids are remembered for a while so that a late watch event cannot bring a
+deleted group back. Used only on the asyncio loop (watch events are applied there), so no lock.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from extproc.annotations import SERVER_GROUP_LABEL
+from extproc.ids import is_server_group_id
+
+CONFIGMAP_PREFIX = "openstack-server-group-"
+# Deleted uids remembered (a late ADDED/MODIFIED of a deleted group is ignored).
+TOMBSTONES = 10_000
+
+AFFINITY = "affinity"
+ANTI_AFFINITY = "anti-affinity"
+SOFT_AFFINITY = "soft-affinity"
+SOFT_ANTI_AFFINITY = "soft-anti-affinity"
+POLICIES = frozenset({AFFINITY, ANTI_AFFINITY, SOFT_AFFINITY, SOFT_ANTI_AFFINITY})
+
+Json = dict[str, Any]
+
+
+def configmap_name(group_id: str) -> str:
+    return CONFIGMAP_PREFIX + group_id
+
+
+@dataclass(frozen=True, slots=True)
+class StoredServerGroup:
+    """A server group as read back from its ConfigMap."""
+
+    id: str
+    name: str
+    policy: str
+    user_id: str
+    created_at: str  # the ConfigMap's creationTimestamp (RFC 3339)
+    uid: str
+    tenant: str
+
+
+def group_configmap(group_id: str, name: str, policy: str, user_id: str) -> Json:
+    """The ConfigMap a server group create POSTs."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": configmap_name(group_id), "labels": {SERVER_GROUP_LABEL: group_id}},
+        "data": {"name": name, "policy": policy, "user_id": user_id},
+    }
+
+
+def from_configmap(obj: Any) -> StoredServerGroup | None:
+    """The group a ConfigMap holds; None if it is not one the gateway wrote (label, name and data agree)."""
+    if not isinstance(obj, dict):
+        return None
+    meta = obj.get("metadata")
+    data = obj.get("data")
+    if not isinstance(meta, dict) or not isinstance(data, dict):
+        return None
+    labels = meta.get("labels")
+    group_id = labels.get(SERVER_GROUP_LABEL) if isinstance(labels, dict) else None
+    name, policy = data.get("name"), data.get("policy")
+    if (
+        not isinstance(group_id, str)
+        or not is_server_group_id(group_id)
+        or meta.get("name") != configmap_name(group_id)
+        or not isinstance(name, str)
+        or policy not in POLICIES
+    ):
+        return None
+    return StoredServerGroup(
+        id=group_id,
+        name=name,
+        policy=str(policy),
+        user_id=str(data.get("user_id") or ""),
+        created_at=str(meta.get("creationTimestamp") or ""),
+        uid=str(meta.get("uid") or ""),
+        tenant=str(meta.get("tenant") or "system"),
+    )
+
+
+def _version(obj: Mapping[str, Any]) -> int:
+    try:
+        return int((obj.get("metadata") or {}).get("resourceVersion") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+class ServerGroupStore:
+    def __init__(self) -> None:
+        # tenant -> group id -> (policy, uid, resourceVersion)
+        self._groups: dict[str, dict[str, tuple[str, str, int]]] = {}
+        self._deleted: OrderedDict[str, None] = OrderedDict()
+        self.synced = False
+
+    # -- fed by the ConfigMap watch ----------------------------------------------------------------
+
+    def replace_all(self, configmaps: Iterable[Mapping[str, Any]]) -> None:
+        self._groups = {}
+        for obj in configmaps:
+            self._put(obj, only_newer=False)
+        self.synced = True
+
+    def apply_event(self, event_type: str, obj: Mapping[str, Any]) -> None:
+        if event_type == "DELETED":
+            found = from_configmap(obj)
+            if found is not None:
+                self._remove(found.tenant, found.id, found.uid)
+        else:
+            self._put(obj, only_newer=True)
+
+    # -- fed by the replies to group writes this processor relays -----------------------------------
+
+    def note_written(self, obj: Mapping[str, Any]) -> None:
+        self._put(obj, only_newer=True)
+
+    def note_deleted(self, tenant: str, group_id: str, uid: str | None) -> None:
+        self._remove(tenant, group_id, uid or "")
+
+    # -- read by server create -----------------------------------------------------------------------
+
+    def policy(self, tenant: str, group_id: str) -> str | None:
+        found = self._groups.get(tenant, {}).get(group_id)
+        return found[0] if found is not None else None
+
+    # -------------------------------------------------------------------------------------------------
+
+    def _put(self, obj: Mapping[str, Any], only_newer: bool) -> None:
+        found = from_configmap(obj)
+        if found is None or found.uid in self._deleted:
+            return
+        version = _version(obj)
+        groups = self._groups.setdefault(found.tenant, {})
+        current = groups.get(found.id)
+        if only_newer and current is not None and current[2] > version:
+            return
+        groups[found.id] = (found.policy, found.uid, version)
+
+    def _remove(self, tenant: str, group_id: str, uid: str) -> None:
+        if uid:
+            self._deleted[uid] = None
+            while len(self._deleted) > TOMBSTONES:
+                self._deleted.popitem(last=False)
+        groups = self._groups.get(tenant)
+        if groups is None:
+            return
+        current = groups.get(group_id)
+        if current is not None and (not uid or current[1] == uid):
+            del groups[group_id]
+        if not groups:
+            del self._groups[tenant]

@@ -1,0 +1,150 @@
+"""Server groups through Envoy with the real `openstack` CLI: the group is a ConfigMap of the tenant, and
+servers created with `--hint group=<id>` carry its label and policy as pod anti-affinity in Arktos."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import pytest
+import requests
+
+from extproc.annotations import SERVER_GROUP_LABEL
+from extproc.server_group_store import configmap_name
+from gateway_stack import Stack
+from tests.e2e.conftest import ADMIN_TOKEN, Api, OpenStackCLI
+
+pytestmark = pytest.mark.e2e
+
+IMAGE = "cirros-0.5.2-x86_64-disk"
+
+
+def arktos_get(stack: Stack, path: str) -> requests.Response:
+    return requests.get(
+        stack.arktos_url + path,
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        verify=str(stack.ca_path) if stack.ca_path else True,
+        timeout=10,
+    )
+
+
+def demo_pod(stack: Stack, name: str) -> dict[str, Any]:
+    found: dict[str, Any] = arktos_get(stack, f"/api/v1/tenants/demo/namespaces/default/pods/{name}").json()
+    return found
+
+
+def demo_pod_names(stack: Stack) -> set[str]:
+    listed = arktos_get(stack, "/api/v1/tenants/demo/namespaces/default/pods").json()
+    return {p["metadata"]["name"] for p in listed["items"]}
+
+
+def members_once_seen(cli: OpenStackCLI, group: str, expected: set[str], timeout: float = 20.0) -> set[str]:
+    """The group's members as `server group show` prints them, once they include ``expected`` (members come
+    from the processor's watch of the pods, which may lag the create by a moment)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        shown = cli.json("server", "group", "show", group)
+        members = set(shown["members"]) if isinstance(shown["members"], list) else set()
+        if isinstance(shown["members"], str):
+            members = {m.strip() for m in shown["members"].split(",") if m.strip()}
+        if expected <= members or time.monotonic() > deadline:
+            return members
+        time.sleep(0.5)
+
+
+def test_cli_anti_affinity_group_and_its_members(
+    stack: Stack, cli: OpenStackCLI, demo_api: Api, alt_api: Api
+) -> None:
+    created = cli.json("server", "group", "create", "--policy", "anti-affinity", "e2e-g1")
+    group_id = created["id"]
+    assert str(uuid.UUID(group_id)) == group_id
+    assert created["name"] == "e2e-g1"
+    servers: list[str] = []
+    try:
+        # The group is a ConfigMap of the demo tenant.
+        stored = arktos_get(
+            stack, f"/api/v1/tenants/demo/namespaces/default/configmaps/{configmap_name(group_id)}"
+        )
+        assert stored.status_code == 200, stored.text
+        assert stored.json()["data"]["policy"] == "anti-affinity"
+        assert group_id in {g["ID"] for g in cli.json("server", "group", "list")}
+
+        # Nova's raw shapes (2.1).
+        shown = demo_api.get(f"{demo_api.compute}/os-server-groups/{group_id}")
+        assert shown.status_code == 200, shown.text
+        assert shown.json() == {
+            "server_group": {
+                "id": group_id,
+                "name": "e2e-g1",
+                "policies": ["anti-affinity"],
+                "members": [],
+                "metadata": {},
+            }
+        }
+        # Another tenant's user learns nothing: in its own project the group does not exist, and in demo's
+        # Arktos refuses it.
+        assert alt_api.get(f"{alt_api.compute}/os-server-groups/{group_id}").status_code == 404
+        foreign = alt_api.get(f"{demo_api.compute}/os-server-groups/{group_id}")
+        assert foreign.status_code in (401, 403), foreign.text
+
+        # Two servers with the group hint: each pod carries the group label and the required anti-affinity.
+        for name in ("sg-vm1", "sg-vm2"):
+            server = cli.json(
+                "server",
+                "create",
+                "--image",
+                IMAGE,
+                "--flavor",
+                "m1.tiny",
+                "--hint",
+                f"group={group_id}",
+                name,
+            )
+            servers.append(server["id"])
+        term = {
+            "labelSelector": {"matchLabels": {SERVER_GROUP_LABEL: group_id}},
+            "topologyKey": "kubernetes.io/hostname",
+        }
+        for sid in servers:
+            pod = demo_pod(stack, sid)
+            assert pod["metadata"]["labels"][SERVER_GROUP_LABEL] == group_id
+            assert pod["spec"]["affinity"] == {
+                "podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}
+            }
+        assert members_once_seen(cli, "e2e-g1", set(servers)) == set(servers)
+
+        # An unknown group: Nova's 400, and nothing created.
+        before = demo_pod_names(stack)
+        unknown = str(uuid.uuid4())
+        refused = cli.run(
+            "server",
+            "create",
+            "--image",
+            IMAGE,
+            "--flavor",
+            "m1.tiny",
+            "--hint",
+            f"group={unknown}",
+            "sg-vm3",
+            check=False,
+        )
+        assert refused.returncode != 0
+        assert f"Instance group {unknown} could not be found." in refused.stderr
+        assert demo_pod_names(stack) <= before
+    finally:
+        if servers:
+            cli.run("server", "delete", "--wait", *servers)
+        cli.run("server", "group", "delete", group_id)
+    gone = demo_api.get(f"{demo_api.compute}/os-server-groups/{group_id}")
+    assert gone.status_code == 404
+    assert gone.json()["itemNotFound"]["message"] == f"Instance group {group_id} could not be found."
+    assert group_id not in {g["ID"] for g in cli.json("server", "group", "list")}
+
+
+def test_soft_policies_need_microversion_2_15(demo_api: Api) -> None:
+    # The gateway serves 2.1, where Nova's schema knows affinity and anti-affinity only.
+    body = {"server_group": {"name": "soft", "policies": ["soft-anti-affinity"]}}
+    refused = demo_api.post(f"{demo_api.compute}/os-server-groups", json=body)
+    assert refused.status_code == 400
+    assert "is not one of ['anti-affinity', 'affinity']" in refused.json()["badRequest"]["message"]
