@@ -42,6 +42,9 @@ WATCH_SECONDS = 300
 LISTED = "LISTED"
 
 
+JSON_PATCH = "application/json-patch+json"
+
+
 class ArktosError(RuntimeError):
     pass
 
@@ -68,13 +71,23 @@ class ArktosHttpIO:
         return session
 
     def request(
-        self, method: str, path: str, body: Json | None = None, ok: Iterable[int] = ()
+        self,
+        method: str,
+        path: str,
+        body: Json | list[Json] | None = None,
+        ok: Iterable[int] = (),
+        content_type: str = "application/json",
     ) -> Json | None:
         """The reply object; None for a status in ``ok`` (e.g. 404 when the object is gone)."""
         data = orjson.dumps(body) if body is not None else None
         # verify on every call: a session's own verify loses to REQUESTS_CA_BUNDLE (a known requests quirk).
         reply = self.session().request(
-            method, self.url + path, data=data, timeout=self.timeout, verify=self.verify
+            method,
+            self.url + path,
+            data=data,
+            timeout=self.timeout,
+            verify=self.verify,
+            headers={"Content-Type": content_type},
         )
         if reply.status_code in ok:
             return None
@@ -95,10 +108,24 @@ class ArktosHttpIO:
         return (m.get("tenant", ""), m.get("namespace", ""), m["name"])
 
     def _status_put(self, kind: str, obj: Json) -> None:
-        body = dict(obj)
-        # No resourceVersion: the agent owns the status, and it re-read the object just before.
-        body["metadata"] = {k: v for k, v in obj["metadata"].items() if k != "resourceVersion"}
-        self.request("PUT", self.path(kind, self._key(obj), "status"), body, ok=(404, 409))
+        """Report ``obj``'s status with a JSON patch of ``/status`` alone, as a kubelet patches pod status.
+
+        A status PUT carries the whole object, and Arktos (Kubernetes 1.15's status strategy) keeps the
+        metadata of the body: a PUT built from an earlier read would undo annotations another writer (the
+        gateway) set since. The ``test`` of the uid drops a report meant for an earlier object of the same
+        name (Arktos answers 422 for a failed test, 404 when the object is gone).
+        """
+        patch = [
+            {"op": "test", "path": "/metadata/uid", "value": obj["metadata"]["uid"]},
+            {"op": "add", "path": "/status", "value": obj.get("status") or {}},
+        ]
+        self.request(
+            "PATCH",
+            self.path(kind, self._key(obj), "status"),
+            patch,
+            ok=(404, 409, 422),
+            content_type=JSON_PATCH,
+        )
 
     # ------------------------------------------------------------------ NodeIO
     def get_pod(self, key: Key) -> Json | None:

@@ -89,6 +89,18 @@ def sim_process(tmp_path: Path) -> Iterator[SimProcess]:
             sim.proc.wait()
 
 
+@pytest.fixture
+def sim_without_node_agent(tmp_path: Path) -> Iterator[SimProcess]:
+    """A simulator whose pods stay Pending: the test plays the node agent."""
+    sim = start_sim_process(tmp_path, "--no-node-agent")
+    try:
+        yield sim
+    finally:
+        if sim.proc.poll() is None:
+            sim.proc.kill()
+            sim.proc.wait()
+
+
 async def make_client(
     tokens: str = TOKENS, boot_seconds: float | None = None, **kwargs: object
 ) -> tuple[TestClient[object, object], Simulator]:
