@@ -107,6 +107,7 @@ async def serve(args: argparse.Namespace) -> int:
     from extproc.catalog_watch import CatalogWatch, make_api_client
     from extproc.cluster_cache import ClusterCache
     from extproc.compute.keypairs import generate_key_pair
+    from extproc.instance_action_recorder import InstanceActionRecorder
     from extproc.key_stock import KeyStock, worker_process
     from extproc.keypair_store import KeypairStore
     from extproc.server import create_server
@@ -144,6 +145,7 @@ async def serve(args: argparse.Namespace) -> int:
     watch = None
     reflectors: list[Reflector] = []
     recorder: SnapshotRecorder | None = None
+    action_recorder: InstanceActionRecorder | None = None
     background: list[asyncio.Task[None]] = []
     if factory is Gateway:
         background.append(asyncio.create_task(key_stock.run(worker_process), name="key stock"))
@@ -169,6 +171,9 @@ async def serve(args: argparse.Namespace) -> int:
         # Server snapshots (createImage) recorded as images in each tenant's ConfigMap, durably.
         recorder = SnapshotRecorder(cluster, arktos, store, config.namespace)
         recorder.start()
+        # The instance actions that start an Arktos Action, recorded on their pod (instance_actions).
+        action_recorder = InstanceActionRecorder(cluster, arktos)
+        action_recorder.start()
     else:
         log.warning("catalog_watch_disabled", reason="no --arktos-url; built-in flavors and images only")
 
@@ -184,6 +189,8 @@ async def serve(args: argparse.Namespace) -> int:
         task.cancel()
     if recorder is not None:
         await recorder.stop()
+    if action_recorder is not None:
+        await action_recorder.stop()
     if watch is not None:
         await asyncio.to_thread(watch.stop)
     for reflector in reflectors:

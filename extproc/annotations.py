@@ -19,6 +19,10 @@ CLIENT_REQUEST_ID = PREFIX + "client-request-id"
 ACCESS_IPV4 = PREFIX + "access-ipv4"
 ACCESS_IPV6 = PREFIX + "access-ipv6"
 
+# Nova instance actions, one annotation per action on the VM pod: "<prefix><request id>" -> JSON object
+# (extproc.compute.instance_actions). Its own DNS prefix: the request id is the key's name part.
+INSTANCE_ACTION_PREFIX = "instance-action.openstack.arktos.io/"
+
 # Batch members (pods of a multi-create ReplicaSet): the template carries the batch size, which marks a pod
 # as a member; the batch reconciler writes the member's index (and display name "name-<index>").
 BATCH_SIZE = PREFIX + "batch-size"

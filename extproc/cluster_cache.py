@@ -126,6 +126,10 @@ class ClusterView(Protocol):
         """Action objects for the pod that Arktos has not completed yet, oldest first."""
         ...
 
+    def actions_of_pod(self, tenant: str, namespace: str, pod_name: str) -> list[Mapping[str, Any]]:
+        """Every Action object of the pod the watch shows, complete or not (instance actions)."""
+        ...
+
     def replicasets_with_label(self, key: str) -> list[Mapping[str, Any]]: ...
 
     def resource_quotas(self, tenant: str, namespace: str) -> list[Mapping[str, Any]] | None:
@@ -631,6 +635,9 @@ class ClusterCache:
             found.append(_submitted_action(note))
         found.sort(key=lambda a: (str((a.get("metadata") or {}).get("creationTimestamp") or ""), _name(a)))
         return found
+
+    def actions_of_pod(self, tenant: str, namespace: str, pod_name: str) -> list[Mapping[str, Any]]:
+        return list(self._actions_by_pod.get((tenant, namespace, pod_name), {}).values())
 
     def snapshot_action(self, snapshot_name: str) -> Mapping[str, Any] | None:
         found = self._snapshots.get(snapshot_name)

@@ -20,7 +20,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from extproc import ids
-from extproc.compute import actions, flavors, images, keypairs, server_groups, servers, versions
+from extproc.compute import (
+    actions,
+    flavors,
+    images,
+    instance_actions,
+    keypairs,
+    server_groups,
+    servers,
+    versions,
+)
 from extproc.context import Handler
 from extproc.errors import Service, echo, error_reply
 from extproc.identity import handlers as identity
@@ -65,6 +74,8 @@ PARAMS: Mapping[str, Param] = {
     "flavor_id": Param(ids.catalog_id, lambda s, raw: f"Flavor {echo(raw)} could not be found."),
     "image_id": Param(ids.catalog_id, _image_not_found),
     # Keypair names never reach Arktos as such (their ConfigMap is named by a hash, see keypair_store).
+    # An instance action's request id: matched against the server's records, never part of an Arktos path.
+    "request_id": Param(ids.catalog_id, lambda s, raw: f"Action {echo(raw)} not found"),
     "keypair_name": Param(ids.catalog_id, lambda s, raw: f"Keypair {raw} could not be found."),
     "server_group_id": Param(ids.server_group_id, lambda s, raw: server_groups.group_not_found(echo(raw))),
 }
@@ -112,6 +123,10 @@ COMPUTE_ROUTES: tuple[Route, ...] = (
     *v21("PUT", "/servers/{server_id}", servers.update_server),
     *v21("DELETE", "/servers/{server_id}", servers.delete_server),
     *v21("POST", "/servers/{server_id}/action", actions.server_action),
+    *v21("GET", "/servers/{server_id}/os-instance-actions", instance_actions.list_instance_actions),
+    *v21(
+        "GET", "/servers/{server_id}/os-instance-actions/{request_id}", instance_actions.show_instance_action
+    ),
     *v21("GET", "/flavors", flavors.list_flavors),
     *v21("GET", "/flavors/detail", flavors.list_flavors_detail),
     *v21("GET", "/flavors/{flavor_id}", flavors.show_flavor),

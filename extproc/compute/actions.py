@@ -78,7 +78,7 @@ from extproc import annotations as keys
 from extproc import arktos_paths, client_json
 from extproc.arktos_first import refuse_after_arktos
 from extproc.catalog import Image
-from extproc.compute import schemas
+from extproc.compute import instance_actions, schemas
 from extproc.compute.action_rules import RESTORE, Kind, conflict_message, pending_task, refusal
 from extproc.compute.server_status import ServerState
 from extproc.compute.server_view import state_of
@@ -229,15 +229,33 @@ def custom_action(operation: str, params: Json) -> bytes:
     return orjson.dumps({"apiVersion": "v1", "kind": "CustomAction", "operation": operation, field: params})
 
 
-def power_patch(kind: Kind) -> bytes:
-    """The conditional power change: fails (422) unless powerSpec is still what the action starts from."""
+def power_patch(kind: Kind, record: list[Json] | None = None) -> bytes:
+    """The conditional power change: fails (422) unless powerSpec is still what the action starts from.
+    ``record`` is the instance action's record (``record_ops``), written in the same patch."""
     want, current = ("Shutdown", "Running") if kind is Kind.STOP else ("Running", "Shutdown")
     return orjson.dumps(
         [
             {"op": "test", "path": POWER_SPEC_PATH, "value": current},
             {"op": "replace", "path": POWER_SPEC_PATH, "value": want},
+            *(record or []),
         ]
     )
+
+
+def record_ops(known_pod: Mapping[str, Any] | None, record: instance_actions.ActionRecord) -> list[Json]:
+    """The JSON-patch operations recording an instance action on the pod. The gateway's pods always carry
+    annotations; a VM pod the cache shows without any gets the whole map (an ``add`` inside a missing map
+    would fail the patch)."""
+    annotations = ((known_pod or {}).get("metadata") or {}).get("annotations")
+    if known_pod is not None and not isinstance(annotations, dict):
+        return [
+            {
+                "op": "add",
+                "path": "/metadata/annotations",
+                "value": instance_actions.record_annotations(record),
+            }
+        ]
+    return [instance_actions.record_patch_op(record)]
 
 
 # -- what the cache may tell -------------------------------------------------------------------------------
@@ -336,15 +354,16 @@ def server_action(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
         problem = refusal(action.kind, sid, known.state)
         if problem is not None:
             return _conflict(problem)
+    token = req.auth_token
     if action.kind is Kind.REBOOT_HARD and known is not None and known.state.vm_state == "stopped":
-        return _power(ctx, sid, Kind.START, Kind.REBOOT_HARD)
+        return _power(ctx, token, sid, Kind.START, Kind.REBOOT_HARD)
     if action.kind in (Kind.STOP, Kind.START):
-        return _power(ctx, sid, action.kind, action.kind)
+        return _power(ctx, token, sid, action.kind, action.kind)
     if action.kind in (Kind.REBOOT_SOFT, Kind.REBOOT_HARD):
-        return _reboot(ctx, sid, action.kind is Kind.REBOOT_HARD)
+        return _reboot(ctx, token, sid, action.kind is Kind.REBOOT_HARD)
     if action.kind is Kind.CREATE_IMAGE:
         return _create_image(ctx, req, sid, action, known)
-    return _rebuild(ctx, req.auth_token, sid, action, known)
+    return _rebuild(ctx, token, sid, action, known)
 
 
 def _action_post(ctx: RequestContext, sid: str, body: bytes) -> ArktosRequest:
@@ -392,10 +411,26 @@ def _accepted(
     return translate
 
 
-def _reboot(ctx: RequestContext, sid: str, hard: bool) -> Outcome:
+def submission_details(
+    ctx: RequestContext,
+    token: str | None,
+    nova_action: str,
+    ref: str,
+    details: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """What the processor notes of a CustomAction it submitted, with the instance action's record
+    (``instance_actions.InstanceActionRecorder`` writes it on the pod)."""
+    record = instance_actions.new_record(ctx, token, nova_action, ref)
+    return {**(details or {}), **instance_actions.submission_note(record)}
+
+
+def _reboot(ctx: RequestContext, token: str | None, sid: str, hard: bool) -> Outcome:
     def accepted(ref: str, tenant: str | None) -> Reply:
         if ctx.cluster is not None and tenant is not None and ref:
-            ctx.cluster.note_submitted(tenant, ctx.config.namespace, sid, "reboot", ref, hard=hard)
+            details = submission_details(ctx, token, instance_actions.REBOOT, ref)
+            ctx.cluster.note_submitted(
+                tenant, ctx.config.namespace, sid, "reboot", ref, hard=hard, details=details
+            )
         return Reply(status=202)
 
     task = "rebooting_hard" if hard else "rebooting"
@@ -403,8 +438,16 @@ def _reboot(ctx: RequestContext, sid: str, hard: bool) -> Outcome:
     return Forward(_action_post(ctx, sid, body), _accepted(ctx, sid, "reboot", "reboot", task, accepted))
 
 
-def _power(ctx: RequestContext, sid: str, kind: Kind, asked: Kind) -> Outcome:
+def _power(ctx: RequestContext, token: str | None, sid: str, kind: Kind, asked: Kind) -> Outcome:
     """Stop or start (``asked`` is what the client asked for: a HARD reboot may be a start)."""
+    nova_action = {Kind.STOP: instance_actions.STOP, Kind.START: instance_actions.START}.get(
+        asked, instance_actions.REBOOT
+    )
+    tenant = _tenant_for_notes(ctx, sid)
+    cached = _cached(ctx, tenant, sid) if tenant is not None else None
+    record = record_ops(
+        cached.pod if cached is not None else None, instance_actions.new_record(ctx, token, nova_action)
+    )
 
     def translate(reply: ArktosReply) -> Reply:
         if reply.status == 200:
@@ -427,7 +470,7 @@ def _power(ctx: RequestContext, sid: str, kind: Kind, asked: Kind) -> Outcome:
     upstream = ArktosRequest(
         method="PATCH",
         path=arktos_paths.pod(ctx.tenant, ctx.config.namespace, sid),
-        body=power_patch(kind),
+        body=power_patch(kind, record),
         content_type=JSON_PATCH,
     )
     return Forward(upstream, translate)
@@ -453,8 +496,11 @@ def _create_image(
 
     def accepted(ref: str, tenant: str | None) -> Reply:
         if ctx.cluster is not None and tenant is not None:
+            details = submission_details(
+                ctx, token, instance_actions.CREATE_IMAGE, image_id, request.as_details()
+            )
             ctx.cluster.note_submitted(
-                tenant, ctx.config.namespace, sid, "snapshot", image_id, details=request.as_details()
+                tenant, ctx.config.namespace, sid, "snapshot", image_id, details=details
             )
         # Nova below 2.45: 202, no body, the image's URL in Location.
         return Reply(status=202, headers={"location": location})
@@ -499,7 +545,7 @@ def _rebuild(
     if not is_snapshot(image):
         if image.status != "active":
             return refused_after_existence(ctx, token, sid, _bad(f"Image {action.image_ref} is not active."))
-        return _rebuild_image(ctx, sid, action, known, image)
+        return _rebuild_image(ctx, token, sid, action, known, image)
     snapshot_id = find_snapshot_id(ctx, sid, image, action.image_ref)
     if isinstance(snapshot_id, Reply):
         return refused_after_existence(ctx, token, sid, snapshot_id)
@@ -507,18 +553,27 @@ def _rebuild(
         problem = refusal(Kind.REBUILD, sid, known.state, RESTORE)
         if problem is not None:
             return _conflict(problem)
-    return _restore(ctx, sid, action, known, snapshot_id)
+    return _restore(ctx, token, sid, action, known, snapshot_id)
 
 
 def _restore(
-    ctx: RequestContext, sid: str, action: ActionRequest, known: KnownServer | None, snapshot_id: str
+    ctx: RequestContext,
+    token: str | None,
+    sid: str,
+    action: ActionRequest,
+    known: KnownServer | None,
+    snapshot_id: str,
 ) -> Outcome:
     admin_pass = action.admin_pass or generate_password()
     view = view_for(ctx)
 
     def accepted(ref: str, tenant: str | None) -> Reply:
         if ctx.cluster is not None and tenant is not None:
-            ctx.cluster.note_submitted(tenant, ctx.config.namespace, sid, "restore", ref or snapshot_id)
+            restored = ref or snapshot_id
+            details = submission_details(ctx, token, instance_actions.REBUILD, restored)
+            ctx.cluster.note_submitted(
+                tenant, ctx.config.namespace, sid, "restore", restored, details=details
+            )
         # Nova's rebuild reply: the server (show without the extension attributes) and adminPass. Arktos
         # has just let the caller act on this pod, so the cache may describe it.
         cached = known or (_cached(ctx, tenant, sid) if tenant is not None else None)
@@ -542,6 +597,7 @@ def rebuild_patch(
     image: Image,
     name: str | None,
     metadata: Mapping[str, str] | None,
+    record: instance_actions.ActionRecord | None = None,
 ) -> list[Json]:
     """ONE JSON patch: the VM's image, and the rebuild's name/metadata, on exactly the known VM pod (its uid
     tested first, as every write of the gateway to a pod it knows; Arktos answers a failed test with 422)."""
@@ -551,6 +607,8 @@ def rebuild_patch(
     if metadata is not None:
         # Nova's rebuild replaces the server's metadata with the given one.
         changes[keys.METADATA] = orjson.dumps(dict(metadata)).decode()
+    if record is not None:
+        changes.update(instance_actions.record_annotations(record))
     ops: list[Json] = []
     uid = str(((known_pod or {}).get("metadata") or {}).get("uid") or "")
     if uid:
@@ -571,7 +629,12 @@ def _annotation_path(key: str) -> str:
 
 
 def _rebuild_image(
-    ctx: RequestContext, sid: str, action: ActionRequest, known: KnownServer | None, image: Image
+    ctx: RequestContext,
+    token: str | None,
+    sid: str,
+    action: ActionRequest,
+    known: KnownServer | None,
+    image: Image,
 ) -> Outcome:
     current = ((known.pod.get("spec") or {}).get("virtualMachine") or {}) if known is not None else {}
     if current.get("image") == image.url:
@@ -581,7 +644,10 @@ def _rebuild_image(
         )
     admin_pass = action.admin_pass or generate_password()
     view = view_for(ctx)
-    patch = rebuild_patch(known.pod if known is not None else None, image, action.name, action.metadata)
+    record = instance_actions.new_record(ctx, token, instance_actions.REBUILD)
+    patch = rebuild_patch(
+        known.pod if known is not None else None, image, action.name, action.metadata, record
+    )
 
     def translate(reply: ArktosReply) -> Reply:
         if reply.status == 200:

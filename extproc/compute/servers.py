@@ -39,7 +39,7 @@ from extproc.arktos_first import refuse_after_arktos
 from extproc.catalog import Flavor, Image
 from extproc.cluster_cache import ClusterView
 from extproc.cluster_cache import tenant_of as cache_tenant
-from extproc.compute import batch, idempotency, keypairs, quota, schemas, server_groups
+from extproc.compute import batch, idempotency, instance_actions, keypairs, quota, schemas, server_groups
 from extproc.compute.action_rules import task_lookup_for
 from extproc.compute.server_view import (
     ServerView,
@@ -257,6 +257,8 @@ class PodInputs:
     client_request_id: str | None = None
     # The public key of the create's key_name (see keypairs.public_key_for_create); None without key_name.
     public_key: str | None = None
+    # The create's instance action record (``instance_actions.record_annotations``), kept on the pod.
+    instance_action: Mapping[str, str] | None = None
 
 
 def build_pod(create: CreateRequest, inputs: PodInputs) -> Json:
@@ -277,6 +279,7 @@ def build_pod(create: CreateRequest, inputs: PodInputs) -> Json:
         pod_annotations[keys.ACCESS_IPV4] = create.access_ipv4
     if create.access_ipv6:
         pod_annotations[keys.ACCESS_IPV6] = create.access_ipv6
+    pod_annotations.update(inputs.instance_action or {})
     resources = {"cpu": str(inputs.vcpus), "memory": f"{inputs.ram_mib}Mi"}
     vm: Json = {
         "name": vm_name_from_display_name(create.name),
@@ -359,6 +362,9 @@ def create_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
         default_keypair=ctx.config.default_keypair,
         client_request_id=retry.request_id if retry else None,
         public_key=public_key,
+        instance_action=instance_actions.record_annotations(
+            instance_actions.new_record(ctx, token, instance_actions.CREATE)
+        ),
     )
     pod = build_pod(create, inputs)
     if group_id is not None and group_policy is not None:

@@ -195,10 +195,18 @@ def test_stop_start_is_one_conditional_patch(action: str, current: str, wanted: 
     up = outcome.upstream
     assert (up.method, up.path, up.content_type) == ("PATCH", POD_PATH, "application/json-patch+json")
     assert up.body is not None
-    assert orjson.loads(up.body) == [
+    ops = orjson.loads(up.body)
+    assert ops[:2] == [
         {"op": "test", "path": "/spec/virtualMachine/powerSpec", "value": current},
         {"op": "replace", "path": "/spec/virtualMachine/powerSpec", "value": wanted},
     ]
+    # The same patch records the instance action (its request id is the request's).
+    (record,) = ops[2:]
+    assert (record["op"], record["path"]) == (
+        "add",
+        "/metadata/annotations/instance-action.openstack.arktos.io~1req-1",
+    )
+    assert orjson.loads(record["value"])["action"] == ("stop" if action == "os-stop" else "start")
     ok = translated(outcome, ArktosReply(200, {}, orjson.dumps(running_pod())))
     assert (ok.status, ok.body) == (202, b"")
 
@@ -373,13 +381,18 @@ def test_rebuild_to_any_image_is_one_patch_of_the_vm_image_with_the_uid_test() -
         "application/json-patch+json",
     )
     assert upstream.body is not None
-    assert orjson.loads(upstream.body) == [
+    ops = orjson.loads(upstream.body)
+    record = ops.pop(4)
+    assert ops == [
         {"op": "test", "path": "/metadata/uid", "value": "uid-1"},
         {"op": "add", "path": "/metadata/annotations/openstack.arktos.io~1image-id", "value": CIRROS},
         {"op": "add", "path": "/metadata/annotations/openstack.arktos.io~1display-name", "value": "vm2"},
         {"op": "add", "path": "/metadata/annotations/openstack.arktos.io~1metadata", "value": '{"k":"v"}'},
         {"op": "replace", "path": "/spec/virtualMachine/image", "value": OTHER_IMAGE},
     ]
+    # The same patch records the rebuild as an instance action.
+    assert record["path"] == "/metadata/annotations/instance-action.openstack.arktos.io~1req-1"
+    assert orjson.loads(record["value"])["action"] == "rebuild"
     answered = rebuilt(pod)
     answered["metadata"]["annotations"]["openstack.arktos.io/display-name"] = "vm2"
     reply = translated(outcome, ArktosReply(200, {}, orjson.dumps(answered)))

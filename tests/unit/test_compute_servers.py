@@ -118,7 +118,15 @@ def test_create_builds_a_vm_pod_arktos_accepts() -> None:
         "powerSpec": "Running",
     }
     assert (pod["apiVersion"], pod["kind"]) == ("v1", "Pod")
-    assert pod["metadata"]["annotations"] == {
+    annotations = dict(pod["metadata"]["annotations"])
+    # The create's instance action, recorded on the pod it creates (extproc.compute.instance_actions).
+    record = orjson.loads(annotations.pop(keys.INSTANCE_ACTION_PREFIX + "req-1"))
+    assert (record["action"], record["user_id"], record["project_id"]) == (
+        "create",
+        user_id_for_token(TOKEN),
+        "demo",
+    )
+    assert annotations == {
         keys.DISPLAY_NAME: "test-2",
         keys.FLAVOR_ID: "1",
         keys.IMAGE_ID: IMAGE_ID,

@@ -1,0 +1,387 @@
+"""Nova's instance actions (``/servers/{id}/os-instance-actions[/{request_id}]``) from what Arktos holds.
+
+Nova records one "instance action" per user request that changes a server (create, reboot, stop, ...), with
+the request id the client got back (``x-openstack-request-id``), its start time, user and project. The
+gateway keeps no state of its own, so the history lives in Arktos, durable across processor restarts:
+
+- **An annotation of the VM pod per action**, ``instance-action.openstack.arktos.io/<request id>`` (a JSON
+  object: action, start time, user, project and, for a CustomAction, the Arktos Action it started). It is
+  written in the SAME Arktos call as the change itself wherever that call is a pod write: the create's pod
+  (or a batch's ReplicaSet template: Nova gives every server of a multi-create the create's request id), the
+  JSON patch of stop/start, of a rebuild from an image, and the writes of other features that call
+  ``record_patch_op`` (lock, metadata). The patch's ``add`` of a key of its own needs no read of the other
+  records, so concurrent actions never overwrite each other, and an action Arktos refuses leaves no record.
+- **Arktos's Action objects** (reboot, snapshot = createImage, restore = rebuild from the server's own
+  snapshot; fixture 56: ``spec.podName``, ``creationTimestamp``, ``status.complete``). The POST that creates
+  one cannot carry an annotation, so the processor adds the record to the pod once Arktos has accepted the
+  action (``InstanceActionRecorder``, its own credential, moments later). Until that record is there (or if
+  the processor died in between) the Action itself still shows in the history: with the request id from the
+  processor's memory of its submission, else ``req-<the Action's uid>``.
+
+Arktos keeps no events for a VM pod's steps (fixture 57: the pod's event list is empty): an action's
+``events`` are one event when Arktos tells its outcome (an Action's ``status.complete``), none otherwise. At
+microversion 2.1 Nova shows ``events`` to administrators only, but the openstack CLI's ``server event show``
+fails without them, so every caller gets them, the ``traceback`` only the system tenant's users (the admin
+role of the gateway's tokens), which is Nova's rule from 2.51.
+
+A delete is not recorded: once Arktos has deleted the pod the history is gone with it, and at 2.1 Nova
+answers 404 for a deleted server's actions as well (listing them arrived with 2.21).
+
+Reads: one GET of the pod with the client's token (Arktos authorizes it, and 404 is Nova's
+``Instance <id> could not be found.``); the Actions come from the processor's watch, only for that pod of
+the tenant Arktos has just shown the caller. The request id of ``show`` is never part of an Arktos path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from extproc import annotations as keys
+from extproc import arktos_paths
+from extproc.cluster_cache import action_ref, is_complete, operation_of
+from extproc.compute.server_view import is_server
+from extproc.context import RequestContext
+from extproc.errors import Service, echo, error_reply, from_arktos
+from extproc.identity.views import SYSTEM_TENANT
+from extproc.messages import (
+    JSON_CONTENT_TYPE,
+    ArktosReply,
+    ArktosRequest,
+    ClientRequest,
+    Forward,
+    Outcome,
+    Reply,
+)
+from extproc.users import user_id_for_token
+
+Json = dict[str, Any]
+
+# Nova's action names (nova/compute/instance_actions.py) of what the gateway does.
+CREATE = "create"
+REBOOT = "reboot"
+STOP = "stop"
+START = "start"
+REBUILD = "rebuild"
+CREATE_IMAGE = "createImage"
+LOCK = "lock"
+UNLOCK = "unlock"
+
+# Arktos CustomAction operation -> Nova action.
+ARKTOS_OPERATIONS: Mapping[str, str] = {"reboot": REBOOT, "snapshot": CREATE_IMAGE, "restore": REBUILD}
+# The compute manager's event of each action (``events`` of ``show``), as Nova names them.
+_EVENTS: Mapping[str, str] = {
+    CREATE: "compute__do_build_and_run_instance",
+    REBOOT: "compute_reboot_instance",
+    STOP: "compute_stop_instance",
+    START: "compute_start_instance",
+    REBUILD: "compute_rebuild_instance",
+    CREATE_IMAGE: "compute_snapshot_instance",
+}
+# Nova's time format in instance actions (a naive UTC datetime with microseconds).
+NOVA_TIME = "%Y-%m-%dT%H:%M:%S.%f"
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRecord:
+    """One instance action as the gateway records it on the pod."""
+
+    action: str
+    request_id: str
+    start_time: str  # NOVA_TIME, UTC
+    user_id: str | None
+    project_id: str | None
+    # The Arktos Action it started (``cluster_cache.action_ref``: name, snapshot name or snapshot id).
+    arktos_ref: str = ""
+
+    def as_json(self) -> Json:
+        record: Json = {"action": self.action, "start_time": self.start_time}
+        if self.user_id:
+            record["user_id"] = self.user_id
+        if self.project_id:
+            record["project_id"] = self.project_id
+        if self.arktos_ref:
+            record["arktos_ref"] = self.arktos_ref
+        return record
+
+
+def nova_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime(NOVA_TIME)
+
+
+def new_record(
+    ctx: RequestContext, token: str | None, action: str, arktos_ref: str = "", now: datetime | None = None
+) -> ActionRecord:
+    """The record of ``action`` done by this request (its request id, the caller, the URL's project)."""
+    return ActionRecord(
+        action=action,
+        request_id=ctx.request_id,
+        start_time=nova_time(now or datetime.now(UTC)),
+        user_id=user_id_for_token(token) if token else None,
+        project_id=ctx.tenant,
+        arktos_ref=arktos_ref,
+    )
+
+
+def annotation_key(request_id: str) -> str:
+    return keys.INSTANCE_ACTION_PREFIX + request_id
+
+
+def annotation_value(record: ActionRecord) -> str:
+    return orjson.dumps(record.as_json()).decode()
+
+
+def record_annotations(record: ActionRecord) -> dict[str, str]:
+    """The annotation recording ``record``, for an object being created (a pod, a ReplicaSet template)."""
+    return {annotation_key(record.request_id): annotation_value(record)}
+
+
+def _pointer(key: str) -> str:
+    # JSON pointer escaping (RFC 6901): "~" then "/".
+    return "/metadata/annotations/" + key.replace("~", "~0").replace("/", "~1")
+
+
+def record_patch_op(record: ActionRecord) -> Json:
+    """The JSON-patch operation recording ``record`` on the pod: append it to the patch of the change it
+    records, so the record is written exactly when the change is. The pod must have annotations (every pod
+    the gateway creates has)."""
+    return {
+        "op": "add",
+        "path": _pointer(annotation_key(record.request_id)),
+        "value": annotation_value(record),
+    }
+
+
+# The key of the record in the details of a CustomAction the processor noted (``ClusterView.note_submitted``).
+SUBMISSION_KEY = "instance_action"
+
+
+def submission_note(record: ActionRecord) -> dict[str, Any]:
+    """What goes into the details of a submitted CustomAction: the record, for the recorder and readers."""
+    return {SUBMISSION_KEY: {"request_id": record.request_id, **record.as_json()}}
+
+
+def submitted_record(details: Mapping[str, Any] | None) -> ActionRecord | None:
+    """The record in a submission's details (``submission_note``), or None."""
+    note = (details or {}).get(SUBMISSION_KEY)
+    if not isinstance(note, dict) or not isinstance(note.get("request_id"), str):
+        return None
+    return record_of(keys.INSTANCE_ACTION_PREFIX + note["request_id"], orjson.dumps(note).decode())
+
+
+def record_of(key: str, value: Any) -> ActionRecord | None:
+    """The record an annotation holds, or None (not a record, or not one the gateway wrote)."""
+    if not key.startswith(keys.INSTANCE_ACTION_PREFIX) or not isinstance(value, str):
+        return None
+    try:
+        data = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("action"), str):
+        return None
+    start = data.get("start_time")
+    user, project, ref = data.get("user_id"), data.get("project_id"), data.get("arktos_ref")
+    return ActionRecord(
+        action=data["action"],
+        request_id=key[len(keys.INSTANCE_ACTION_PREFIX) :],
+        start_time=start if isinstance(start, str) else "",
+        user_id=user if isinstance(user, str) else None,
+        project_id=project if isinstance(project, str) else None,
+        arktos_ref=ref if isinstance(ref, str) else "",
+    )
+
+
+def records_on(pod: Mapping[str, Any]) -> list[ActionRecord]:
+    annotations = (pod.get("metadata") or {}).get("annotations") or {}
+    found = (record_of(str(k), v) for k, v in annotations.items()) if isinstance(annotations, dict) else ()
+    return [record for record in found if record is not None]
+
+
+def _arktos_time(value: Any) -> str:
+    """An Arktos timestamp (RFC 3339, "Z") in Nova's format; "" if it is none."""
+    if not isinstance(value, str) or not value:
+        return ""
+    try:
+        return nova_time(datetime.fromisoformat(value.replace("Z", "+00:00")))
+    except ValueError:
+        return ""
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One action of the history: the record, and the Arktos Action it started (if any)."""
+
+    record: ActionRecord
+    arktos_action: Mapping[str, Any] | None = None
+
+
+def history(
+    pod: Mapping[str, Any],
+    arktos_actions: list[Mapping[str, Any]],
+    submitted: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[Entry]:
+    """Every action of ``pod``, newest first (Nova's order): its records, and its Arktos Actions (those
+    without a record yet take the request id the processor noted at submission, ``submitted`` by ref, else
+    ``req-<Action uid>``)."""
+    meta = pod.get("metadata") or {}
+    tenant = str(meta.get("tenant") or "") or None
+    born = _arktos_time(meta.get("creationTimestamp"))
+    records = records_on(pod)
+    # A restore's ref is the snapshot's id, which repeats: oldest record to oldest Action.
+    by_ref: dict[tuple[str, str], list[ActionRecord]] = {}
+    for linked in sorted((r for r in records if r.arktos_ref), key=lambda r: r.start_time):
+        by_ref.setdefault((linked.action, linked.arktos_ref), []).append(linked)
+    seen = {r.request_id for r in records}
+    entries: list[Entry] = [Entry(r) for r in records if not r.arktos_ref]
+    ordered = sorted(
+        arktos_actions, key=lambda a: str((a.get("metadata") or {}).get("creationTimestamp") or "")
+    )
+    for action in ordered:
+        nova_action = ARKTOS_OPERATIONS.get(operation_of(action) or "")
+        action_meta = action.get("metadata") or {}
+        started = _arktos_time(action_meta.get("creationTimestamp"))
+        if nova_action is None or (born and started and started < born):
+            continue  # not an operation of the gateway's, or of an earlier pod of that name
+        ref = action_ref(action)
+        waiting = by_ref.get((nova_action, ref))
+        record = waiting.pop(0) if waiting else None
+        if record is None:
+            noted = submitted_record((submitted or {}).get(ref))
+            # A note already shown (on the pod, or for an earlier Action of the same ref) is not this one.
+            record = noted if noted is not None and noted.request_id not in seen else None
+        if record is None:
+            record = ActionRecord(
+                action=nova_action,
+                request_id=f"req-{action_meta.get('uid') or ref}",
+                start_time=started,
+                user_id=None,
+                project_id=tenant,
+            )
+        seen.add(record.request_id)
+        entries.append(Entry(record, action))
+    # Records whose Action the watch does not show (yet, or no longer).
+    entries.extend(Entry(r) for group in by_ref.values() for r in group)
+    entries.sort(key=lambda e: (e.record.start_time, e.record.request_id), reverse=True)
+    return entries
+
+
+# -- views (nova/api/openstack/compute/instance_actions.py, microversion 2.1) -----------------------------
+
+
+def action_view(entry: Entry, server_id: str, tenant: str | None) -> Json:
+    record = entry.record
+    failed = entry.arktos_action is not None and _failed(entry.arktos_action)
+    return {
+        "action": record.action,
+        "instance_uuid": server_id,
+        "request_id": record.request_id,
+        "user_id": record.user_id,
+        "project_id": record.project_id or tenant,
+        "start_time": record.start_time,
+        "message": "Error" if failed else None,
+    }
+
+
+def _failed(action: Mapping[str, Any]) -> bool:
+    status = action.get("status") or {}
+    return bool(status.get("error") or status.get("errorMessage"))
+
+
+def events_view(entry: Entry, with_traceback: bool) -> list[Json]:
+    """The compute event of an action whose outcome Arktos tells (a completed Action), else none."""
+    action = entry.arktos_action
+    name = _EVENTS.get(entry.record.action)
+    if action is None or name is None or not is_complete(action):
+        return []
+    event: Json = {
+        "event": name,
+        "start_time": entry.record.start_time,
+        # NOTE: an Action records no completion time.
+        "finish_time": None,
+        "result": "Error" if _failed(action) else "Success",
+    }
+    if with_traceback:
+        event["traceback"] = None
+    return [event]
+
+
+# -- handlers ----------------------------------------------------------------------------------------------
+
+
+def _reply(status: int, body: Any) -> Reply:
+    return Reply(status=status, body=orjson.dumps(body), headers={"content-type": JSON_CONTENT_TYPE})
+
+
+def _instance_not_found(sid: str) -> Reply:
+    return error_reply(Service.COMPUTE, 404, f"Instance {sid} could not be found.")
+
+
+def _entries_of(ctx: RequestContext, sid: str, reply: ArktosReply) -> list[Entry] | Reply:
+    if reply.status != 200:
+        return from_arktos(Service.COMPUTE, reply, {404: f"Instance {sid} could not be found."})
+    try:
+        pod = orjson.loads(reply.body)
+    except orjson.JSONDecodeError:
+        pod = None
+    if not is_server(pod):
+        return _instance_not_found(sid)
+    meta = pod.get("metadata") or {}
+    tenant = str(meta.get("tenant") or ctx.tenant or "")
+    cluster = ctx.cluster
+    arktos_actions: list[Mapping[str, Any]] = []
+    submitted: dict[str, Mapping[str, Any]] = {}
+    if cluster is not None and tenant:
+        # Arktos has just shown the caller this pod: its Actions in the same tenant are the caller's to see.
+        arktos_actions = cluster.actions_of_pod(tenant, ctx.config.namespace, sid)
+        # With stand-ins for what this processor submitted and the watch has not shown yet.
+        names = {str((a.get("metadata") or {}).get("name") or "") for a in arktos_actions}
+        for pending in cluster.pending_actions(tenant, ctx.config.namespace, sid):
+            if str((pending.get("metadata") or {}).get("name") or "") not in names:
+                arktos_actions.append(pending)
+        for action in arktos_actions:
+            ref = action_ref(action)
+            details = cluster.submitted_details(ref)
+            if details:
+                submitted[ref] = details
+    return history(pod, arktos_actions, submitted)
+
+
+def _pod_get(ctx: RequestContext, sid: str) -> ArktosRequest:
+    return ArktosRequest(method="GET", path=arktos_paths.pod(ctx.tenant, ctx.config.namespace, sid))
+
+
+def list_instance_actions(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
+    sid = params["server_id"]
+
+    def translate(reply: ArktosReply) -> Reply:
+        entries = _entries_of(ctx, sid, reply)
+        if isinstance(entries, Reply):
+            return entries
+        return _reply(200, {"instanceActions": [action_view(e, sid, ctx.tenant) for e in entries]})
+
+    return Forward(_pod_get(ctx, sid), translate)
+
+
+def show_instance_action(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
+    sid = params["server_id"]
+    request_id = params["request_id"]
+
+    def translate(reply: ArktosReply) -> Reply:
+        entries = _entries_of(ctx, sid, reply)
+        if isinstance(entries, Reply):
+            return entries
+        entry = next((e for e in entries if e.record.request_id == request_id), None)
+        if entry is None:
+            return error_reply(Service.COMPUTE, 404, f"Action {echo(request_id)} not found")
+        shown = action_view(entry, sid, ctx.tenant)
+        # NOTE: below 2.51 Nova's default policy shows ``events`` to administrators only, but the openstack
+        # CLI's ``server event show`` fails on an action without them; every caller gets them, with the
+        # traceback for administrators only (Nova's rule from 2.51).
+        shown["events"] = events_view(entry, with_traceback=ctx.tenant == SYSTEM_TENANT)
+        return _reply(200, {"instanceAction": shown})
+
+    return Forward(_pod_get(ctx, sid), translate)

@@ -1,0 +1,131 @@
+"""Instance actions (``server event list/show``) through Envoy: the request ids the client saw, durably."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import pytest
+
+from gateway_stack import Stack
+from tests.e2e.conftest import Api, OpenStackCLI
+
+pytestmark = pytest.mark.e2e
+
+T = TypeVar("T")
+IMAGE = "cirros-0.5.2-x86_64-disk"
+REQUEST_ID = "x-openstack-request-id"
+
+
+def eventually(probe: Callable[[], T | None], what: str, timeout: float = 60.0) -> T:
+    """Poll until ``probe`` returns a value (a wait, not a timing assertion)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value is not None:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def settled(api: Api, sid: str, status: str) -> None:
+    def probe() -> bool | None:
+        server = api.get(f"/servers/{sid}").json()["server"]
+        return True if server["status"] == status and server["OS-EXT-STS:task_state"] is None else None
+
+    eventually(probe, f"{sid} to be {status}")
+
+
+@pytest.fixture(scope="module")
+def server(cli: OpenStackCLI) -> Iterator[dict[str, Any]]:
+    created = cli.json("server", "create", "--image", IMAGE, "--flavor", "m1.tiny", "--wait", "events-vm")
+    yield created
+    cli.run("server", "delete", "--wait", created["id"], check=False)
+
+
+def act(api: Api, sid: str, body: dict[str, Any]) -> str:
+    reply = api.post(f"/servers/{sid}/action", json=body)
+    assert reply.status_code == 202, reply.text
+    return reply.headers[REQUEST_ID]
+
+
+def test_event_list_and_show_tell_each_action_with_the_request_id_the_client_saw(
+    cli: OpenStackCLI, demo_api: Api, stack: Stack, server: dict[str, Any]
+) -> None:
+    sid = server["id"]
+    done: list[tuple[str, str]] = []
+    done.append(("reboot", act(demo_api, sid, {"reboot": {"type": "SOFT"}})))
+    settled(demo_api, sid, "ACTIVE")
+    done.append(("stop", act(demo_api, sid, {"os-stop": None})))
+    settled(demo_api, sid, "SHUTOFF")
+    done.append(("start", act(demo_api, sid, {"os-start": None})))
+    settled(demo_api, sid, "ACTIVE")
+    snapshot = demo_api.post(f"/servers/{sid}/action", json={"createImage": {"name": "events-snap"}})
+    assert snapshot.status_code == 202, snapshot.text
+    done.append(("createImage", snapshot.headers[REQUEST_ID]))
+    image_id = snapshot.headers["location"].rsplit("/", 1)[1]
+    try:
+        settled(demo_api, sid, "ACTIVE")
+
+        def recorded() -> list[dict[str, Any]] | None:
+            listed = cli.json("server", "event", "list", "--long", sid)
+            return listed if len(listed) == len(done) + 1 else None
+
+        # The CustomActions' records reach the pod just after Arktos accepted them.
+        listed = eventually(recorded, "every action in the history")
+        # Newest first, as Nova lists them; the create first of all.
+        assert [(e["Action"], e["Request ID"]) for e in listed[:-1]] == list(reversed(done))
+        assert listed[-1]["Action"] == "create"
+        assert {e["Server ID"] for e in listed} == {sid}
+        assert {e["Project ID"] for e in listed} == {"demo"}
+        user_ids = {e["User ID"] for e in listed}
+        assert len(user_ids) == 1 and None not in user_ids
+
+        stop_id = done[1][1]
+        shown = cli.json("server", "event", "show", sid, stop_id)
+        assert (shown["action"], shown["request_id"]) == ("stop", stop_id)
+        raw = demo_api.get(f"/servers/{sid}/os-instance-actions/{stop_id}")
+        assert raw.status_code == 200, raw.text
+        action = raw.json()["instanceAction"]
+        assert set(action) == {
+            "action",
+            "instance_uuid",
+            "request_id",
+            "user_id",
+            "project_id",
+            "start_time",
+            "message",
+            "events",
+        }
+        assert (action["instance_uuid"], action["project_id"], action["message"]) == (sid, "demo", None)
+
+        # Durable: the history is in Arktos (the pod's records, the Actions), not in the processor.
+        stack.restart_processor()
+        again = eventually(recorded, "the history after the processor restarted")
+        assert [(e["Action"], e["Request ID"]) for e in again] == [
+            (e["Action"], e["Request ID"]) for e in listed
+        ]
+    finally:
+        cli.run("image", "delete", image_id, check=False)
+
+
+def test_unknown_request_id_and_missing_server_are_novas_404(demo_api: Api, server: dict[str, Any]) -> None:
+    sid = server["id"]
+    unknown = demo_api.get(f"/servers/{sid}/os-instance-actions/req-00000000-0000-0000-0000-000000000000")
+    assert unknown.status_code == 404
+    assert unknown.json() == {
+        "itemNotFound": {"code": 404, "message": "Action req-00000000-0000-0000-0000-000000000000 not found"}
+    }
+    missing = "6b8e5f3c-1d1b-4a4e-9a55-000000000000"
+    gone = demo_api.get(f"/servers/{missing}/os-instance-actions")
+    assert (gone.status_code, gone.json()["itemNotFound"]["message"]) == (
+        404,
+        f"Instance {missing} could not be found.",
+    )
+
+
+def test_another_tenant_learns_nothing_of_the_history(alt_api: Api, server: dict[str, Any]) -> None:
+    reply = alt_api.get(f"/servers/{server['id']}/os-instance-actions")
+    assert reply.status_code == 404
+    assert reply.json()["itemNotFound"]["message"] == f"Instance {server['id']} could not be found."
