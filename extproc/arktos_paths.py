@@ -83,3 +83,11 @@ def namespace(name: str) -> str:
 def tenant_namespace(tenant: str, name: str) -> str:
     """A tenant's namespace: a 200 proves a token may reach that tenant (Keystone project scoping)."""
     return f"/api/v1/tenants/{_tenant(tenant)}/namespaces/{_seg(name)}"
+
+
+def resourcequotas(tenant: str | None, namespace: str) -> str:
+    return f"{_prefix('/api/v1', tenant, namespace)}/resourcequotas"
+
+
+def resourcequota(tenant: str | None, namespace: str, name: str) -> str:
+    return f"{resourcequotas(tenant, namespace)}/{_seg(name)}"

@@ -26,8 +26,10 @@ from extproc.compute import (
     images,
     instance_actions,
     keypairs,
+    quota_sets,
     server_groups,
     servers,
+    usage,
     versions,
 )
 from extproc.context import Handler
@@ -78,6 +80,8 @@ PARAMS: Mapping[str, Param] = {
     "request_id": Param(ids.catalog_id, lambda s, raw: f"Action {echo(raw)} not found"),
     "keypair_name": Param(ids.catalog_id, lambda s, raw: f"Keypair {raw} could not be found."),
     "server_group_id": Param(ids.server_group_id, lambda s, raw: server_groups.group_not_found(echo(raw))),
+    # A project named in the path of a quota or usage request (Arktos tenant; "all" is never one).
+    "tenant_id": Param(ids.project_id, lambda s, raw: f"Project {echo(raw)} could not be found."),
 }
 
 
@@ -135,7 +139,13 @@ COMPUTE_ROUTES: tuple[Route, ...] = (
     *v21("GET", "/images/detail", images.list_images_detail),
     *v21("GET", "/images/{image_id}", images.show_image),
     *v21("DELETE", "/images/{image_id}", image_writes.delete_image_nova),
-    *v21("GET", "/limits", versions.limits),
+    *v21("GET", "/limits", quota_sets.limits),
+    *v21("GET", "/os-quota-sets/{tenant_id}", quota_sets.show_quota_set),
+    *v21("PUT", "/os-quota-sets/{tenant_id}", quota_sets.update_quota_set),
+    *v21("GET", "/os-quota-sets/{tenant_id}/detail", quota_sets.show_quota_detail),
+    *v21("GET", "/os-quota-sets/{tenant_id}/defaults", quota_sets.show_quota_defaults),
+    *v21("GET", "/os-simple-tenant-usage", usage.list_usage),
+    *v21("GET", "/os-simple-tenant-usage/{tenant_id}", usage.show_usage),
     *v21("GET", "/os-availability-zone", versions.availability_zones),
     *v21("GET", "/os-keypairs", keypairs.list_keypairs),
     *v21("POST", "/os-keypairs", keypairs.create_keypair),

@@ -2,10 +2,10 @@
 
 - Version discovery (``nova/api/openstack/compute/views/versions.py``): ``GET /compute/`` lists v2.0
   (SUPPORTED, the legacy API) and v2.1 (CURRENT); ``GET /compute/v2.1`` shows v2.1 alone. min = max = 2.1.
-- Small resources real clients touch around server creation, in Nova's 2.1 shapes: ``/limits``,
-  ``/os-availability-zone`` and ``/os-floating-ip-pools``. Arktos has no quotas, zones or floating IPs the
-  gateway could read, so these say "unlimited", "one zone named nova" and "no pools" rather than invent
-  data. (Keypairs are ``extproc.compute.keypairs``.)
+- Small resources real clients touch around server creation, in Nova's 2.1 shapes:
+  ``/os-availability-zone`` and ``/os-floating-ip-pools``. Arktos has no zones or floating IPs the
+  gateway could read, so these say "one zone named nova" and "no pools" rather than invent data.
+  (Keypairs are ``extproc.compute.keypairs``, ``/limits`` and quotas ``extproc.compute.quota_sets``.)
 """
 
 from __future__ import annotations
@@ -22,8 +22,6 @@ from extproc.messages import JSON_CONTENT_TYPE, ClientRequest, Reply
 AVAILABILITY_ZONE = "nova"
 V21_UPDATED = "2013-07-23T11:33:21Z"
 V20_UPDATED = "2011-01-21T11:33:21Z"
-# Nova reports unlimited quotas as -1.
-UNLIMITED = -1
 
 
 def _json(body: Any) -> Reply:
@@ -85,32 +83,6 @@ def versions_index(ctx: RequestContext, req: ClientRequest, params: Mapping[str,
 def version_show(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Reply:
     """``GET /compute/v2.1`` (with or without the project and trailing slash)."""
     return _json({"version": v21_entry(ctx)})
-
-
-def limits(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Reply:
-    """``GET /limits`` at 2.1: Nova's absolute limits, all unlimited; usage is not known without Arktos."""
-    absolute = {
-        "maxImageMeta": 128,
-        "maxPersonality": 5,
-        "maxPersonalitySize": 10240,
-        "maxSecurityGroupRules": UNLIMITED,
-        "maxSecurityGroups": UNLIMITED,
-        "maxServerGroupMembers": UNLIMITED,
-        "maxServerGroups": UNLIMITED,
-        "maxServerMeta": 128,
-        "maxTotalCores": UNLIMITED,
-        "maxTotalFloatingIps": UNLIMITED,
-        "maxTotalInstances": UNLIMITED,
-        "maxTotalKeypairs": UNLIMITED,
-        "maxTotalRAMSize": UNLIMITED,
-        "totalCoresUsed": 0,
-        "totalFloatingIpsUsed": 0,
-        "totalInstancesUsed": 0,
-        "totalRAMUsed": 0,
-        "totalSecurityGroupsUsed": 0,
-        "totalServerGroupsUsed": 0,
-    }
-    return _json({"limits": {"rate": [], "absolute": absolute}})
 
 
 def availability_zones(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Reply:

@@ -68,16 +68,6 @@ def test_v21_document() -> None:
         }
 
 
-def test_limits_are_unlimited_with_no_rates() -> None:
-    limits = call(versions.limits)["limits"]
-    assert limits["rate"] == []
-    absolute = limits["absolute"]
-    for key in ("maxTotalInstances", "maxTotalCores", "maxTotalRAMSize", "maxTotalKeypairs"):
-        assert absolute[key] == -1
-    assert absolute["totalInstancesUsed"] == 0
-    assert all(isinstance(v, int) for v in absolute.values())
-
-
 def test_availability_zone() -> None:
     assert call(versions.availability_zones) == {
         "availabilityZoneInfo": [{"zoneName": "nova", "zoneState": {"available": True}, "hosts": None}]

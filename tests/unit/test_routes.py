@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 from extproc import routes
-from extproc.compute import flavors, images, keypairs, servers, versions
+from extproc.compute import flavors, images, keypairs, quota_sets, servers, usage, versions
 from extproc.errors import Service
 from extproc.identity import handlers as identity
 from extproc.image import handlers as glance
@@ -53,7 +53,13 @@ def fault(reply: Reply) -> tuple[str, dict[str, object]]:
         ("GET", "/images", images.list_images, {}),
         ("GET", "/images/detail", images.list_images_detail, {}),
         ("GET", "/images/abc", images.show_image, {"image_id": "abc"}),
-        ("GET", "/limits", versions.limits, {}),
+        ("GET", "/limits", quota_sets.limits, {}),
+        ("GET", "/os-quota-sets/demo", quota_sets.show_quota_set, {"tenant_id": "demo"}),
+        ("PUT", "/os-quota-sets/demo", quota_sets.update_quota_set, {"tenant_id": "demo"}),
+        ("GET", "/os-quota-sets/demo/detail", quota_sets.show_quota_detail, {"tenant_id": "demo"}),
+        ("GET", "/os-quota-sets/demo/defaults", quota_sets.show_quota_defaults, {"tenant_id": "demo"}),
+        ("GET", "/os-simple-tenant-usage", usage.list_usage, {}),
+        ("GET", "/os-simple-tenant-usage/alt", usage.show_usage, {"tenant_id": "alt"}),
         ("GET", "/os-availability-zone", versions.availability_zones, {}),
         ("GET", "/os-keypairs", keypairs.list_keypairs, {}),
         ("POST", "/os-keypairs", keypairs.create_keypair, {}),
@@ -228,7 +234,7 @@ def test_wrong_method_on_an_invalid_id_is_still_404() -> None:
 
 def test_every_route_parameter_has_a_rule() -> None:
     with pytest.raises(ValueError, match="no validation rule"):
-        routes.Route("GET", "/compute/v2.1/things/{thing_id}", versions.limits)
+        routes.Route("GET", "/compute/v2.1/things/{thing_id}", versions.availability_zones)
 
 
 def test_service_of() -> None:
