@@ -7,6 +7,12 @@ which needs no read and overwrites nothing else. The client's request has alread
 (its 201); the record only says what happened. Until the record is written (moments later), readers use the
 processor's note of the submission; if the processor dies in between, the Action still shows in the history
 under ``req-<Action uid>``.
+
+The records are bounded: Kubernetes refuses an object whose annotations pass 256 KiB, which would make
+every later patch of the pod fail. When the watch shows a pod with more than ``MAX_RECORDS`` records, the
+recorder removes the oldest ones in one JSON patch that first ``test``s each removed value (a pod changed
+meanwhile fails the test, 422, and its next watch event tries again). An action whose record went shows from
+its Arktos Action while Arktos keeps it (``req-<Action uid>``), else no longer.
 """
 
 from __future__ import annotations
@@ -19,14 +25,22 @@ from typing import Any
 import orjson
 import structlog
 
+from extproc import annotations as keys
 from extproc import arktos_paths
-from extproc.arktos_client import MERGE_PATCH, ArktosClient, ArktosUnavailable
+from extproc.arktos_client import JSON_PATCH, MERGE_PATCH, ArktosClient, ArktosUnavailable
+from extproc.cluster_cache import POD, tenant_of
 from extproc.compute import instance_actions
 
 log = structlog.get_logger(__name__)
 
+# (tenant, namespace, pod, the record to write; None: prune the pod's oldest records)
+Work = tuple[str, str, str, instance_actions.ActionRecord | None]
+
 # Attempts per record (a failing Arktos): the record is a convenience, the Action is the truth.
 MAX_ATTEMPTS = 5
+# Records kept per pod (about 200 bytes each: far below Kubernetes' 256 KiB of annotations, with room for
+# Nova's 128 metadata items).
+MAX_RECORDS = 100
 
 
 class InstanceActionRecorder:
@@ -34,11 +48,15 @@ class InstanceActionRecorder:
         self.cluster = cluster
         self.client = client
         self.retry_delay = retry_delay
-        self._queue: asyncio.Queue[tuple[str, str, str, instance_actions.ActionRecord]] = asyncio.Queue()
+        # (tenant, namespace, pod, record to write, or None: prune the pod's oldest records)
+        self._queue: asyncio.Queue[Work] = asyncio.Queue()
+        self._pruning: set[tuple[str, str, str]] = set()
         self._task: asyncio.Task[None] | None = None
         self.writes = 0
+        self.prunes = 0
 
     def start(self) -> None:
+        self.cluster.subscribe(self._on_change)
         self.cluster.on_submitted(self._on_submitted)
         self._task = asyncio.get_running_loop().create_task(self._run(), name="instance-action-recorder")
 
@@ -55,9 +73,29 @@ class InstanceActionRecorder:
         if record is not None:
             self._queue.put_nowait((tenant, namespace, pod, record))
 
+    def _on_change(self, kind: str, change: str, obj: Mapping[str, Any]) -> None:
+        if kind != POD or change == "DELETED":
+            return
+        meta = obj.get("metadata") or {}
+        annotations = meta.get("annotations") or {}
+        count = sum(1 for key in annotations if str(key).startswith(keys.INSTANCE_ACTION_PREFIX))
+        if count <= MAX_RECORDS:
+            return
+        where = (tenant_of(obj), str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+        if where not in self._pruning:
+            self._pruning.add(where)
+            self._queue.put_nowait((*where, None))
+
     async def _run(self) -> None:
         while True:
             tenant, namespace, pod, record = await self._queue.get()
+            if record is None:
+                self._pruning.discard((tenant, namespace, pod))
+                try:
+                    await self.prune(tenant, namespace, pod)
+                except ArktosUnavailable as exc:
+                    log.warning("instance_action_prune_failed", pod=pod, error=repr(exc))
+                continue
             for attempt in range(1, MAX_ATTEMPTS + 1):
                 try:
                     if await self.record(tenant, namespace, pod, record):
@@ -89,3 +127,38 @@ class InstanceActionRecorder:
             body=str(body)[:200],
         )
         return False
+
+    async def prune(self, tenant: str, namespace: str, pod: str) -> None:
+        """Remove the pod's oldest records beyond ``MAX_RECORDS`` (as the cache shows them), conditionally."""
+        cached = self.cluster.pod(tenant, namespace, pod)
+        if cached is None:
+            return
+        ops = prune_patch(cached, MAX_RECORDS)
+        if not ops:
+            return
+        status, _body = await self.client.request(
+            "PATCH", arktos_paths.pod(tenant, namespace, pod), orjson.dumps(ops), JSON_PATCH
+        )
+        if status == 200:
+            self.prunes += 1
+        elif status not in (404, 409, 422):
+            log.warning("instance_action_prune_refused", pod=pod, status=status)
+
+
+def prune_patch(pod: Mapping[str, Any], keep: int) -> list[dict[str, Any]]:
+    """The JSON patch removing all but the newest ``keep`` records of ``pod``, each tested first."""
+    annotations = (pod.get("metadata") or {}).get("annotations") or {}
+    found: list[tuple[str, str, str]] = []
+    for key, value in annotations.items():
+        record = instance_actions.record_of(str(key), value)
+        if record is not None:
+            found.append((record.start_time, str(key), str(value)))
+        elif str(key).startswith(keys.INSTANCE_ACTION_PREFIX):
+            found.append(("", str(key), str(value)))  # unreadable: oldest of all
+    found.sort()
+    ops: list[dict[str, Any]] = []
+    for _start, key, value in found[: max(len(found) - keep, 0)]:
+        path = "/metadata/annotations/" + key.replace("~", "~0").replace("/", "~1")
+        ops.append({"op": "test", "path": path, "value": value})
+        ops.append({"op": "remove", "path": path})
+    return ops

@@ -6,10 +6,14 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
+import orjson
 import pytest
+import requests
 
+from extproc.compute import instance_actions
+from extproc.instance_action_recorder import MAX_RECORDS
 from gateway_stack import Stack
-from tests.e2e.conftest import Api, OpenStackCLI
+from tests.e2e.conftest import ADMIN_TOKEN, Api, OpenStackCLI
 
 pytestmark = pytest.mark.e2e
 
@@ -129,3 +133,41 @@ def test_another_tenant_learns_nothing_of_the_history(alt_api: Api, server: dict
     reply = alt_api.get(f"/servers/{server['id']}/os-instance-actions")
     assert reply.status_code == 404
     assert reply.json()["itemNotFound"]["message"] == f"Instance {server['id']} could not be found."
+
+
+def arktos_pod(stack: Stack, sid: str, method: str = "GET", body: Any = None) -> requests.Response:
+    """Straight to Arktos as its administrator: what Arktos really holds."""
+    return requests.request(
+        method,
+        f"{stack.arktos_url}/api/v1/tenants/demo/namespaces/default/pods/{sid}",
+        data=orjson.dumps(body) if body is not None else None,
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/merge-patch+json"},
+        verify=str(stack.ca_path) if stack.ca_path else True,
+        timeout=10,
+    )
+
+
+def test_the_records_on_a_pod_stay_bounded(demo_api: Api, stack: Stack, server: dict[str, Any]) -> None:
+    sid = server["id"]
+    extra = MAX_RECORDS + 20
+    # As if the server had lived through that many actions (written by Arktos's administrator).
+    records: dict[str, str] = {}
+    for i in range(extra):
+        made = instance_actions.ActionRecord(
+            "stop", f"req-bound-{i:04d}", f"2000-01-01T00:00:00.{i:06d}", "u", "demo"
+        )
+        records.update(instance_actions.record_annotations(made))
+    patched = arktos_pod(stack, sid, "PATCH", {"metadata": {"annotations": records}})
+    assert patched.status_code == 200, patched.text
+
+    def pruned() -> list[str] | None:
+        annotations = arktos_pod(stack, sid).json()["metadata"]["annotations"]
+        kept = sorted(k for k in annotations if k.startswith("instance-action.openstack.arktos.io/"))
+        return kept if len(kept) == MAX_RECORDS else None
+
+    kept = eventually(pruned, "the processor to prune the oldest records")
+    # The oldest went; the server's own newer actions stayed.
+    assert "instance-action.openstack.arktos.io/req-bound-0000" not in kept
+    listed = demo_api.get(f"/servers/{sid}/os-instance-actions")
+    assert listed.status_code == 200
+    assert any(a["action"] == "create" for a in listed.json()["instanceActions"])

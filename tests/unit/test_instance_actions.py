@@ -11,13 +11,14 @@ import orjson
 import pytest
 
 from extproc import annotations as keys
+from extproc import instance_action_recorder as recorder_module
 from extproc.arktos_client import MERGE_PATCH
 from extproc.catalog import CatalogStore
 from extproc.cluster_cache import ACTION, POD, REPLICASET, ClusterCache
 from extproc.compute import instance_actions as ia
 from extproc.config import GatewayConfig
 from extproc.context import RequestContext
-from extproc.instance_action_recorder import InstanceActionRecorder
+from extproc.instance_action_recorder import InstanceActionRecorder, prune_patch
 from extproc.messages import ArktosReply, ClientRequest, Forward, Reply
 from extproc.routes import resolve
 from extproc.users import user_id_for_token
@@ -347,3 +348,48 @@ def test_the_recorder_writes_a_submitted_action_on_its_pod() -> None:
     annotations = orjson.loads(body)["metadata"]["annotations"]
     ((key, value),) = annotations.items()
     assert ia.record_of(key, value) == record("reboot", "req-r", "2026-11-30T09:03:00.000000", ref="reboot-1")
+
+
+def test_prune_patch_removes_the_oldest_records_beyond_the_bound_each_tested() -> None:
+    records = [record("stop", f"req-{i}", f"2026-11-30T09:0{i}:00.000000") for i in range(4)]
+    pod = vm_pod(**annotated(*records))
+    ops = prune_patch(pod, keep=2)
+    removed = [ia.annotation_key(f"req-{i}") for i in (0, 1)]
+    assert ops == [
+        op
+        for key in removed
+        for op in (
+            {
+                "op": "test",
+                "path": "/metadata/annotations/" + key.replace("/", "~1"),
+                "value": pod["metadata"]["annotations"][key],
+            },
+            {"op": "remove", "path": "/metadata/annotations/" + key.replace("/", "~1")},
+        )
+    ]
+    assert prune_patch(pod, keep=4) == []
+
+
+def test_the_recorder_prunes_a_pod_the_watch_shows_with_too_many_records(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(recorder_module, "MAX_RECORDS", 2)
+    records = [record("stop", f"req-{i}", f"2026-11-30T09:0{i}:00.000000") for i in range(3)]
+
+    async def scenario() -> list[tuple[str, str, Any, str | None]]:
+        cache = cache_with(vm_pod(), [])
+        client = FakeArktos()
+        recorder = InstanceActionRecorder(cache, client, retry_delay=0)  # type: ignore[arg-type]
+        recorder.start()
+        cache.apply_event(POD, "MODIFIED", vm_pod(**annotated(*records)))
+        for _ in range(50):
+            if recorder.prunes:
+                break
+            await asyncio.sleep(0.01)
+        await recorder.stop()
+        return client.calls
+
+    ((method, path, body, content_type),) = asyncio.run(scenario())
+    assert (method, path, content_type) == ("PATCH", POD_PATH, "application/json-patch+json")
+    key = "/metadata/annotations/" + ia.annotation_key("req-0").replace("/", "~1")
+    assert [(op["op"], op["path"]) for op in orjson.loads(body)] == [("test", key), ("remove", key)]
