@@ -151,7 +151,9 @@ class Api:
         verb = self._verb(method, rp, watch)
         resource = rp.resource + (f"/{rp.subresource}" if rp.subresource else "")
         if rt is TENANTS:
-            target: str | None = None
+            # Arktos's tenant admin role lets a tenant's users read their own Tenant object (fixture 73).
+            own = verb == "get" and rp.name is not None and rp.name == user.tenant and not user.anonymous
+            target: str | None = rp.name if own else None
         else:
             target = auth.effective_tenant(user, rp.tenant)
         if not auth.allowed(user, target):

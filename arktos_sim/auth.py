@@ -98,6 +98,12 @@ def allowed(user: User, tenant: str | None) -> bool:
 def forbidden(
     user: User, verb: str, resource: str, group: str, name: str | None, namespace: str | None
 ) -> status.ApiError:
-    where = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
+    # Arktos scopes a tenant user's cluster-level request to its tenant (recorded: fixtures 73-76).
+    if namespace:
+        where = f'in the namespace "{namespace}"'
+    elif user.tenant and not user.is_master:
+        where = f'in the tenant "{user.tenant}"'
+    else:
+        where = "at the cluster scope"
     text = f'User "{user.name}" cannot {verb} resource "{resource}" in API group "{group}" {where}'
     return status.forbidden(resource, group, name, text)

@@ -91,3 +91,13 @@ def resourcequotas(tenant: str | None, namespace: str) -> str:
 
 def resourcequota(tenant: str | None, namespace: str, name: str) -> str:
     return f"{resourcequotas(tenant, namespace)}/{_seg(name)}"
+
+
+def tenants(query: dict[str, str] | None = None) -> str:
+    """Every tenant (cluster scope): Arktos lets cluster administrators list them."""
+    return with_query("/api/v1/tenants", query)
+
+
+def tenant(name: str) -> str:
+    """One tenant: readable by its own users and by cluster administrators."""
+    return f"/api/v1/tenants/{_tenant(name)}"

@@ -34,6 +34,7 @@ from extproc.compute import (
 )
 from extproc.context import Handler
 from extproc.errors import Service, echo, error_reply
+from extproc.identity import directory as keystone_directory
 from extproc.identity import handlers as identity
 from extproc.image import handlers as glance
 from extproc.image import writes as image_writes
@@ -82,6 +83,9 @@ PARAMS: Mapping[str, Param] = {
     "server_group_id": Param(ids.server_group_id, lambda s, raw: server_groups.group_not_found(echo(raw))),
     # A project named in the path of a quota or usage request (Arktos tenant; "all" is never one).
     "tenant_id": Param(ids.project_id, lambda s, raw: f"Project {echo(raw)} could not be found."),
+    # Keystone: a project is an Arktos tenant (a DNS label); other ids are Keystone's hex ids or names.
+    "keystone_project_id": Param(ids.project_id, lambda s, raw: f"Could not find project: {echo(raw)}."),
+    "keystone_id": Param(ids.catalog_id, lambda s, raw: GENERIC_NOT_FOUND),
 }
 
 
@@ -158,6 +162,18 @@ COMPUTE_ROUTES: tuple[Route, ...] = (
     *v21("DELETE", "/os-server-groups/{server_group_id}", server_groups.delete_group),
 )
 
+# Keystone collections whose writes would need a user store, with the parameter naming one member (the same
+# as its GET route's, so that one path has one set of methods).
+_KEYSTONE_WRITABLE = {
+    "users": "keystone_id",
+    "projects": "keystone_project_id",
+    "domains": "keystone_id",
+    "roles": "keystone_id",
+    "services": "keystone_id",
+    "endpoints": "keystone_id",
+    "credentials": "keystone_id",
+}
+
 IDENTITY_ROUTES: tuple[Route, ...] = (
     Route("GET", "/identity", identity.versions, public=True),
     Route("GET", "/identity/", identity.versions, public=True),
@@ -167,6 +183,31 @@ IDENTITY_ROUTES: tuple[Route, ...] = (
     Route("GET", "/identity/v3/auth/tokens", identity.validate_token),
     Route("HEAD", "/identity/v3/auth/tokens", identity.validate_token),
     Route("DELETE", "/identity/v3/auth/tokens", identity.revoke_token),
+    Route("GET", "/identity/v3/auth/projects", keystone_directory.auth_projects),
+    Route("GET", "/identity/v3/auth/domains", keystone_directory.auth_domains),
+    Route("GET", "/identity/v3/auth/catalog", keystone_directory.auth_catalog),
+    Route("GET", "/identity/v3/projects", keystone_directory.list_projects),
+    Route("GET", "/identity/v3/projects/{keystone_project_id}", keystone_directory.show_project),
+    Route("GET", "/identity/v3/domains", keystone_directory.list_domains),
+    Route("GET", "/identity/v3/domains/{keystone_id}", keystone_directory.show_domain),
+    Route("GET", "/identity/v3/users/{keystone_id}", keystone_directory.show_user),
+    Route("GET", "/identity/v3/users/{keystone_id}/projects", keystone_directory.list_user_projects),
+    Route("GET", "/identity/v3/role_assignments", keystone_directory.list_role_assignments),
+    Route("GET", "/identity/v3/services", keystone_directory.list_services),
+    Route("GET", "/identity/v3/services/{keystone_id}", keystone_directory.show_service),
+    Route("GET", "/identity/v3/endpoints", keystone_directory.list_endpoints),
+    Route("GET", "/identity/v3/endpoints/{keystone_id}", keystone_directory.show_endpoint),
+    # Identity writes need a user store; identities live in Arktos (``directory.IDENTITIES_IN_ARKTOS``).
+    *(
+        Route(method, f"/identity/v3/{collection}", keystone_directory.not_implemented)
+        for collection in _KEYSTONE_WRITABLE
+        for method in ("POST",)
+    ),
+    *(
+        Route(method, f"/identity/v3/{collection}/{{{param}}}", keystone_directory.not_implemented)
+        for collection, param in _KEYSTONE_WRITABLE.items()
+        for method in ("PATCH", "DELETE")
+    ),
 )
 
 IMAGE_ROUTES: tuple[Route, ...] = (

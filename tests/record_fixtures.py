@@ -54,6 +54,8 @@ VOLATILE = frozenset(
         "portID",
         "podIP",
         "snapshotID",
+        # Which storage cluster a tenant lives on is the deployment's choice (up.sh: "0", the simulator: "1").
+        "storageClusterId",
     }
 )
 
@@ -78,7 +80,9 @@ def normalize(value: Any, tenant: str, as_tenant: str) -> Any:
 class Step:
     name: str
     method: str
-    path: str  # relative to /api/v1/tenants/{tenant}/namespaces/default; {name} is the scenario's pod
+    # Relative to /api/v1/tenants/{tenant}/namespaces/default unless absolute; {name} is the scenario's pod,
+    # {tenant} the recording tenant.
+    path: str
     body: Json | Callable[[Recorder], Json] | None = None
     content_type: str = "application/json"
     admin: bool = False  # sent with --admin-token (a system-tenant administrator) instead of the user's
@@ -145,7 +149,7 @@ class Recorder:
     def record(self, step: Step) -> Json:
         if step.delay:
             time.sleep(step.delay)
-        relative = step.path.format(name=self.pod)
+        relative = step.path.format(name=self.pod, tenant=self.tenant)
         path = relative if relative.startswith(("/api/", "/apis/")) else self.base() + relative
         body = step.body(self) if callable(step.body) else step.body
         reply = self.send(step.method, path, body, step.content_type, step.admin)
@@ -237,6 +241,16 @@ def scenarios(pod: str) -> list[Scenario]:
                 ),
                 Step("pod-get-powered-on", "GET", "/pods/{name}-off", delay=2.0),
                 Step("pod-delete-stopped", "DELETE", "/pods/{name}-off", {"gracePeriodSeconds": 0}),
+            ],
+        ),
+        Scenario(
+            # What the Keystone facade's project reads rely on (extproc/identity/directory.py).
+            "tenant-reads",
+            [
+                Step("tenant-get-own", "GET", "/api/v1/tenants/{tenant}"),
+                Step("tenant-get-other", "GET", "/api/v1/tenants/system"),
+                Step("tenant-list-as-tenant-user", "GET", "/api/v1/tenants"),
+                Step("tenant-get-missing-as-admin", "GET", "/api/v1/tenants/no-such-tenant", admin=True),
             ],
         ),
         Scenario(

@@ -46,6 +46,7 @@ STOPPED_CLOCK: dict[str, float] = {"action names": 1796014912.25}
 REPLAYED = frozenset().union(*SESSIONS.values())
 TOKENS = """admin-token,admin,admin-uid,"system:masters"
 t1-token,admin,t1-uid,,,tenant1
+t1-recorder-token,demo-admin,t1-rec-uid,,,tenant1
 """
 IMAGE = "download.cirros-cloud.net/0.5.2/cirros-0.5.2-x86_64-disk.img"
 VOLATILE = [
@@ -336,13 +337,16 @@ async def test_replay_recorded_fixtures(session: str) -> None:
 
 
 def test_recorder_scenarios_replay_on_the_simulator(tmp_path: Path) -> None:
-    """The scenarios of ``tests/record_fixtures.py`` (recorded from a real Arktos as fixtures 58-72), run
+    """The scenarios of ``tests/record_fixtures.py`` (recorded from a real Arktos as fixtures 58-76), run
     again by the same recorder against the simulator: every exchange must match its recording."""
     tokens = tmp_path / "tokens.csv"
     tokens.write_text(TOKENS)
     sim = start_sim_process(tmp_path, "--no-node-agent", "--insecure-http", "--tokens", str(tokens))
     try:
-        recorder = record_fixtures.Recorder(sim.url, None, "t1-token", "tenant1", "tenant1", "admin-token")
+        # The recorder ran as tenant demo's administrator ``demo-admin`` (Arktos's 403s name the user).
+        recorder = record_fixtures.Recorder(
+            sim.url, None, "t1-recorder-token", "tenant1", "tenant1", "admin-token"
+        )
         recorder.pod = "p-node"
         failures: list[str] = []
         steps = [step for scenario in record_fixtures.scenarios(recorder.pod) for step in scenario.steps]
