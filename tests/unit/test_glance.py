@@ -253,6 +253,19 @@ def test_property_tag_and_size_filters() -> None:
         (q(sort_dir="sideways"), "Invalid sort direction: sideways"),
         (q(sort="name:up"), "Invalid sort direction: up"),
         (q(protected="perhaps"), "Invalid value 'perhaps' for protected filter"),
+        (
+            q(created_at="gte:yesterday"),
+            'Bad "created_at" query filter format. Use ISO 8601 DateTime notation.',
+        ),
+        (q(updated_at="soon:2021-01-01T00:00:00Z"), "Unable to filter on a unknown operator."),
+        (q(name="like:cirros"), "Unable to filter by unknown operator 'like'."),
+        (q(name='in:a"b'), 'Invalid filter value a"b. There is no comma before opening quotation mark.'),
+        (q(name='in:"a'), 'Invalid filter value "a. The quote is not closed.'),
+        (q(member_status="maybe"), "Invalid status: maybe"),
+        (
+            {"changes-since": ["2021-01-01T00:00:00Z"]},
+            'The "changes-since" filter is no longer available on v2.',
+        ),
     ],
 )
 def test_bad_list_parameters_are_400_without_calling_arktos(
@@ -316,3 +329,39 @@ def test_sorting() -> None:
     same_time = configmap({n: {"id": uuid(i), "url": "u"} for i, n in enumerate("abc")})
     # Equal created_at: id breaks the tie, in the same (descending) direction.
     assert ids(run(glance.list_images(ctx(), request(), {}), same_time)) == [uuid(2), uuid(1), uuid(0)]
+
+
+def test_time_filters_compare_as_glance_does() -> None:
+    cm = many(4)  # created_at 2021-01-01T00:00:00Z ... 00:03:00Z
+
+    def listed(query: dict[str, list[str]]) -> list[str]:
+        return sorted(ids(run(glance.list_images(ctx(), request(query), {}), cm)))
+
+    assert listed(q(created_at="gte:2049-01-01T00:00:00Z")) == []
+    assert listed(q(created_at="gte:2021-01-01T00:02:00Z")) == [uuid(2), uuid(3)]
+    assert listed(q(created_at="gt:2021-01-01T00:02:00Z")) == [uuid(3)]
+    assert listed(q(created_at="lt:2021-01-01T00:01:00Z")) == [uuid(0)]
+    assert listed(q(created_at="lte:2021-01-01T00:01:00Z")) == [uuid(0), uuid(1)]
+    assert listed(q(created_at="neq:2021-01-01T00:01:00Z")) == [uuid(0), uuid(2), uuid(3)]
+    # No operator: equality, even though an ISO time has colons; a zone offset is honoured.
+    assert listed(q(created_at="2021-01-01T02:01:00+02:00")) == [uuid(1)]
+    assert listed(q(created_at="eq:2021-01-01T00:03:00")) == [uuid(3)]  # no zone: UTC
+    assert listed(q(updated_at="gte:2049-01-01T00:00:00Z")) == []
+
+
+def test_in_and_eq_operators_on_names() -> None:
+    cm = configmap(
+        {
+            "a": {"id": uuid(1), "url": "u", "name": "plain"},
+            "b": {"id": uuid(2), "url": "u", "name": "with,comma"},
+            "c": {"id": uuid(3), "url": "u", "name": "eq:literal"},
+        }
+    )
+
+    def listed(query: dict[str, list[str]]) -> list[str]:
+        return sorted(ids(run(glance.list_images(ctx(), request(query), {}), cm)))
+
+    assert listed(q(name='in:plain,"with,comma"')) == [uuid(1), uuid(2)]
+    assert listed(q(name="eq:plain")) == [uuid(1)]
+    assert listed(q(name="eq:eq:literal")) == [uuid(3)]
+    assert listed(q(member_status="all")) == [uuid(1), uuid(2), uuid(3)]
