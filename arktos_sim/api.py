@@ -644,7 +644,9 @@ class Api:
             # NOTE: Arktos dereferences the params without a nil check; the request fails inside the server.
             raise status.internal_error("runtime error: invalid memory address or nil pointer dereference")
         if operation == "reboot":
-            spec["rebootAction"] = {"delayInSeconds": int(params.get("delayInSeconds") or 0)}
+            delay = int(params.get("delayInSeconds") or 0)
+            # Arktos's field is omitempty: a reboot without delay stores {} (fixture 56; 23 has a delay of 1).
+            spec["rebootAction"] = {"delayInSeconds": delay} if delay else {}
             shown = None
         elif operation == "snapshot":
             spec["snapshotAction"] = {"snapshotName": str(params.get("snapshotName", ""))}

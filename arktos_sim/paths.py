@@ -15,6 +15,7 @@ NAMESPACED = {
     ("", "actions"),
     ("apps", "replicasets"),
     ("", "resourcequotas"),
+    ("", "events"),
 }
 CLUSTER_OR_TENANT = {("", "namespaces"), ("", "tenants")}
 SUBRESOURCES = {

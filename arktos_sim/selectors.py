@@ -124,6 +124,19 @@ FIELDS: dict[str, Callable[[Json], str]] = {
 POD_FIELDS: dict[str, Callable[[Json], str]] = {**FIELDS, "status.phase": _phase, "spec.nodeName": _node}
 
 
+def _involved(field: str) -> Callable[[Json], str]:
+    return lambda o: str((o.get("involvedObject") or {}).get(field, ""))
+
+
+# An Event's field selectors (Kubernetes' event field label conversion), as ``kubectl describe`` uses them.
+EVENT_FIELDS: dict[str, Callable[[Json], str]] = {
+    **FIELDS,
+    **{f"involvedObject.{f}": _involved(f) for f in ("kind", "namespace", "name", "uid", "apiVersion")},
+    "reason": lambda o: str(o.get("reason", "")),
+    "type": lambda o: str(o.get("type", "")),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class FieldRequirement:
     get: Callable[[Json], str]
@@ -137,7 +150,7 @@ class FieldRequirement:
 def parse_fields(text: str | None, resource: str) -> list[FieldRequirement]:
     if not text:
         return []
-    known = POD_FIELDS if resource == "pods" else FIELDS
+    known = POD_FIELDS if resource == "pods" else EVENT_FIELDS if resource == "events" else FIELDS
     reqs: list[FieldRequirement] = []
     for term in (t.strip() for t in text.split(",")):
         if not term:

@@ -40,9 +40,29 @@ SESSIONS: dict[str, frozenset[int]] = {
     # A pod with a required pod anti-affinity (a Nova server group's policy) and a network label: both
     # accepted and stored as sent.
     "affinity": frozenset({50}),
+    # A completed reboot Action read back (the instance actions rely on its fields), and a VM pod's events:
+    # none (Arktos records no Event for a VM pod's steps).
+    "action and events": frozenset({33, 56, 57}),
 }
 # Sessions replayed with the simulator's clock stopped (in the recording, within one second).
-STOPPED_CLOCK: dict[str, float] = {"action names": 1796014912.25}
+STOPPED_CLOCK: dict[str, float] = {"action names": 1796014912.25, "action and events": 1796012755.5}
+# What a session needs that its recordings do not show: (token, method, path, body, content type), sent first.
+# Fixture 56 reads the Action of a reboot of pod 359ef41a-... that the node agent completed.
+RECORDED_POD = "359ef41a-9c40-4e6f-9b83-6ae194e2b051"
+_TENANT1 = "/api/v1/tenants/tenant1/namespaces/default"
+SETUP: dict[str, list[tuple[str, str, str, Any, str]]] = {
+    "action and events": [
+        ("t1-token", "POST", f"{_TENANT1}/pods", None, "application/json"),
+        ("t1-token", "POST", f"{_TENANT1}/pods/{RECORDED_POD}/action", None, "application/json"),
+        (
+            "admin-token",
+            "PATCH",
+            f"{_TENANT1}/actions/reboot-1796012755/status",
+            {"status": {"complete": True, "podName": RECORDED_POD}},
+            "application/merge-patch+json",
+        ),
+    ],
+}
 REPLAYED = frozenset().union(*SESSIONS.values())
 TOKENS = """admin-token,admin,admin-uid,"system:masters"
 t1-token,admin,t1-uid,,,tenant1
@@ -310,6 +330,16 @@ async def test_replay_recorded_fixtures(session: str) -> None:
         sim.api.clock = lambda: stopped
     failures: list[str] = []
     try:
+        for token, method, url, body, content_type in SETUP.get(session, []):
+            if body is None:
+                body = quota_probe_pod(RECORDED_POD) if url.endswith("/pods") else REBOOT
+            resp = await client.request(
+                method,
+                url,
+                data=json.dumps(body).encode(),
+                headers={**bearer(token), "Content-Type": content_type},
+            )
+            assert resp.status in (200, 201), f"setup {method} {url}: {resp.status} {await resp.text()}"
         for path in files:
             fixture = json.loads(path.read_text())
             number = path.name[:2]
