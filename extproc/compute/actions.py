@@ -78,11 +78,18 @@ from extproc import annotations as keys
 from extproc import arktos_paths, client_json
 from extproc.arktos_first import refuse_after_arktos
 from extproc.catalog import Image
-from extproc.compute import instance_actions, schemas
+from extproc.compute import instance_actions, schemas, unsupported_actions
 from extproc.compute.action_rules import RESTORE, Kind, conflict_message, pending_task, refusal
 from extproc.compute.server_status import ServerState
 from extproc.compute.server_view import state_of
-from extproc.compute.servers import generate_password, instance_not_found, json_reply, ref_id, view_for
+from extproc.compute.servers import (
+    delete_server,
+    generate_password,
+    instance_not_found,
+    json_reply,
+    ref_id,
+    view_for,
+)
 from extproc.context import RequestContext
 from extproc.errors import Service, bad_request, error_reply, from_arktos
 from extproc.messages import (
@@ -185,6 +192,8 @@ class ActionRequest:
     admin_pass: str | None = None
     name: str | None = None
     metadata: Mapping[str, str] | None = None
+    # accessIPv4/accessIPv6 annotation -> canonical address (Nova's rebuild sets them)
+    access_ips: Mapping[str, str] | None = None
 
 
 def parse_action(body: Any) -> ActionRequest | str:
@@ -218,6 +227,11 @@ def parse_action(body: Any) -> ActionRequest | str:
         admin_pass=args.get("adminPass"),
         name=args.get("name"),
         metadata=dict(metadata) if metadata is not None else None,
+        access_ips={
+            key: schemas.canonical_ip(args[field])
+            for field, key in (("accessIPv4", keys.ACCESS_IPV4), ("accessIPv6", keys.ACCESS_IPV6))
+            if args.get(field)
+        },
     )
 
 
@@ -343,6 +357,10 @@ def server_action(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
         body = client_json.loads(req.body)
     except orjson.JSONDecodeError:
         return _bad("Malformed request body")
+    if isinstance(body, dict) and len(body) == 1:
+        name = next(iter(body))
+        if name not in ACTION_NAMES and unsupported_actions.is_known(name):
+            return _unsupported(ctx, req, sid, name, body[name])
     action = parse_action(body)
     if isinstance(action, str):
         return _bad(action)
@@ -364,6 +382,21 @@ def server_action(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
     if action.kind is Kind.CREATE_IMAGE:
         return _create_image(ctx, req, sid, action, known)
     return _rebuild(ctx, token, sid, action, known)
+
+
+def _unsupported(ctx: RequestContext, req: ClientRequest, sid: str, name: str, args: Any) -> Outcome:
+    """A Nova action Arktos has no counterpart for (``unsupported_actions``), the server found as for any
+    other action."""
+    known = cached_server(ctx, req.auth_token, sid)
+    return unsupported_actions.server_action(
+        ctx,
+        sid,
+        name,
+        args,
+        known=(known.state, ctx.tenant) if known is not None and ctx.tenant is not None else None,
+        missing=known is None and known_missing(ctx, req.auth_token, sid),
+        delete=lambda: delete_server(ctx, req, {"server_id": sid}),
+    )
 
 
 def _action_post(ctx: RequestContext, sid: str, body: bytes) -> ArktosRequest:
@@ -598,6 +631,7 @@ def rebuild_patch(
     name: str | None,
     metadata: Mapping[str, str] | None,
     record: instance_actions.ActionRecord | None = None,
+    access_ips: Mapping[str, str] | None = None,
 ) -> list[Json]:
     """ONE JSON patch: the VM's image, and the rebuild's name/metadata, on exactly the known VM pod (its uid
     tested first, as every write of the gateway to a pod it knows; Arktos answers a failed test with 422)."""
@@ -609,6 +643,7 @@ def rebuild_patch(
         changes[keys.METADATA] = orjson.dumps(dict(metadata)).decode()
     if record is not None:
         changes.update(instance_actions.record_annotations(record))
+    changes.update(access_ips or {})
     ops: list[Json] = []
     uid = str(((known_pod or {}).get("metadata") or {}).get("uid") or "")
     if uid:
@@ -645,9 +680,8 @@ def _rebuild_image(
     admin_pass = action.admin_pass or generate_password()
     view = view_for(ctx)
     record = instance_actions.new_record(ctx, token, instance_actions.REBUILD)
-    patch = rebuild_patch(
-        known.pod if known is not None else None, image, action.name, action.metadata, record
-    )
+    known_pod = known.pod if known is not None else None
+    patch = rebuild_patch(known_pod, image, action.name, action.metadata, record, action.access_ips)
 
     def translate(reply: ArktosReply) -> Reply:
         if reply.status == 200:

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import orjson
+from jsonschema import Draft4Validator
 
 from extproc.catalog import Flavor
 from extproc.catalog_reads import read_flavors
@@ -269,16 +270,25 @@ class NovaPage:
         return [{"rel": "next", "href": href}]
 
 
+# Nova's pagination_parameters limit: non_negative_integer (nova/api/validation/parameter_types.py).
+_LIMIT_VALIDATOR = Draft4Validator({"type": ["integer", "string"], "pattern": "^[0-9]*$", "minLength": 1})
+
+
+def nova_limit(raw: str | None) -> int | Reply:
+    """``limit`` as Nova's list APIs read it (``common.get_limit_and_marker``): at most ``max_limit``, and
+    ``0`` is an empty page, not "no limit"; anything but digits is the query schema's 400."""
+    if raw is None:
+        return NOVA_MAX_LIMIT
+    for error in _LIMIT_VALIDATOR.iter_errors(raw):
+        return bad_request(
+            Service.COMPUTE, f"Invalid input for query parameters limit. Value: {echo(raw)}. {error.message}"
+        )
+    return min(int(raw), NOVA_MAX_LIMIT)
+
+
 def parse_nova_page(req: ClientRequest) -> NovaPage | Reply:
-    limit = NOVA_MAX_LIMIT
-    raw = req.query_one("limit")
-    if raw is not None:
-        try:
-            value = int(raw)
-        except ValueError:
-            return bad_request(Service.COMPUTE, "limit param must be an integer")
-        if value < 0:
-            return bad_request(Service.COMPUTE, "limit param must be positive")
-        limit = min(value, NOVA_MAX_LIMIT)
+    limit = nova_limit(req.query_one("limit"))
+    if isinstance(limit, Reply):
+        return limit
     marker = req.query_one("marker")
     return NovaPage(limit=limit, marker=marker or None)

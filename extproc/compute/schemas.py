@@ -64,6 +64,16 @@ _string_format("ipv4", ipaddress.IPv4Address, (ValueError,))
 _string_format("ipv6", ipaddress.IPv6Address, (ValueError,))
 
 
+def canonical_ip(address: str) -> str:
+    """An ``accessIPv4``/``accessIPv6`` as Nova stores and returns it: canonical, as Python's ``ipaddress``
+    writes it (Nova's IPV4/IPV6AddressField coerce through netaddr: ``2001:DB8:0::1`` is ``2001:db8::1``).
+    A value the schema let through always parses; anything else is returned unchanged."""
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return address
+
+
 # -- parameter types (nova/api/validation/parameter_types.py) ------------------------------------------
 
 NAME: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 255, "format": "name"}

@@ -31,6 +31,7 @@ from urllib.parse import quote
 import orjson
 
 from extproc import annotations as keys
+from extproc.compute.schemas import canonical_ip
 from extproc.compute.server_status import PodState, ServerState, pod_state, server_state
 from extproc.errors import names_kubernetes
 
@@ -166,6 +167,12 @@ def pod_ips(pod: Mapping[str, Any]) -> list[str]:
     return [str(ip) for ip in ips]
 
 
+def _access_ip(recorded: object) -> str:
+    """A recorded access address in canonical form (a pod annotated before the gateway stored it so, or by
+    hand, shows as Nova would)."""
+    return canonical_ip(recorded) if isinstance(recorded, str) else ""
+
+
 def _first_ip(ips: list[str], version: int) -> str:
     return next((ip for ip in ips if (6 if ":" in ip else 4) == version), "")
 
@@ -257,8 +264,8 @@ def _read_facts(pod: Mapping[str, Any]) -> PodFacts:
         # NOTE: Nova's accessIPv4/6 "may be automatically set by the provider": without one the user set,
         # the VM's own address is the one to reach it by (Arktos has no floating IPs). openstacksdk's
         # create_server(auto_ip=True) reads it as the public address and so asks for no floating IP.
-        access_ipv4=found.get(keys.ACCESS_IPV4) or _first_ip(ips, 4),
-        access_ipv6=found.get(keys.ACCESS_IPV6) or _first_ip(ips, 6),
+        access_ipv4=_access_ip(found.get(keys.ACCESS_IPV4)) or _first_ip(ips, 4),
+        access_ipv6=_access_ip(found.get(keys.ACCESS_IPV6)) or _first_ip(ips, 6),
         pod_state=pod_state(pod),
         fault_message=_fault_message(pod),
         # NOTE: Nova fills the zone in when the instance is scheduled (fixture 10: "" in BUILD).

@@ -123,8 +123,7 @@ INVALID = "Invalid input for field/attribute"
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({"os-getConsoleOutput": {}}, "There is no such action: os-getConsoleOutput"),
-        ({"pause": None}, "There is no such action: pause"),
+        ({"migrateToTheMoon": {}}, "There is no such action: migrateToTheMoon"),
         ({"os-stop": None, "os-start": None}, "Malformed request body"),
         ({}, "Malformed request body"),
         ([], "Malformed request body"),
@@ -371,7 +370,15 @@ def test_rebuild_to_any_image_is_one_patch_of_the_vm_image_with_the_uid_test() -
     pod["metadata"]["uid"] = "uid-1"
     pod["metadata"]["annotations"] = {"openstack.arktos.io/display-name": "vm1"}
     known = ctx(cache_with(pod), proven(), catalog=_catalog_with_other_snapshot())
-    body = {"rebuild": {"imageRef": CIRROS, "name": "vm2", "metadata": {"k": "v"}, "adminPass": "pw"}}
+    body = {
+        "rebuild": {
+            "imageRef": CIRROS,
+            "name": "vm2",
+            "metadata": {"k": "v"},
+            "adminPass": "pw",
+            "accessIPv6": "2001:DB8::0:1",
+        }
+    }
     outcome = handle(known, body)
     assert isinstance(outcome, Forward)
     upstream = outcome.upstream
@@ -388,6 +395,12 @@ def test_rebuild_to_any_image_is_one_patch_of_the_vm_image_with_the_uid_test() -
         {"op": "add", "path": "/metadata/annotations/openstack.arktos.io~1image-id", "value": CIRROS},
         {"op": "add", "path": "/metadata/annotations/openstack.arktos.io~1display-name", "value": "vm2"},
         {"op": "add", "path": "/metadata/annotations/openstack.arktos.io~1metadata", "value": '{"k":"v"}'},
+        # Nova's rebuild sets the access address too, canonical.
+        {
+            "op": "add",
+            "path": "/metadata/annotations/openstack.arktos.io~1access-ipv6",
+            "value": "2001:db8::1",
+        },
         {"op": "replace", "path": "/spec/virtualMachine/image", "value": OTHER_IMAGE},
     ]
     # The same patch records the rebuild as an instance action.

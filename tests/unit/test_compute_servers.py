@@ -83,9 +83,20 @@ def create(body: Any, tenant: str | None = "demo") -> Outcome:
     return servers.create_server(ctx(tenant), request("POST", body=body), {})
 
 
+DEVSTACK_NETWORK = "2608d099-c5cb-45c9-a85e-c7daba9f95bf"
+
+
 def fixture_09_request() -> dict[str, Any]:
+    """DevStack's create without its ``networks``: that Neutron network exists only in that DevStack."""
     body: dict[str, Any] = devstack("09-post-compute-v2-1-servers.json")["request_body"]
+    assert body["server"].pop("networks") == [{"uuid": DEVSTACK_NETWORK}]
     return body
+
+
+def test_devstack_create_on_its_own_network_is_refused_here() -> None:
+    body: dict[str, Any] = devstack("09-post-compute-v2-1-servers.json")["request_body"]
+    reply = as_reply(create(body))
+    assert fault(reply) == (400, "badRequest", f"Network {DEVSTACK_NETWORK} could not be found.")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -616,15 +627,21 @@ def test_default_limit_is_1000() -> None:
     body = listing(pods=many)
     assert len(body["servers"]) == 1000
     assert body["servers_links"][0]["href"].endswith("marker=s0001")  # no limit param: none added
-    assert len(listing(pods=many, limit="0")["servers"]) == 1000
     assert len(listing(pods=many, limit="5000")["servers"]) == 1000
+
+
+def test_limit_0_is_an_empty_page_without_next_link() -> None:
+    # Nova's get_limit_and_marker: min(max_limit, 0) is 0, and _get_collection_links offers no link then.
+    assert listing(limit="0") == {"servers": []}
+    assert listing(detail=True, limit="0") == {"servers": []}
 
 
 @pytest.mark.parametrize(
     ("query", "message"),
     [
-        ({"limit": "x"}, "limit param must be an integer"),
-        ({"limit": "-1"}, "limit param must be positive"),
+        ({"limit": "x"}, "Invalid input for query parameters limit. Value: x. 'x' does not match '^[0-9]*$'"),
+        ({"limit": "-1"}, "Invalid input for query parameters limit. Value: -1. '-1' does not match"),
+        ({"limit": "1.5"}, "Invalid input for query parameters limit. Value: 1.5."),
         ({"all_tenants": "maybe"}, "Unrecognized value 'maybe'"),
         ({"changes-since": "yesterday"}, "changes-since"),
     ],
@@ -726,6 +743,18 @@ def test_update_access_ips_and_empty_update() -> None:
     }
     empty = as_forward(servers.update_server(ctx(), request("PUT", body={"server": {}}), {"server_id": "a2"}))
     assert empty.upstream.body == b"{}"
+
+
+def test_access_ips_are_stored_canonical() -> None:
+    # Nova's IPV6AddressField coerces through netaddr: the address is stored and shown in canonical form.
+    body = {"server": {"accessIPv6": "2001:DB8:0:0:0::0009", "accessIPv4": "192.0.2.9"}}
+    forward = as_forward(servers.update_server(ctx(), request("PUT", body=body), {"server_id": "a2"}))
+    assert forward.upstream.body is not None
+    annotations = orjson.loads(forward.upstream.body)["metadata"]["annotations"]
+    assert annotations == {keys.ACCESS_IPV4: "192.0.2.9", keys.ACCESS_IPV6: "2001:db8::9"}
+    created = as_forward(create(with_fields(accessIPv6="FD00:0:0:0:0:0:0:1")))
+    assert created.upstream.body is not None
+    assert orjson.loads(created.upstream.body)["metadata"]["annotations"][keys.ACCESS_IPV6] == "fd00::1"
 
 
 @pytest.mark.parametrize(

@@ -206,6 +206,12 @@ def test_access_ips_default_to_the_vm_address_the_user_did_not_set() -> None:
     assert DEVSTACK_VIEW.show(gateway_pod())["accessIPv4"] == ""
 
 
+def test_recorded_access_ip_shows_canonical() -> None:
+    pod = gateway_pod()
+    pod["metadata"]["annotations"][keys.ACCESS_IPV6] = "2001:0DB8:0000::0001"
+    assert DEVSTACK_VIEW.show(pod)["accessIPv6"] == "2001:db8::1"
+
+
 @pytest.mark.parametrize("raw", ["not json", "[1, 2]", '"text"'])
 def test_bad_metadata_annotation_shows_empty(raw: str) -> None:
     pod = gateway_pod()

@@ -251,8 +251,11 @@ def test_min_ram_and_min_disk() -> None:
         (q(minRam="big"), "Invalid minRam filter [big]"),
         (q(minDisk="1.5"), "Invalid minDisk filter [1.5]"),
         (q(is_public="maybe"), "Invalid is_public filter [maybe]"),
-        (q(limit="x"), "limit param must be an integer"),
-        (q(limit="-1"), "limit param must be positive"),
+        (q(limit="x"), "Invalid input for query parameters limit. Value: x. 'x' does not match '^[0-9]*$'"),
+        (
+            q(limit="-1"),
+            "Invalid input for query parameters limit. Value: -1. '-1' does not match '^[0-9]*$'",
+        ),
         (q(sort_key="colour"), "Invalid sort key: colour"),
         (q(sort_dir="up"), "Invalid sort direction: up"),
     ],

@@ -186,7 +186,10 @@ def test_pagination() -> None:
 
 @pytest.mark.parametrize(
     ("query", "message"),
-    [(q(limit="a"), "limit param must be an integer"), (q(minRam="x"), "Invalid minRam filter [x]")],
+    [
+        (q(limit="a"), "Invalid input for query parameters limit. Value: a. 'a' does not match '^[0-9]*$'"),
+        (q(minRam="x"), "Invalid minRam filter [x]"),
+    ],
 )
 def test_bad_parameters_are_400(query: dict[str, list[str]], message: str) -> None:
     reply = images.list_images(ctx(), request(query), {})
