@@ -19,7 +19,8 @@ gateway keeps no state of its own, so the history lives in Arktos, durable acros
   processor's memory of its submission, else ``req-<the Action's uid>``.
 
 Arktos keeps no events for a VM pod's steps (fixture 57: the pod's event list is empty): an action's
-``events`` are one event when Arktos tells its outcome (an Action's ``status.complete``), none otherwise. At
+``events`` are one event when Arktos tells its outcome (an Action's ``status.complete``; for the create, the
+VM's state: no result while building, then Success or Error), none otherwise. At
 microversion 2.1 Nova shows ``events`` to administrators only, but the openstack CLI's ``server event show``
 fails without them, so every caller gets them, the ``traceback`` only the system tenant's users (the admin
 role of the gateway's tokens), which is Nova's rule from 2.51.
@@ -44,7 +45,7 @@ import orjson
 from extproc import annotations as keys
 from extproc import arktos_paths
 from extproc.cluster_cache import action_ref, is_complete, operation_of
-from extproc.compute.server_view import is_server
+from extproc.compute.server_view import is_server, state_of
 from extproc.context import RequestContext
 from extproc.errors import Service, echo, error_reply, from_arktos
 from extproc.identity.views import SYSTEM_TENANT
@@ -291,18 +292,25 @@ def _failed(action: Mapping[str, Any]) -> bool:
     return bool(status.get("error") or status.get("errorMessage"))
 
 
-def events_view(entry: Entry, with_traceback: bool) -> list[Json]:
-    """The compute event of an action whose outcome Arktos tells (a completed Action), else none."""
+def events_view(entry: Entry, with_traceback: bool, vm_state: str = "") -> list[Json]:
+    """The compute event of an action whose outcome Arktos tells, else none: a completed Action's, and the
+    create's from the VM's state (``vm_state`` of the pod now: built once it left ``building``)."""
     action = entry.arktos_action
     name = _EVENTS.get(entry.record.action)
-    if action is None or name is None or not is_complete(action):
+    if name is None:
+        return []
+    if action is not None and is_complete(action):
+        result: str | None = "Error" if _failed(action) else "Success"
+    elif entry.record.action == CREATE and vm_state:
+        result = None if vm_state == "building" else "Error" if vm_state == "error" else "Success"
+    else:
         return []
     event: Json = {
         "event": name,
         "start_time": entry.record.start_time,
-        # NOTE: an Action records no completion time.
+        # NOTE: neither an Action nor a pod records when the step finished.
         "finish_time": None,
-        "result": "Error" if _failed(action) else "Success",
+        "result": result,
     }
     if with_traceback:
         event["traceback"] = None
@@ -320,7 +328,7 @@ def _instance_not_found(sid: str) -> Reply:
     return error_reply(Service.COMPUTE, 404, f"Instance {sid} could not be found.")
 
 
-def _entries_of(ctx: RequestContext, sid: str, reply: ArktosReply) -> list[Entry] | Reply:
+def _pod_of(sid: str, reply: ArktosReply) -> Mapping[str, Any] | Reply:
     if reply.status != 200:
         return from_arktos(Service.COMPUTE, reply, {404: f"Instance {sid} could not be found."})
     try:
@@ -329,6 +337,10 @@ def _entries_of(ctx: RequestContext, sid: str, reply: ArktosReply) -> list[Entry
         pod = None
     if not is_server(pod):
         return _instance_not_found(sid)
+    return pod
+
+
+def _entries_of(ctx: RequestContext, sid: str, pod: Mapping[str, Any]) -> list[Entry]:
     meta = pod.get("metadata") or {}
     tenant = str(meta.get("tenant") or ctx.tenant or "")
     cluster = ctx.cluster
@@ -358,9 +370,10 @@ def list_instance_actions(ctx: RequestContext, req: ClientRequest, params: Mappi
     sid = params["server_id"]
 
     def translate(reply: ArktosReply) -> Reply:
-        entries = _entries_of(ctx, sid, reply)
-        if isinstance(entries, Reply):
-            return entries
+        pod = _pod_of(sid, reply)
+        if isinstance(pod, Reply):
+            return pod
+        entries = _entries_of(ctx, sid, pod)
         return _reply(200, {"instanceActions": [action_view(e, sid, ctx.tenant) for e in entries]})
 
     return Forward(_pod_get(ctx, sid), translate)
@@ -371,9 +384,10 @@ def show_instance_action(ctx: RequestContext, req: ClientRequest, params: Mappin
     request_id = params["request_id"]
 
     def translate(reply: ArktosReply) -> Reply:
-        entries = _entries_of(ctx, sid, reply)
-        if isinstance(entries, Reply):
-            return entries
+        pod = _pod_of(sid, reply)
+        if isinstance(pod, Reply):
+            return pod
+        entries = _entries_of(ctx, sid, pod)
         entry = next((e for e in entries if e.record.request_id == request_id), None)
         if entry is None:
             return error_reply(Service.COMPUTE, 404, f"Action {echo(request_id)} not found")
@@ -381,7 +395,8 @@ def show_instance_action(ctx: RequestContext, req: ClientRequest, params: Mappin
         # NOTE: below 2.51 Nova's default policy shows ``events`` to administrators only, but the openstack
         # CLI's ``server event show`` fails on an action without them; every caller gets them, with the
         # traceback for administrators only (Nova's rule from 2.51).
-        shown["events"] = events_view(entry, with_traceback=ctx.tenant == SYSTEM_TENANT)
+        vm_state = state_of(pod).vm_state
+        shown["events"] = events_view(entry, with_traceback=ctx.tenant == SYSTEM_TENANT, vm_state=vm_state)
         return _reply(200, {"instanceAction": shown})
 
     return Forward(_pod_get(ctx, sid), translate)

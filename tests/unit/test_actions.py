@@ -210,6 +210,19 @@ def test_stop_start_is_one_conditional_patch(action: str, current: str, wanted: 
     assert (ok.status, ok.body) == (202, b"")
 
 
+def test_stop_of_a_vm_pod_without_annotations_records_the_action_as_the_whole_map() -> None:
+    # A VM pod made without the gateway may have no annotations: an "add" inside the missing map would
+    # fail the whole patch (422, read as a state conflict), so the record comes as the map itself.
+    pod = running_pod()
+    pod["metadata"].pop("annotations", None)
+    outcome = handle(ctx(cache_with(pod), proven()), {"os-stop": None})
+    assert isinstance(outcome, Forward) and outcome.upstream.body is not None
+    record = orjson.loads(outcome.upstream.body)[2]
+    assert (record["op"], record["path"]) == ("add", "/metadata/annotations")
+    (value,) = record["value"].values()
+    assert orjson.loads(value)["action"] == "stop"
+
+
 @pytest.mark.parametrize(("action", "state"), [("os-stop", "stopped"), ("os-start", "active")])
 def test_failed_power_test_without_cache_is_phrased_from_the_test(action: str, state: str) -> None:
     outcome = handle(ctx(), {action: None})

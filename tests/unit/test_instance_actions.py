@@ -276,6 +276,26 @@ def test_show_of_an_unknown_request_id_is_novas_404() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("vm_status", "result"),
+    [
+        ({"phase": "Pending"}, None),
+        (
+            {"phase": "Running", "virtualMachineStatus": {"state": "active", "powerState": "running"}},
+            "Success",
+        ),
+        ({"phase": "Failed", "virtualMachineStatus": {"state": "error", "powerState": "crashed"}}, "Error"),
+    ],
+)
+def test_the_create_event_tells_the_build_from_the_vm_state(
+    vm_status: dict[str, Any], result: str | None
+) -> None:
+    pod = vm_pod(**annotated(record("create", "req-a", "2026-11-30T09:00:00.100000")))
+    pod["status"] = vm_status
+    (event,) = body_of(shown(ctx(), pod, "req-a"))["instanceAction"]["events"]
+    assert (event["event"], event["result"]) == ("compute__do_build_and_run_instance", result)
+
+
 def test_administrators_see_the_event_of_a_completed_action() -> None:
     reboot = record("reboot", "req-c", "2026-11-30T09:03:00.500000", ref="reboot-1796012580")
     pod = vm_pod(**annotated(reboot))
