@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from . import auth, gojson, meta, paths, selectors, status, validation
+from . import auth, gojson, meta, paths, quantity, selectors, status, validation
 from . import patch as patching
 from .resources import (
     ACTIONS,
@@ -350,8 +350,9 @@ class Api:
             and (entry.obj.get("status") or {}).get("phase") not in ("Failed", "Succeeded")
         )
         for entry in quotas:
-            hard = ((entry.obj.get("spec") or {}).get("hard") or {}).get("pods")
-            if hard is None or used + 1 <= int(str(hard)):
+            hard = str(((entry.obj.get("spec") or {}).get("hard") or {}).get("pods"))
+            limit = quantity.parse(hard)
+            if limit is None or used + 1 <= limit[0]:
                 continue
             # NOTE: Kubernetes names the pod by generateName when the create has no name yet, as the
             # ReplicaSet controller's creates do there (``pods "r-abc-" is forbidden``); the simulator's
@@ -424,6 +425,8 @@ class Api:
             validation.prepare_configmap(obj)
         elif rt is SECRETS:
             validation.prepare_secret(obj)
+        elif rt is RESOURCEQUOTAS:
+            validation.revalidate_resourcequota(obj)
         elif rt is NAMESPACES or rt is TENANTS:
             obj["spec"], obj["status"] = old.get("spec"), old.get("status")
         return self.store.update(rt, obj, expected)

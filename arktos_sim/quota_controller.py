@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from . import quantity
 from .resources import PODS, RESOURCEQUOTAS
 from .store import ADDED, DELETED, Event, Store, copy_obj
 
@@ -74,7 +75,8 @@ class QuotaController:
         pods = sum(1 for e in self.store.table(PODS).scan(tenant, namespace) if counts_against_quota(e.obj))
         for entry in quotas:
             hard = dict((entry.obj.get("spec") or {}).get("hard") or {})
-            used = {name: str(pods) if name in ("pods", "count/pods") else "0" for name in hard}
+            counted = quantity.canonical(str(pods)) or "0"
+            used = {name: counted if name in ("pods", "count/pods") else "0" for name in hard}
             wanted = {"hard": hard, "used": used}
             if entry.obj.get("status") != wanted:
                 updated = copy_obj(entry.obj)

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from . import status
+from . import quantity, status
 
 Json = dict[str, Any]
 
@@ -354,20 +354,37 @@ def prepare_secret(obj: Json) -> None:
 
 
 def prepare_resourcequota(obj: Json) -> None:
-    """A ResourceQuota: only ``spec.hard.pods`` is enforced (``Api.admit_pod_quota``); other resources are
+    """A new ResourceQuota: only ``spec.hard.pods`` is enforced (``Api.admit_pod_quota``); other resources are
     kept but not counted. Created with an empty status (fixture 38): the quota controller fills it
     (``arktos_sim.quota_controller``)."""
+    revalidate_resourcequota(obj)
+    obj["status"] = {}
+
+
+def revalidate_resourcequota(obj: Json) -> None:
+    """Every write of a ResourceQuota: each ``spec.hard`` value must be a quantity (Kubernetes's pattern), not
+    negative, whole for counts (``pods``, ``count/...``); stored in canonical form, as the apiserver
+    serializes quantities (``8192Mi`` reads back ``8Gi``, ``arktos_sim.quantity``)."""
     causes = meta_causes(obj)
     hard = (obj.get("spec") or {}).get("hard")
     if not isinstance(hard, dict):
         causes.append(invalid("spec.hard", hard, "must be a map of resource names to quantities"))
         hard = {}
-    pods = hard.get("pods")
-    if pods is not None and not str(pods).isdigit():
-        causes.append(invalid("spec.hard[pods]", pods, "must be a non-negative whole number of pods"))
+    for name, value in hard.items():
+        field = f"spec.hard[{name}]"
+        parsed = quantity.parse(value) if isinstance(value, str) else None
+        if parsed is None:
+            causes.append(
+                invalid(field, value, f"quantities must match the regular expression '{quantity.PATTERN}'")
+            )
+        elif parsed[0] < 0:
+            causes.append(invalid(field, value, "must be greater than or equal to 0"))
+        elif (name == "pods" or name.startswith("count/")) and parsed[0] != parsed[0].to_integral_value():
+            causes.append(invalid(field, value, "must be an integer"))
+        else:
+            hard[name] = quantity.canonical(value)
     if causes:
         raise status.invalid("ResourceQuota", "", obj.get("metadata", {}).get("name", ""), causes)
-    obj["status"] = {}
 
 
 def prepare_namespace(obj: Json) -> None:

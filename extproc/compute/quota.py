@@ -21,6 +21,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from extproc.compute import tenant_quota
+
 
 @dataclass(frozen=True, slots=True)
 class PodQuota:
@@ -35,8 +37,9 @@ class PodQuota:
 
 
 def _whole(value: Any) -> int | None:
-    text = str(value) if isinstance(value, (int, str)) else ""
-    return int(text) if text.isdigit() and len(text) <= 18 else None
+    """A count as Arktos writes it (a quantity: ``1000`` reads back ``1k``), None if it is not one."""
+    amount = tenant_quota.quantity(value)
+    return int(amount) if amount is not None and amount == amount.to_integral_value() else None
 
 
 def pod_quota(quotas: Iterable[Mapping[str, Any]]) -> PodQuota | None:

@@ -66,7 +66,8 @@ _LARGEST_QUANTITY = 2**63
 Json = dict[str, Any]
 
 
-def _quantity(value: Any) -> Decimal | None:
+def quantity(value: Any) -> Decimal | None:
+    """A Kubernetes quantity (``4Gi``, ``500m``, ``1k``) as a number, None if it is none or negative."""
     if not isinstance(value, (str, int)) or isinstance(value, bool):
         return None
     text = str(value)
@@ -100,7 +101,7 @@ def limits(quotas: Iterable[Mapping[str, Any]]) -> dict[str, int]:
         tightest = UNLIMITED
         for quota in quotas:
             for key in HARD_KEYS[resource]:
-                amount = _quantity(_hard(quota).get(key))
+                amount = quantity(_hard(quota).get(key))
                 if amount is None:
                     continue
                 value = nova_amount(resource, amount)
@@ -130,12 +131,12 @@ def counts_against_quota(pod: Mapping[str, Any]) -> bool:
 
 
 def vm_cores(pod: Mapping[str, Any]) -> int:
-    amount = _quantity(_vm_resources(pod).get("cpu"))
+    amount = quantity(_vm_resources(pod).get("cpu"))
     return math.ceil(amount) if amount is not None else 0
 
 
 def vm_ram_mb(pod: Mapping[str, Any]) -> int:
-    amount = _quantity(_vm_resources(pod).get("memory"))
+    amount = quantity(_vm_resources(pod).get("memory"))
     return math.ceil(amount / MIB) if amount is not None else 0
 
 

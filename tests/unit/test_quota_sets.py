@@ -15,6 +15,7 @@ import pytest
 from extproc.catalog import CatalogStore
 from extproc.cluster_cache import ACTION, POD, REPLICASET, RESOURCEQUOTA, ClusterCache
 from extproc.compute import quota_sets, tenant_quota
+from extproc.compute.quota import PodQuota, pod_quota
 from extproc.config import GatewayConfig
 from extproc.context import RequestContext
 from extproc.messages import ArktosReply, ClientRequest, Forward, Outcome, Reply
@@ -362,3 +363,10 @@ def test_update_of_only_fixed_values_changes_nothing_and_answers_the_current_lim
     assert isinstance(outcome, Forward) and outcome.upstream.method == "GET"
     status, body = answered(outcome, listed(recorded_quota()))
     assert status == 200 and body["quota_set"]["instances"] == 2 and "id" not in body["quota_set"]
+
+
+def test_create_quota_reads_counts_as_arktos_stores_them() -> None:
+    """Arktos writes a count of 1000 pods back as ``1k``: the create's quota check still reads it."""
+    counted = {"spec": {"hard": {"pods": "1k"}}, "status": {"used": {"pods": "2"}}}
+    assert pod_quota([counted]) == PodQuota(1000, 2)
+    assert pod_quota([{"spec": {"hard": {"pods": "1500m"}}, "status": {"used": {"pods": "0"}}}]) is None
