@@ -7,6 +7,7 @@ import time
 import uuid
 from typing import Any
 
+import openstack
 import pytest
 import requests
 
@@ -148,3 +149,29 @@ def test_soft_policies_need_microversion_2_15(demo_api: Api) -> None:
     refused = demo_api.post(f"{demo_api.compute}/os-server-groups", json=body)
     assert refused.status_code == 400
     assert "is not one of ['anti-affinity', 'affinity']" in refused.json()["badRequest"]["message"]
+
+
+def test_sdk_affinity_group_by_name(stack: Stack, conn: openstack.connection.Connection) -> None:
+    # openstacksdk finds the group by name (a GET by name is Nova's 404, then the list) and sends its id as
+    # the scheduler hint.
+    group = conn.create_server_group("e2e-sdk-g", policies=["affinity"])
+    try:
+        assert group.policies == ["affinity"]
+        server = conn.create_server("sg-sdk", image=IMAGE, flavor="m1.tiny", group="e2e-sdk-g", wait=True)
+        try:
+            assert server.status == "ACTIVE"
+            pod = demo_pod(stack, server.id)
+            assert pod["metadata"]["labels"][SERVER_GROUP_LABEL] == group.id
+            required = pod["spec"]["affinity"]["podAffinity"][
+                "requiredDuringSchedulingIgnoredDuringExecution"
+            ]
+            assert required[0]["labelSelector"] == {"matchLabels": {SERVER_GROUP_LABEL: group.id}}
+            deadline = time.monotonic() + 20
+            while server.id not in conn.compute.get_server_group(group.id).member_ids:
+                assert time.monotonic() < deadline, "the server never showed as a member"
+                time.sleep(0.5)
+        finally:
+            conn.delete_server(server.id, wait=True, timeout=120)
+    finally:
+        assert conn.delete_server_group(group.id)
+    assert conn.compute.find_server_group("e2e-sdk-g") is None
