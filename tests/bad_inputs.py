@@ -55,4 +55,15 @@ BAD_INPUTS: list[BadInput] = [
      b'{"auth": {"identity": {"methods": ["token"], "token": {"id": "demo-token"}},'
      b' "scope": {"project": {"name": "all", "domain": {"name": "Default"}}}}}', 401),
     ("server id of 10,000 characters", "GET", "/compute/v2.1/demo/servers/" + "a" * 10_000, {}, b"", 404),
+    ("server group create nested 1000 deep", "POST", "/compute/v2.1/demo/os-server-groups", JSON,
+     b'{"server_group": ' + DEEP + b"}", 400),
+    ("keypair create nested 1000 deep", "POST", "/compute/v2.1/demo/os-keypairs", JSON,
+     b'{"keypair": ' + DEEP + b"}", 400),
+    ("scheduler hints nested 1000 deep", "POST", "/compute/v2.1/demo/servers", JSON,
+     b'{"server": {"name": "x", "flavorRef": "1", "imageRef": "' + IMAGE_ID.encode() + b'"}, '
+     b'"os:scheduler_hints": {"group": ' + DEEP + b"}}", 400),
+    ("server group hint that is no uuid", "POST", "/compute/v2.1/demo/servers", JSON,
+     b'{"server": {"name": "x", "flavorRef": "1", "imageRef": "' + IMAGE_ID.encode() + b'"}, '
+     b'"os:scheduler_hints": {"group": "../../configmaps/x"}}', 400),
+    ("server group id that is no uuid", "GET", "/compute/v2.1/demo/os-server-groups/..%2Fpods", {}, b"", 404),
 ]  # fmt: skip

@@ -39,7 +39,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jsonschema import Draft4Validator
 
-from extproc import arktos_paths
+from extproc import arktos_paths, client_json
 from extproc.annotations import KEYPAIR_LABEL
 from extproc.compute import schemas
 from extproc.compute.server_view import parse_time, usage_time
@@ -228,7 +228,8 @@ def create_keypair(ctx: RequestContext, req: ClientRequest, params: Mapping[str,
     if not req.body:
         return bad_request(Service.COMPUTE, "The request body is missing.")
     try:
-        body = orjson.loads(req.body)
+        # Bounded nesting: jsonschema's messages repr the value, recursing once per level.
+        body = client_json.loads(req.body)
     except orjson.JSONDecodeError:
         return bad_request(Service.COMPUTE, "Malformed request body")
     problem = validate_create(body)

@@ -39,7 +39,7 @@ from typing import Any
 import orjson
 from jsonschema import Draft4Validator
 
-from extproc import arktos_paths, headers
+from extproc import arktos_paths, client_json, headers
 from extproc.annotations import SERVER_GROUP_LABEL
 from extproc.compute import schemas
 from extproc.context import RequestContext
@@ -319,7 +319,8 @@ def create_group(ctx: RequestContext, req: ClientRequest, params: Mapping[str, s
     if not req.body:
         return bad_request(Service.COMPUTE, "The request body is missing.")
     try:
-        body = orjson.loads(req.body)
+        # Bounded nesting: jsonschema's messages repr the value, recursing once per level.
+        body = client_json.loads(req.body)
     except orjson.JSONDecodeError:
         return bad_request(Service.COMPUTE, "Malformed request body")
     version = _version(req)
