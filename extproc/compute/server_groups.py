@@ -43,7 +43,7 @@ from extproc import arktos_paths, client_json, headers
 from extproc.annotations import SERVER_GROUP_LABEL
 from extproc.compute import schemas
 from extproc.context import RequestContext
-from extproc.errors import Service, bad_request, error_reply, from_arktos, parse_status
+from extproc.errors import Service, bad_request, echo, error_reply, from_arktos, parse_status
 from extproc.messages import (
     JSON_CONTENT_TYPE,
     ArktosReply,
@@ -256,17 +256,24 @@ def _version(req: ClientRequest) -> Version:
     return served if isinstance(served, tuple) else headers.MIN_COMPUTE_VERSION
 
 
+_MAX_DIGITS = 9
+# Nova's index_query: limit and offset are non_negative_integer (nova/api/validation/parameter_types.py).
+_NON_NEGATIVE_INTEGER = Draft4Validator(
+    {"type": ["integer", "string"], "pattern": "^[0-9]*$", "minLength": 1}
+)
+
+
 def _page_param(req: ClientRequest, name: str) -> int | Reply:
     raw = req.query_one(name)
     if raw is None:
         return 0
-    try:
-        value = int(raw)
-    except ValueError:
-        return bad_request(Service.COMPUTE, f"{name} param must be an integer")
-    if value < 0:
-        return bad_request(Service.COMPUTE, f"{name} param must be positive")
-    return value
+    for error in _NON_NEGATIVE_INTEGER.iter_errors(raw):
+        return bad_request(
+            Service.COMPUTE, f"Invalid input for query parameters {name}. Value: {echo(raw)}. {error.message}"
+        )
+    # NOTE: more digits than any list has items is past its end (Python refuses int() of 4,300+ digits).
+    digits = raw.lstrip("0") or "0"
+    return int(digits) if len(digits) <= _MAX_DIGITS else 10**_MAX_DIGITS
 
 
 def list_groups(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
