@@ -283,7 +283,11 @@ def nova_limit(raw: str | None) -> int | Reply:
         return bad_request(
             Service.COMPUTE, f"Invalid input for query parameters limit. Value: {echo(raw)}. {error.message}"
         )
-    return min(int(raw), NOVA_MAX_LIMIT)
+    # NOTE: a limit longer than the maximum's digits is above it (and Python refuses int() of 4,300+ digits).
+    digits = raw.lstrip("0") or "0"
+    if len(digits) > len(str(NOVA_MAX_LIMIT)):
+        return NOVA_MAX_LIMIT
+    return min(int(digits), NOVA_MAX_LIMIT)
 
 
 def parse_nova_page(req: ClientRequest) -> NovaPage | Reply:

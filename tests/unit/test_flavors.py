@@ -331,6 +331,14 @@ def test_limit_zero_gives_nothing_and_no_link() -> None:
     assert body(reply) == {"flavors": []}
 
 
+def test_a_limit_of_any_length_is_at_most_the_maximum() -> None:
+    # Python refuses int() of more than 4,300 digits: such a limit must still be the maximum, not a 500.
+    assert flavors.nova_limit("9" * 5000) == flavors.NOVA_MAX_LIMIT
+    assert flavors.nova_limit("0" * 5000 + "2") == 2
+    reply = run(flavors.list_flavors(ctx(), request(query=q(limit="9" * 5000)), {}))
+    assert reply.status == 200
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Extra specs
 
