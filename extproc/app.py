@@ -33,7 +33,7 @@ from extproc.errors import Service, as_keystone_401, error_reply, keystone_401
 from extproc.key_stock import KeyStock
 from extproc.keypair_store import KeypairStore
 from extproc.messages import ArktosReply, ClientRequest, Forward, Outcome, Reply, ReplyTranslator
-from extproc.routes import GENERIC_NOT_FOUND, Match, resolve, service_of
+from extproc.routes import GENERIC_NOT_FOUND, Match, is_legacy_v2, resolve, service_of
 from extproc.server_group_store import ServerGroupStore
 from extproc.tenant_proofs import TenantProofs
 
@@ -145,11 +145,12 @@ class Gateway:
                 "request failed in the processor",
                 extra={"request_id": request_id, "method": request.method, "path": request.path},
             )
-            return self._finish(service, internal_error(service, request_id), request_id, request.method)
+            failure = internal_error(service, request_id)
+            return self._finish(service, failure, request_id, request.method, is_legacy_v2(request.path))
         if isinstance(outcome, Forward):
             translate = self._remember_proof(outcome, request)
             return Forward(outcome.upstream, self._wrap(service, translate, request, request_id))
-        return self._finish(service, outcome, request_id, request.method)
+        return self._finish(service, outcome, request_id, request.method, is_legacy_v2(request.path))
 
     def _handle(self, service: Service, request: ClientRequest, request_id: str) -> Outcome:
         if len(request.body) > self.config.max_request_body_bytes:
@@ -161,7 +162,8 @@ class Gateway:
         if not match.route.public and not (request.auth_token or "").strip():
             # keystonemiddleware refuses before the service runs: nothing goes to Arktos anonymously.
             return keystone_401(self.config.public_url)
-        if match.service is Service.COMPUTE:
+        # The legacy v2 API ignores microversion headers (Nova's LegacyV2CompatibleWrapper).
+        if match.service is Service.COMPUTE and not is_legacy_v2(request.path):
             version = headers.negotiate_compute_version(request.headers)
             if isinstance(version, headers.VersionError):
                 return error_reply(service, version.status, version.message)
@@ -248,6 +250,8 @@ class Gateway:
     def _wrap(
         self, service: Service, translate: ReplyTranslator, request: ClientRequest, request_id: str
     ) -> ReplyTranslator:
+        legacy_v2 = is_legacy_v2(request.path)
+
         def failed(reply: ArktosReply) -> Reply:
             log.exception(
                 "reply translation failed in the processor",
@@ -268,7 +272,7 @@ class Gateway:
                     raise TypeError(f"translate returned {type(result).__name__}")
             except Exception:
                 result = failed(reply)
-            return self._finish(service, result, request_id, request.method)
+            return self._finish(service, result, request_id, request.method, legacy_v2)
 
         def translated(reply: ArktosReply) -> Reply | Awaitable[Reply]:
             try:
@@ -279,18 +283,22 @@ class Gateway:
                     raise TypeError(f"translate returned {type(result).__name__}")
             except Exception:
                 result = failed(reply)
-            return self._finish(service, result, request_id, request.method)
+            return self._finish(service, result, request_id, request.method, legacy_v2)
 
         return translated
 
-    def _finish(self, service: Service, reply: Reply, request_id: str, method: str = "GET") -> Reply:
+    def _finish(
+        self, service: Service, reply: Reply, request_id: str, method: str = "GET", legacy_v2: bool = False
+    ) -> Reply:
         reply = as_keystone_401(service, reply, self.config.public_url)
-        return self._decorate(service, reply, request_id, method)
+        return self._decorate(service, reply, request_id, method, legacy_v2)
 
     @staticmethod
-    def _decorate(service: Service, reply: Reply, request_id: str, method: str = "GET") -> Reply:
+    def _decorate(
+        service: Service, reply: Reply, request_id: str, method: str = "GET", legacy_v2: bool = False
+    ) -> Reply:
         if service is Service.COMPUTE:
-            extra = headers.compute_headers(request_id)
+            extra = headers.compute_headers(request_id, legacy_v2=legacy_v2)
         else:
             extra = headers.request_id_headers(request_id)
         # Header names are case-insensitive: drop a handler's own spelling of a header set here.

@@ -102,8 +102,13 @@ def request_id_headers(request_id: str) -> dict[str, str]:
     return {REQUEST_ID: request_id}
 
 
-def compute_headers(request_id: str, version: tuple[int, int] = MAX_COMPUTE_VERSION) -> dict[str, str]:
-    """Headers on every compute reply (fixtures 09 and 10)."""
+def compute_headers(
+    request_id: str, version: tuple[int, int] = MAX_COMPUTE_VERSION, *, legacy_v2: bool = False
+) -> dict[str, str]:
+    """Headers on every compute reply (fixtures 09 and 10); the legacy v2 API has no microversion headers
+    (Nova's LegacyV2CompatibleWrapper filters them and their Vary out)."""
+    if legacy_v2:
+        return {REQUEST_ID: request_id, COMPUTE_REQUEST_ID: request_id}
     served = version_string(version)
     return {
         REQUEST_ID: request_id,

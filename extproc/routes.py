@@ -8,7 +8,8 @@ segment, and a dot segment (``..``) is just a literal that matches no route.
 Every ``{param}`` is validated by its rule in ``PARAMS`` before a handler sees it. A value that is not a
 valid id gives the 404 the client would get for an unknown id (clients look things up by name first and
 expect 404 before they list and match). Compute routes exist twice: ``/compute/v2.1/...`` and
-``/compute/v2.1/{project_id}/...`` (project = Arktos tenant, ``ctx.tenant``).
+``/compute/v2.1/{project_id}/...`` (project = Arktos tenant, ``ctx.tenant``), and twice more under Nova's
+legacy ``/compute/v2`` (the same API without microversions).
 
 Unknown paths are 404 and known paths with another method are 405, both answered here: an unknown route
 is never forwarded to Arktos.
@@ -41,7 +42,16 @@ from extproc.image import writes as image_writes
 from extproc.messages import Reply
 
 COMPUTE_PREFIX = "/compute/v2.1"
+# Nova's legacy v2 endpoint, advertised by the version document (v2.0, SUPPORTED): the same API without
+# microversions (Nova serves it with the v2.1 code behind LegacyV2CompatibleWrapper).
+LEGACY_PREFIX = "/compute/v2"
 PROJECT_SEGMENT = "{project_id}"
+
+
+def is_legacy_v2(path: str) -> bool:
+    """A request to the legacy v2 endpoint (its microversion headers are ignored, none are answered)."""
+    return path == LEGACY_PREFIX or path.startswith(LEGACY_PREFIX + "/")
+
 
 # NOTE: Nova only accepts hex project ids in URLs to keep "/v2.1/{project_id}" apart from "/v2.1/servers";
 # Arktos tenants are DNS labels, so the names of Nova's top-level collections cannot be projects instead.
@@ -107,11 +117,13 @@ class Route:
         object.__setattr__(self, "segments", segments)
 
 
-def v21(method: str, path: str, handler: Handler) -> tuple[Route, Route]:
-    """A compute route under ``/compute/v2.1`` and under ``/compute/v2.1/{project_id}``."""
-    return (
-        Route(method, f"{COMPUTE_PREFIX}{path}", handler),
-        Route(method, f"{COMPUTE_PREFIX}/{PROJECT_SEGMENT}{path}", handler),
+def v21(method: str, path: str, handler: Handler) -> tuple[Route, ...]:
+    """A compute route under ``/compute/v2.1`` and ``/compute/v2.1/{project_id}``, and the same under the
+    legacy ``/compute/v2`` (``/compute/v2/{project_id}``)."""
+    return tuple(
+        Route(method, f"{prefix}{project}{path}", handler)
+        for prefix in (COMPUTE_PREFIX, LEGACY_PREFIX)
+        for project in ("", f"/{PROJECT_SEGMENT}")
     )
 
 
@@ -124,6 +136,10 @@ COMPUTE_ROUTES: tuple[Route, ...] = (
     Route("GET", f"{COMPUTE_PREFIX}/{PROJECT_SEGMENT}", versions.version_show),
     Route("GET", f"{COMPUTE_PREFIX}/", versions.version_show, public=True),
     Route("GET", f"{COMPUTE_PREFIX}/{PROJECT_SEGMENT}/", versions.version_show),
+    Route("GET", LEGACY_PREFIX, versions.legacy_version_show, public=True),
+    Route("GET", f"{LEGACY_PREFIX}/", versions.legacy_version_show, public=True),
+    Route("GET", f"{LEGACY_PREFIX}/{PROJECT_SEGMENT}", versions.legacy_version_show),
+    Route("GET", f"{LEGACY_PREFIX}/{PROJECT_SEGMENT}/", versions.legacy_version_show),
     *v21("GET", "/servers", servers.list_servers),
     *v21("POST", "/servers", servers.create_server),
     *v21("GET", "/servers/detail", servers.list_servers_detail),

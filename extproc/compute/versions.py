@@ -75,6 +75,24 @@ def versions_document(ctx: RequestContext) -> dict[str, Any]:
     }
 
 
+def v20_entry(ctx: RequestContext) -> dict[str, Any]:
+    """The legacy v2.0 version as ``GET /compute/v2/`` shows it (Nova's VersionsV2 for a legacy request)."""
+    return {
+        "id": "v2.0",
+        "status": "SUPPORTED",
+        "version": "",
+        "min_version": "",
+        "updated": V20_UPDATED,
+        "links": [
+            {"rel": "self", "href": f"{_compute_url(ctx)}/v2/"},
+            {"rel": "describedby", "type": "text/html", "href": "http://docs.openstack.org/"},
+        ],
+        "media-types": [
+            {"base": "application/json", "type": "application/vnd.openstack.compute+json;version=2"}
+        ],
+    }
+
+
 def versions_index(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Reply:
     """``GET /compute`` and ``/compute/``."""
     return _json(versions_document(ctx))
@@ -83,6 +101,11 @@ def versions_index(ctx: RequestContext, req: ClientRequest, params: Mapping[str,
 def version_show(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Reply:
     """``GET /compute/v2.1`` (with or without the project and trailing slash)."""
     return _json({"version": v21_entry(ctx)})
+
+
+def legacy_version_show(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Reply:
+    """``GET /compute/v2`` (with or without the project and trailing slash): the legacy API's document."""
+    return _json({"version": v20_entry(ctx)})
 
 
 def availability_zones(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Reply:

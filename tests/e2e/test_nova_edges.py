@@ -1,6 +1,6 @@
 """Nova's exact answers at the edges (issue 11 item 6), through Envoy with the real clients: limit=0,
-canonical access addresses, networks and security groups a create may not ask for, and every Nova server
-action Arktos cannot perform."""
+canonical access addresses, networks and security groups a create may not ask for, every Nova server
+action Arktos cannot perform, and the legacy /compute/v2 endpoint."""
 
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ from typing import Any
 
 import openstack
 import pytest
+import requests
+from keystoneauth1 import loading, session
+from novaclient import client as nova_client
 
 from gateway_stack import Stack
-from tests.e2e.conftest import Api, OpenStackCLI, wait_deleted
+from tests.e2e.conftest import DEMO_TOKEN, Api, OpenStackCLI, wait_deleted
 
 pytestmark = pytest.mark.e2e
 
@@ -171,3 +174,45 @@ def test_force_delete_deletes_the_server(demo_api: Api, image_id: str) -> None:
     reply = demo_api.post(f"/servers/{sid}/action", json={"forceDelete": None})
     assert (reply.status_code, reply.content) == (202, b"")
     wait_deleted(demo_api, sid)
+
+
+def test_legacy_v2_endpoint_is_the_api_without_microversions(
+    stack: Stack, demo_api: Api, server: str
+) -> None:
+    versions = requests.get(f"{stack.public_url}/compute/", timeout=10).json()["versions"]
+    (v20,) = [v for v in versions if v["id"] == "v2.0"]
+    legacy = v20["links"][0]["href"]
+    assert legacy == f"{stack.public_url}/compute/v2/"
+    document = requests.get(legacy, timeout=10)
+    assert document.status_code == 200
+    assert document.json()["version"]["id"] == "v2.0"
+    # A microversion header that v2.1 refuses (406) is ignored, and none is answered.
+    asked = {"OpenStack-API-Version": "compute 2.96"}
+    refused = demo_api.get("/servers", headers=asked)
+    assert refused.status_code == 406
+    listed = demo_api.get(f"{legacy}demo/servers", headers=asked)
+    assert listed.status_code == 200, listed.text
+    assert server in [s["id"] for s in listed.json()["servers"]]
+    assert listed.headers["x-openstack-request-id"].startswith("req-")
+    for absent in ("OpenStack-API-Version", "X-OpenStack-Nova-API-Version", "Vary"):
+        assert absent not in listed.headers
+    missing = demo_api.get(f"{legacy}demo/servers/{MISSING}")
+    assert missing.status_code == 404
+    assert missing.json()["itemNotFound"]["message"] == f"Instance {MISSING} could not be found."
+
+
+def test_novaclient_on_the_legacy_v2_endpoint(stack: Stack, server: str) -> None:
+    loader = loading.get_plugin_loader("password")
+    auth = loader.load_from_options(
+        auth_url=f"{stack.public_url}/identity/v3",
+        username="demo",
+        password=DEMO_TOKEN,
+        project_name="demo",
+        user_domain_name="Default",
+        project_domain_name="Default",
+    )
+    nova = nova_client.Client(
+        "2", session=session.Session(auth=auth), endpoint_override=f"{stack.public_url}/compute/v2/demo"
+    )
+    assert server in [s.id for s in nova.servers.list()]
+    assert nova.flavors.find(name="m1.tiny").id == "1"

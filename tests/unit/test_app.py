@@ -239,3 +239,55 @@ def test_handler_headers_are_not_duplicated_in_another_case() -> None:
     reply = Reply(200, b"", {"X-OpenStack-Request-Id": "stale", "content-type": "application/json"})
     decorated = app.Gateway._decorate(Service.IMAGE, reply, REQUEST_ID)
     assert decorated.headers == {"content-type": "application/json", "x-openstack-request-id": REQUEST_ID}
+
+
+LEGACY_V2_DOCUMENT = {
+    "version": {
+        "id": "v2.0",
+        "status": "SUPPORTED",
+        "version": "",
+        "min_version": "",
+        "updated": "2011-01-21T11:33:21Z",
+        "links": [
+            {"rel": "self", "href": "http://gw.example/compute/v2/"},
+            {"rel": "describedby", "type": "text/html", "href": "http://docs.openstack.org/"},
+        ],
+        "media-types": [
+            {"base": "application/json", "type": "application/vnd.openstack.compute+json;version=2"}
+        ],
+    }
+}
+
+
+@pytest.mark.parametrize("path", ["/compute/v2", "/compute/v2/", "/compute/v2/demo", "/compute/v2/demo/"])
+def test_legacy_v2_endpoint_the_versions_document_advertises_answers(path: str) -> None:
+    listed = orjson.loads(
+        as_reply(gateway(public_url="http://gw.example").handle(request("GET", "/compute/"), REQUEST_ID)).body
+    )
+    (v20,) = [v for v in listed["versions"] if v["id"] == "v2.0"]
+    assert v20["links"][0]["href"] == "http://gw.example/compute/v2/"
+    reply = as_reply(gateway(public_url="http://gw.example").handle(request("GET", path), REQUEST_ID))
+    assert reply.status == 200
+    assert orjson.loads(reply.body) == LEGACY_V2_DOCUMENT
+
+
+def test_legacy_v2_is_the_api_without_microversions() -> None:
+    # Nova's LegacyV2CompatibleWrapper: microversion headers in the request are ignored, none answered.
+    hdrs = {"openstack-api-version": "compute 2.96", "x-openstack-nova-api-version": "9.9"}
+    forward = as_forward(gateway().handle(request("GET", "/compute/v2/demo/servers", hdrs), REQUEST_ID))
+    assert forward.upstream.path == "/api/v1/tenants/demo/namespaces/default/pods"
+    reply = forward.translate(ArktosReply(200, {}, b'{"items": []}'))
+    assert reply.status == 200
+    assert orjson.loads(reply.body) == {"servers": []}
+    assert reply.headers["x-openstack-request-id"] == REQUEST_ID
+    assert reply.headers["x-compute-request-id"] == REQUEST_ID
+    for absent in ("openstack-api-version", "x-openstack-nova-api-version", "vary"):
+        assert absent not in reply.headers
+    short = as_forward(gateway().handle(request("GET", "/compute/v2/servers"), REQUEST_ID))
+    assert short.upstream.path == "/api/v1/namespaces/default/pods"
+    missing = as_reply(gateway().handle(request("GET", "/compute/v2/demo/servers/a b"), REQUEST_ID))
+    assert missing.status == 404
+    assert "openstack-api-version" not in missing.headers
+    # v2.1 still negotiates.
+    refused = as_reply(gateway().handle(request("GET", "/compute/v2.1/demo/servers", hdrs), REQUEST_ID))
+    assert refused.status == 406

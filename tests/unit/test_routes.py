@@ -183,7 +183,8 @@ def test_invalid_flavor_and_image_ids_are_404_in_the_service_shape() -> None:
         "/compute/v2.1/servers/../../../api/v1/tenants/all/pods",
         "/compute/../api/v1/tenants/all/pods",
         f"/compute/v2.1/servers/{SERVER}/os-interface",
-        "/compute/v2",
+        "/compute/v3",
+        "/compute/v2/os-no-such-thing",
         "/computer/v2.1/servers",
     ],
 )
