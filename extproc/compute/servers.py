@@ -48,6 +48,7 @@ from extproc.compute import (
     quota,
     schemas,
     server_groups,
+    tenant_quota,
 )
 from extproc.compute.action_rules import task_lookup_for
 from extproc.compute.flavors import nova_limit
@@ -365,7 +366,7 @@ def create_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
         if not isinstance(policy, str):
             return policy
         group_policy = policy
-    count = _servers_that_fit(ctx, token, create)
+    count = _servers_that_fit(ctx, token, create, flavor)
     if isinstance(count, quota.OverQuota):
         return error_reply(Service.COMPUTE, 403, count.message)
     retry = idempotency.handle_for(ctx.tenant, req.headers, body)
@@ -454,7 +455,9 @@ def _flavor_and_image(ctx: RequestContext, create: CreateRequest) -> tuple[Flavo
     return flavor, image
 
 
-def _servers_that_fit(ctx: RequestContext, token: str | None, create: CreateRequest) -> int | quota.OverQuota:
+def _servers_that_fit(
+    ctx: RequestContext, token: str | None, create: CreateRequest, flavor: Flavor
+) -> int | quota.OverQuota:
     """Nova's quota check of a create (``extproc.compute.quota``), made only when the watch knows the quota
     and Arktos has recently let this token into the URL's tenant; else every server asked for is tried."""
     cluster, proofs, tenant = ctx.cluster, ctx.proofs, ctx.tenant
@@ -463,7 +466,10 @@ def _servers_that_fit(ctx: RequestContext, token: str | None, create: CreateRequ
     quotas = cluster.resource_quotas(tenant, ctx.config.namespace)
     if quotas is None:
         return create.max_count
-    return quota.servers_to_create(create.min_count, create.max_count, quota.pod_quota(quotas))
+    # Cores and ram: counted from the cache's VM pods, only while the cache is current.
+    used = cluster.derived(tenant, ctx.config.namespace, tenant_quota.in_use) if cluster.synced else None
+    others = quota.vm_resource_rooms(quotas, used, flavor.vcpus, flavor.ram) if used is not None else []
+    return quota.servers_to_create(create.min_count, create.max_count, quota.pod_quota(quotas), others)
 
 
 def _create_batch(

@@ -159,6 +159,27 @@ def test_sdk_quota_update_writes_the_resourcequota(
     assert "cannot be changed on Arktos" in refused.json()["badRequest"]["message"]
 
 
+def test_create_over_the_cores_quota_is_novas_403(stack: Stack, tenant: Sim, server: str) -> None:
+    """Arktos does not count a VM pod's CPU and memory against ``requests.cpu``/``memory`` (fixture 39): the
+    gateway refuses, in Nova's words, before anything reaches Arktos."""
+    admin = Api(stack.public_url, ADMIN_TOKEN, TENANT)
+    quota = {"spec": {"hard": {"pods": "5", "requests.cpu": "4", "requests.memory": "8Gi"}}}
+    patched = tenant.session.patch(f"{tenant.url}{QUOTAS}/compute", json=quota, timeout=10,
+                                   headers={"Content-Type": "application/merge-patch+json"})  # fmt: skip
+    assert patched.status_code == 200, patched.text
+    large = {"server": {"name": "too-big", "imageRef": IMAGE, "flavorRef": "4"}}  # m1.large: 4 vCPUs, 8 GiB
+    words = "Quota exceeded for cores, ram: Requested 4, 8192, but already used 1, 512 of 4, 8192 cores, ram"
+
+    def refused() -> bool | None:
+        reply = admin.post("/servers", json=large)
+        assert reply.status_code == 403, reply.text  # never created: the quota admits no m1.large
+        return True if reply.json()["forbidden"]["message"] == words else None
+
+    eventually("Nova's words once the watch shows the quota", refused)
+    pods = tenant.get(f"/api/v1/tenants/{TENANT}/namespaces/default/pods")["items"]
+    assert [p["metadata"]["name"] for p in pods] == [server]
+
+
 def test_usage_show_bills_the_tenants_server(tenant_cli: OpenStackCLI, server: str) -> None:
     shown = tenant_cli.json("usage", "show")
     # -f json shows the servers' usages themselves (the table shows their count).

@@ -177,3 +177,55 @@ def test_arktos_quota_refusal_of_a_single_create_reads_as_novas() -> None:
         403,
         "Quota exceeded for instances: Requested 1, but already used 2 of 2 instances",
     )
+
+
+# -- cores and ram: Arktos does not count a VM pod's resources, the gateway checks them ---------------------
+
+
+def vm_pod_of(name: str, cpu: str, memory: str) -> dict[str, Any]:
+    resources = {"cpu": cpu, "memory": memory}
+    return {
+        "metadata": {
+            "name": name,
+            "tenant": "demo",
+            "namespace": "default",
+            "resourceVersion": "3",
+            "uid": name,
+        },
+        "spec": {"virtualMachine": {"name": "vm", "resources": {"limits": resources, "requests": resources}}},
+        "status": {"phase": "Running"},
+    }
+
+
+def cores_quota(cores: str, memory: str = "64Gi") -> dict[str, Any]:
+    quota_ = resource_quota("10", "1")
+    quota_["spec"]["hard"].update({"requests.cpu": cores, "requests.memory": memory})
+    return quota_
+
+
+@pytest.mark.parametrize(
+    ("min_count", "max_count", "expected"),
+    [
+        (1, 1, 1),  # 2 of 4 cores used, m1.tiny takes 1
+        (1, 5, 2),  # as many as the cores allow
+        (3, 5, "Quota exceeded for cores: Requested 5, but already used 2 of 4 cores"),
+    ],
+)
+def test_cores_limit_a_create_as_novas_rule(min_count: int, max_count: int, expected: int | str) -> None:
+    cache = cache_with(cores_quota("4"))
+    cache.apply_list(POD, [vm_pod_of("a", "2", "1Gi")])
+    outcome = create(cache, proven(), min_count=min_count, max_count=max_count)
+    if isinstance(expected, int):
+        assert replicas(outcome) == expected
+    else:
+        assert refusal(outcome) == (403, expected)
+
+
+def test_every_exceeded_resource_is_named_as_nova_does() -> None:
+    # Instances (1 of 10) have room: only cores and ram are named, in Nova's (sorted) order.
+    cache = cache_with(cores_quota("1", "512Mi"))
+    cache.apply_list(POD, [vm_pod_of("a", "1", "512Mi")])
+    assert refusal(create(cache, proven())) == (
+        403,
+        "Quota exceeded for cores, ram: Requested 1, 512, but already used 1, 512 of 1, 512 cores, ram",
+    )
