@@ -5,6 +5,10 @@ growth (caches, arenas) has levelled off. The load cycles through the gateway's 
 (show, list, detail, flavors, token) in short runs; after each run the processor's RSS (``VmRSS``) is
 sampled. The result reports the samples, the growth over the first and the second half, and the growth per
 request over the second half (a plateau gives ~0; a leak a steady number of bytes per request).
+
+RSS goes up and down with the request mix (a list or a token request leaves ~1 MB more in use than a show),
+so the growth per request is fitted over the samples taken after each complete cycle of the mix only: the
+same point of the cycle each time.
 """
 
 from __future__ import annotations
@@ -55,7 +59,9 @@ def run_soak(
     chunk = min(CHUNK_SECONDS, max(1.0, seconds / 10))
     started = time.monotonic()
     requests = errors = 0
-    samples: list[dict[str, float | int]] = [{"t": 0.0, "requests": 0, "rss_bytes": procstat.rss_bytes(pid)}]
+    samples: list[dict[str, float | int | bool]] = [
+        {"t": 0.0, "requests": 0, "rss_bytes": procstat.rss_bytes(pid)}
+    ]
     index = 0
     while time.monotonic() - started < seconds:
         result = load.run(specs[index % len(specs)], CONNECTIONS, chunk, tool)
@@ -67,9 +73,12 @@ def run_soak(
                 "t": round(time.monotonic() - started, 1),
                 "requests": requests,
                 "rss_bytes": procstat.rss_bytes(pid),
+                "cycle_end": index % len(specs) == 0,
             }
         )
-    half = samples[len(samples) // 2 :]
+    cycle_ends = [s for s in samples if s.get("cycle_end")]
+    fitted = cycle_ends if len(cycle_ends) >= 4 else samples
+    half = fitted[len(fitted) // 2 :]
     first, middle, last = samples[0], half[0], samples[-1]
     per_request = slope([(int(s["requests"]), int(s["rss_bytes"])) for s in half])
     result_data: dict[str, Any] = {

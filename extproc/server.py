@@ -30,7 +30,6 @@ import structlog
 from envoy.config.core.v3 import base_pb2
 from envoy.extensions.filters.http.ext_proc.v3 import processing_mode_pb2
 from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
-from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as pb_grpc
 from envoy.type.v3 import http_status_pb2
 
 from extproc.config import GatewayConfig
@@ -433,22 +432,34 @@ class _Exchange:
         )
 
 
-class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
-    """grpc.aio servicer: one ``Process`` stream per HTTP request."""
+class ExternalProcessor:
+    """grpc.aio servicer: one ``Process`` stream per HTTP request.
+
+    ``Process`` is registered request-streaming, response-unary (``create_server``), although the proto
+    declares it bidirectional: the wire is the same HTTP/2 stream, but grpc.aio then sends the stream's
+    final response together with the OK status in ONE batch. Envoy closes and resets the ext_proc stream
+    as soon as it has the final response; a status sent in a batch of its own loses that race under load,
+    the batch fails, and grpcio (up to at least 1.85.3, grpc/grpc#43360) never frees a failed batch's
+    ``grpc_op`` array: the processor leaked ~100 bytes per request that lost it. The earlier responses
+    are written one by one (serialized here: a response-unary context has no serializer).
+    """
 
     def __init__(self, gateway: GatewayLike, config: GatewayConfig) -> None:
         self.gateway = gateway
         self.config = config
 
-    async def Process(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> None:
+    async def Process(
+        self, request_iterator: Any, context: grpc.aio.ServicerContext
+    ) -> pb.ProcessingResponse:
         ex = _Exchange(self.gateway, self.config)
         busy = 0.0
         perf = time.perf_counter
         try:
-            while not ex.done:
+            while True:
                 msg = await context.read()
                 if msg is grpc.aio.EOF:
-                    break
+                    # Envoy closed the stream first (its client went away): nobody reads this.
+                    return _NO_RESPONSE
                 t0 = perf()
                 try:
                     response = ex.on_message(msg)
@@ -469,7 +480,10 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
                     )
                     response = ex.fault()
                 busy += perf() - t0
-                await context.write(response)
+                if ex.done:
+                    # Sent with the status in one batch (see the class docstring).
+                    return response
+                await context.write(response.SerializeToString())
         finally:
             if ex.request_id:
                 log.info(
@@ -483,6 +497,23 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
                     upstream_status=ex.upstream_status,
                     processor_ms=round(busy * 1000.0, 3),
                 )
+
+
+_NO_RESPONSE = pb.ProcessingResponse()
+PROCESS_SERVICE = pb.DESCRIPTOR.services_by_name["ExternalProcessor"].full_name
+
+
+def add_processor(server: grpc.aio.Server, processor: ExternalProcessor) -> None:
+    """Registers ``processor.Process`` as ``/envoy.service.ext_proc.v3.ExternalProcessor/Process``,
+    request-streaming and response-unary (why: ``ExternalProcessor``)."""
+    handler = grpc.stream_unary_rpc_method_handler(
+        processor.Process,
+        request_deserializer=pb.ProcessingRequest.FromString,
+        response_serializer=pb.ProcessingResponse.SerializeToString,
+    )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(PROCESS_SERVICE, {"Process": handler}),)
+    )
 
 
 def grpc_options(message_limit: int = DEFAULT_GRPC_MESSAGE_LIMIT) -> list[tuple[str, Any]]:
@@ -502,7 +533,7 @@ def create_server(
     """A grpc.aio server serving the processor on ``listen`` (``host:port`` or ``unix:/path``), not yet
     started; also the bound TCP port (0 for unix sockets)."""
     server = grpc.aio.server(options=grpc_options(message_limit))
-    pb_grpc.add_ExternalProcessorServicer_to_server(ExternalProcessor(gateway, config), server)
+    add_processor(server, ExternalProcessor(gateway, config))
     port = server.add_insecure_port(listen)
     if not listen.startswith("unix:") and port == 0:
         raise OSError(f"cannot listen on {listen}")
