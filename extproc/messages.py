@@ -57,6 +57,9 @@ class ArktosRequest:
     # Arktos names the object this creates from its clock (an Action is "<operation>-<unix seconds>" per
     # namespace): Envoy retries Arktos's 409 AlreadyExists past the next second (see envoy.yaml.tmpl).
     retry_name_collision: bool = False
+    # For such a write: what Arktos names it within (tenant, namespace and operation). The processor lets
+    # one write of a scope go per second, first come first served (extproc.action_pacing).
+    name_clock_scope: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

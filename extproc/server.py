@@ -31,7 +31,9 @@ from envoy.config.core.v3 import base_pb2
 from envoy.extensions.filters.http.ext_proc.v3 import processing_mode_pb2
 from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 from envoy.type.v3 import http_status_pb2
+from google.protobuf import duration_pb2
 
+from extproc.action_pacing import WAITING_MESSAGE_TIMEOUT_SECONDS, ActionPacer, QueueFull
 from extproc.config import GatewayConfig
 from extproc.errors import Service, error_reply
 from extproc.headers import REQUEST_ID
@@ -213,9 +215,11 @@ class _Exchange:
         "arktos_path",
         "config",
         "done",
+        "extend_timeout",
         "forward",
         "gateway",
         "method",
+        "pacer",
         "path",
         "pending",
         "request_id",
@@ -224,9 +228,13 @@ class _Exchange:
         "upstream_status",
     )
 
-    def __init__(self, gateway: GatewayLike, config: GatewayConfig) -> None:
+    def __init__(self, gateway: GatewayLike, config: GatewayConfig, pacer: ActionPacer | None = None) -> None:
         self.gateway = gateway
         self.config = config
+        self.pacer = pacer
+        # Set when the response being awaited waits for an Arktos write's turn (``extproc.action_pacing``):
+        # Envoy is first told to wait longer than its message timeout.
+        self.extend_timeout = False
         self.request_id = ""
         self.method = ""
         self.path = ""
@@ -286,8 +294,11 @@ class _Exchange:
         common = self.forward_mutation(
             outcome, headers, replace_body=has_body or outcome.upstream.body is not None
         )
-        return pb.ProcessingResponse(
-            request_headers=pb.HeadersResponse(response=common), mode_override=_MODE_RESPONSE
+        return self.paced(
+            outcome,
+            pb.ProcessingResponse(
+                request_headers=pb.HeadersResponse(response=common), mode_override=_MODE_RESPONSE
+            ),
         )
 
     def on_request_body(self, msg: pb.HttpBody) -> pb.ProcessingResponse:
@@ -305,7 +316,35 @@ class _Exchange:
         common = self.forward_mutation(outcome, headers, replace_body=True)
         # Headers are still held in the body phase; CONTINUE keeps the mutation applying to them.
         common.status = pb.CommonResponse.CONTINUE
-        return pb.ProcessingResponse(request_body=pb.BodyResponse(response=common))
+        return self.paced(outcome, pb.ProcessingResponse(request_body=pb.BodyResponse(response=common)))
+
+    def paced(
+        self, forward: Forward, response: pb.ProcessingResponse
+    ) -> pb.ProcessingResponse | Awaitable[pb.ProcessingResponse]:
+        """``response`` (the forwarding mutation) once ``forward``'s Arktos write may go: at once, after its
+        turn in its scope's queue, or never when the queue is full (Nova's 409, as Arktos's collision)."""
+        scope = forward.upstream.name_clock_scope
+        if scope is None or self.pacer is None:
+            return response
+        pacer = self.pacer
+        try:
+            self.extend_timeout = pacer.must_wait(scope)
+        except QueueFull:
+            return _then(self.arktos_busy(forward), self.reply)
+
+        async def after_turn() -> pb.ProcessingResponse:
+            await pacer.turn(scope)
+            return response
+
+        return after_turn()
+
+    def arktos_busy(self, forward: Forward) -> Reply | Awaitable[Reply]:
+        """What the client gets when the write's queue is full: the translation of the 409 AlreadyExists
+        Arktos would answer once Envoy's retries were exhausted (not sent: it would only take a turn)."""
+        self.forward = forward
+        self.upstream_status = 409
+        self.upstream_headers = {"content-type": "application/json"}
+        return self.translate(_NAME_TAKEN)
 
     def on_response_headers(
         self, msg: pb.HttpHeaders
@@ -447,11 +486,12 @@ class ExternalProcessor:
     def __init__(self, gateway: GatewayLike, config: GatewayConfig) -> None:
         self.gateway = gateway
         self.config = config
+        self.pacer = ActionPacer()
 
     async def Process(
         self, request_iterator: Any, context: grpc.aio.ServicerContext
     ) -> pb.ProcessingResponse:
-        ex = _Exchange(self.gateway, self.config)
+        ex = _Exchange(self.gateway, self.config, self.pacer)
         busy = 0.0
         perf = time.perf_counter
         try:
@@ -464,6 +504,9 @@ class ExternalProcessor:
                 try:
                     response = ex.on_message(msg)
                     if inspect.isawaitable(response):
+                        if ex.extend_timeout:
+                            ex.extend_timeout = False
+                            await context.write(_EXTEND_MESSAGE_TIMEOUT)
                         # NOTE (batch create, issue 5): an async translation waits for the watch; the
                         # waiting is not processor work, so it stays out of processor_ms.
                         busy += perf() - t0
@@ -500,6 +543,16 @@ class ExternalProcessor:
 
 
 _NO_RESPONSE = pb.ProcessingResponse()
+# Sent before a response that waits for its turn (extproc.action_pacing): Envoy then waits that long for it.
+_EXTEND_MESSAGE_TIMEOUT = pb.ProcessingResponse(
+    override_message_timeout=duration_pb2.Duration(seconds=WAITING_MESSAGE_TIMEOUT_SECONDS)
+).SerializeToString()
+# Arktos's refusal of an Action whose name (its clock's second) is taken, as fixture 55 records it.
+_NAME_TAKEN = (
+    b'{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"an Action of this '
+    b'operation is already being created in this namespace this second","reason":"AlreadyExists",'
+    b'"details":{"kind":"pods"},"code":409}'
+)
 PROCESS_SERVICE = pb.DESCRIPTOR.services_by_name["ExternalProcessor"].full_name
 
 

@@ -399,14 +399,28 @@ def _unsupported(ctx: RequestContext, req: ClientRequest, sid: str, name: str, a
     )
 
 
-def _action_post(ctx: RequestContext, sid: str, body: bytes) -> ArktosRequest:
+def _action_post(
+    ctx: RequestContext, token: str | None, sid: str, operation: str, body: bytes
+) -> ArktosRequest:
     """A CustomAction POST. Arktos names the Action ``<operation>-<unix seconds>`` per namespace, so two
-    of them in one namespace within a second collide (409 AlreadyExists, fixtures 54-55): Envoy retries
-    that 409 past the second boundary (``retry_name_collision``). Safe: a CustomAction has no precondition
-    in Arktos, so its only 409 is the name collision, never a state conflict."""
+    of them in one namespace within a second collide (409 AlreadyExists, fixtures 54-55): the processor
+    sends one per project, operation and second (``name_clock_scope``, ``extproc.action_pacing``), and
+    Envoy retries that 409 past the second boundary (``retry_name_collision``) for the collisions the
+    processor cannot foresee. Safe: a CustomAction has no precondition in Arktos, so its only 409 is the
+    name collision, never a state conflict. Only a caller Arktos has recently let into the URL's project
+    (``tenant_proofs``) waits in that project's queue: anyone else could otherwise delay its reboots, or
+    time them; the others (and short paths, whose tenant only Arktos knows) go straight to Arktos."""
     path = arktos_paths.pod_action(ctx.tenant, ctx.config.namespace, sid)
+    scope = None
+    if ctx.tenant is not None and token and ctx.proofs is not None and ctx.proofs.proven(token, ctx.tenant):
+        scope = f"{ctx.tenant}/{ctx.config.namespace}/{operation}"
     return ArktosRequest(
-        method="POST", path=path, body=body, content_type=JSON_CONTENT_TYPE, retry_name_collision=True
+        method="POST",
+        path=path,
+        body=body,
+        content_type=JSON_CONTENT_TYPE,
+        retry_name_collision=True,
+        name_clock_scope=scope,
     )
 
 
@@ -468,7 +482,9 @@ def _reboot(ctx: RequestContext, token: str | None, sid: str, hard: bool) -> Out
 
     task = "rebooting_hard" if hard else "rebooting"
     body = custom_action("reboot", {"delayInSeconds": REBOOT_DELAY_SECONDS})
-    return Forward(_action_post(ctx, sid, body), _accepted(ctx, sid, "reboot", "reboot", task, accepted))
+    return Forward(
+        _action_post(ctx, token, sid, "reboot", body), _accepted(ctx, sid, "reboot", "reboot", task, accepted)
+    )
 
 
 def _power(ctx: RequestContext, token: str | None, sid: str, kind: Kind, asked: Kind) -> Outcome:
@@ -540,7 +556,7 @@ def _create_image(
 
     body = custom_action("snapshot", {"snapshotName": image_id})
     translate = _accepted(ctx, sid, "snapshot", "createImage", "image_snapshot", accepted)
-    return Forward(_action_post(ctx, sid, body), translate)
+    return Forward(_action_post(ctx, req.auth_token, sid, "snapshot", body), translate)
 
 
 def not_own_snapshot(image_ref: str, sid: str) -> str:
@@ -622,7 +638,7 @@ def _restore(
 
     body = custom_action("restore", {"snapshotID": snapshot_id})
     translate = _accepted(ctx, sid, "restore", "rebuild", "rebuilding", accepted)
-    return Forward(_action_post(ctx, sid, body), translate)
+    return Forward(_action_post(ctx, token, sid, "restore", body), translate)
 
 
 def rebuild_patch(

@@ -1,7 +1,8 @@
 """Arktos names an Action ``<operation>-<unix seconds>`` per namespace (fixtures 54-55): two users
 rebooting two different servers of one project within the same second must both succeed (issue 9 item 9).
-The second one's 409 AlreadyExists is retried by Envoy past the second boundary; a Nova state conflict
-never is."""
+The processor sends such Actions one per project and second (``extproc.action_pacing``); a collision it
+cannot foresee (an Action made outside the gateway) is retried by Envoy past the second boundary; a Nova
+state conflict never is."""
 
 from __future__ import annotations
 
@@ -73,27 +74,62 @@ def action_posts(stack: Stack, before: int, sid: str) -> list[dict[str, Any]]:
 def test_two_reboots_in_one_second_both_succeed(
     stack: Stack, demo_api: Api, two_servers: tuple[str, str]
 ) -> None:
+    """The processor sends them to Arktos in two different seconds: neither collides nor is retried."""
     # Two users, two sessions (one each), the same project.
     sessions = [Api(stack.public_url, DEMO_TOKEN, "demo") for _ in two_servers]
+    for sid in two_servers:
+        eventually(lambda sid=sid: active_and_idle(demo_api, sid), f"{sid} ACTIVE")
+    restarts = {sid: restart_count(stack, sid) for sid in two_servers}
+    before = len(stack.arktos_request_log())
+    at_the_start_of_a_second()
+    with ThreadPoolExecutor(2) as pool:
+        replies = list(pool.map(soft_reboot, sessions, two_servers))
+    assert [r.status_code for r in replies] == [202, 202], [r.text for r in replies]
+    for sid, count in restarts.items():
+        eventually(lambda sid=sid, count=count: restart_count(stack, sid) == count + 1 or None, "reboot")
+    posts = sorted(attempts(action_posts(stack, before, sid)) for sid in two_servers)
+    assert posts == [1, 1], posts
+
+
+def direct_reboot(stack: Stack, sid: str) -> requests.Response:
+    """A reboot that does not go through the gateway (kubectl, another processor): the pacer cannot see it."""
+    body = {
+        "apiVersion": "v1",
+        "kind": "CustomAction",
+        "operation": "reboot",
+        "rebootParams": {"delayInSeconds": 0},
+    }
+    return requests.post(
+        f"{stack.arktos_url}/api/v1/tenants/demo/namespaces/default/pods/{sid}/action",
+        json=body,
+        headers={"Authorization": f"Bearer {DEMO_TOKEN}"},
+        verify=str(stack.ca_path) if stack.ca_path else True,
+        timeout=30,
+    )
+
+
+def test_a_collision_with_a_reboot_from_outside_the_gateway_is_retried(
+    stack: Stack, demo_api: Api, two_servers: tuple[str, str]
+) -> None:
+    """Envoy retries Arktos's 409 on the Action name past the second boundary: the reboot succeeds."""
+    outside, ours = two_servers
     # NOTE: on a loaded machine the two requests can reach Arktos in different seconds and not collide; every
     # attempt must succeed, and the test goes on until one attempt did collide (proving the retry).
     collided = []
     for _attempt in range(COLLISION_ATTEMPTS):
         for sid in two_servers:
             eventually(lambda sid=sid: active_and_idle(demo_api, sid), f"{sid} ACTIVE")
-        restarts = {sid: restart_count(stack, sid) for sid in two_servers}
+        count = restart_count(stack, ours)
         before = len(stack.arktos_request_log())
         at_the_start_of_a_second()
-        with ThreadPoolExecutor(2) as pool:
-            replies = list(pool.map(soft_reboot, sessions, two_servers))
-        assert [r.status_code for r in replies] == [202, 202], [r.text for r in replies]
-        for sid, count in restarts.items():
-            eventually(lambda sid=sid, count=count: restart_count(stack, sid) == count + 1 or None, "reboot")
-        # A collision shows as three POSTs reaching Arktos: one of them was retried past the second boundary.
-        posts = sorted(attempts(action_posts(stack, before, sid)) for sid in two_servers)
-        assert posts in ([1, 1], [1, 2]), posts
-        collided.append(posts == [1, 2])
-        if posts == [1, 2]:
+        assert direct_reboot(stack, outside).status_code == 201
+        reply = soft_reboot(demo_api, ours)
+        assert reply.status_code == 202, reply.text
+        eventually(lambda count=count: restart_count(stack, ours) == count + 1 or None, "reboot")
+        posts = attempts(action_posts(stack, before, ours))
+        assert posts in (1, 2), posts
+        collided.append(posts == 2)
+        if posts == 2:
             break
     assert any(collided), f"the reboots never reached Arktos in one second in {len(collided)} attempts"
 

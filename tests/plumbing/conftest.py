@@ -27,4 +27,5 @@ def env(stack: Plumbing) -> Iterator[Plumbing]:
         "cache-control": "no-cache",
     }
     stack.arktos.body = b'{"kind":"Pod"}'
+    stack.arktos.respond = None
     yield stack

@@ -75,16 +75,20 @@ class FakeArktos:
     status: int = 200
     headers: dict[str, str] = field(default_factory=lambda: {"content-type": "application/json"})
     body: bytes = b'{"kind":"Pod"}'
+    # When set, decides each answer (status, body) from the request instead of the fields above.
+    respond: Callable[[Seen], tuple[int, bytes]] | None = None
 
     async def handler(self, request: web.Request) -> web.StreamResponse:
-        self.seen.append(
-            Seen(
-                request.method,
-                request.path_qs,
-                {k.lower(): v for k, v in request.headers.items()},
-                await request.read(),
-            )
+        seen = Seen(
+            request.method,
+            request.path_qs,
+            {k.lower(): v for k, v in request.headers.items()},
+            await request.read(),
         )
+        self.seen.append(seen)
+        if self.respond is not None:
+            status, body = self.respond(seen)
+            return web.Response(status=status, headers=self.headers, body=body)
         return web.Response(status=self.status, headers=self.headers, body=self.body)
 
 

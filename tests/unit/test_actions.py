@@ -618,3 +618,39 @@ def test_soft_reboot_while_rebooting_is_refused_hard_is_allowed() -> None:
     done["status"] = {"complete": True}
     cache.apply_event(ACTION, "MODIFIED", done)
     assert isinstance(handle(ctx(cache, proven()), {"reboot": {"type": "SOFT"}}), Forward)
+
+
+# -- pacing the Actions Arktos names from its clock (issue 9 item 9) ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "operation"),
+    [
+        ({"reboot": {"type": "SOFT"}}, "reboot"),
+        ({"reboot": {"type": "HARD"}}, "reboot"),
+        ({"createImage": {"name": "s"}}, "snapshot"),
+    ],
+)
+def test_custom_actions_of_a_proven_caller_wait_in_their_project_queue(body: Any, operation: str) -> None:
+    outcome = handle(ctx(cache_with(running_pod()), proven()), body)
+    assert isinstance(outcome, Forward)
+    assert outcome.upstream.name_clock_scope == f"demo/default/{operation}"
+    assert outcome.upstream.retry_name_collision
+
+
+@pytest.mark.parametrize(
+    "context", [ctx(proofs=TenantProofs()), ctx(proofs=None), ctx(proofs=proven(), tenant=None)]
+)
+def test_an_unproven_caller_or_a_short_path_never_waits_in_a_project_queue(context: RequestContext) -> None:
+    """Someone Arktos has not let into the project must neither delay its reboots nor time them; a short
+    path's tenant is known to Arktos only. Envoy's retry of the collision still applies."""
+    outcome = handle(context, {"reboot": {"type": "SOFT"}})
+    assert isinstance(outcome, Forward)
+    assert outcome.upstream.name_clock_scope is None
+    assert outcome.upstream.retry_name_collision
+
+
+def test_stop_is_not_paced() -> None:
+    outcome = handle(ctx(cache_with(running_pod()), proven()), {"os-stop": None})
+    assert isinstance(outcome, Forward)
+    assert outcome.upstream.name_clock_scope is None
