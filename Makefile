@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-arktos lint typecheck unit e2e bench clean
+.PHONY: install run test test-arktos lint typecheck unit e2e bench clean manifests
 
 # A fresh venv with exactly the pinned versions (constraints.txt pins the whole dependency tree).
 $(STAMP): pyproject.toml constraints.txt
@@ -41,6 +41,14 @@ test: lint typecheck
 # ../shared/arktos) with the project's node agent; needs etcd (apt-get install etcd-server).
 test-arktos: install
 	tests/run_test_arktos.sh
+
+# The deployment manifests (k8s/, kustomize) as one stream on standard output: the Arktos overlay by
+# default, `make manifests OVERLAY=<name>` another. Envoy's config in them is rendered first by the same
+# code as `make run`'s (envoy/render.py --k8s), so it is never edited by hand.
+OVERLAY ?= arktos
+manifests: install
+	@$(PY) envoy/render.py --k8s --out k8s/base/envoy.yaml
+	@$(VENV)/bin/kubectl kustomize k8s/overlays/$(OVERLAY)
 
 bench: install
 	$(PY) -m bench

@@ -223,6 +223,19 @@ def write(
     return out
 
 
+# What k8s/base/envoy.yaml is rendered from (`make manifests`; a test compares the file with it): Envoy
+# listens on all addresses of its pod, its admin on 127.0.0.1 only, the processor is the other container's
+# socket in the shared emptyDir, Arktos is the address and CA of the Secret openstack-gateway-arktos.
+K8S_PARAMS = params_from_url(
+    "https://arktos-apiserver.kube-system.svc:6443",
+    arktos_ca="/etc/arktos/ca.pem",
+    listen_address="0.0.0.0",
+    listen_port=8080,
+    admin_port=9901,
+    processor="unix:/var/run/extproc/extproc.sock",
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     d = EnvoyParams()
     ap = argparse.ArgumentParser(description="Render the gateway's Envoy configuration.")
@@ -245,7 +258,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="benchmark baseline only: no processor, every path proxied to Arktos unchanged",
     )
+    ap.add_argument(
+        "--k8s",
+        action="store_true",
+        help="the in-cluster configuration of k8s/base (Envoy beside the processor's unix socket, Arktos as "
+        "the Secret names it); other options are ignored",
+    )
     args = ap.parse_args(argv)
+    if args.k8s:
+        if args.out == "-":
+            sys.stdout.write(render(K8S_PARAMS))
+        else:
+            write(K8S_PARAMS, Path(args.out))
+        return 0
     host, _, port = args.listen.rpartition(":")
     params = params_from_url(
         args.arktos_url,

@@ -25,6 +25,7 @@ from extproc.config import GatewayConfig
 
 if TYPE_CHECKING:
     from extproc.arktos_watch import Reflector
+    from extproc.cluster_cache import ClusterCache
 
 log = structlog.get_logger("extproc")
 
@@ -41,6 +42,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--listen",
         default=_env("EXTPROC_LISTEN", "127.0.0.1:50051"),
         help="host:port or unix:/path (env EXTPROC_LISTEN; default 127.0.0.1:50051)",
+    )
+    ap.add_argument(
+        "--ready-file",
+        default=_env("EXTPROC_READY_FILE"),
+        help="file present while the processor serves with its watches synced (readiness probes; env "
+        "EXTPROC_READY_FILE)",
     )
     ap.add_argument("--arktos-url", default=_env("ARKTOS_URL"), help="Arktos API URL (env ARKTOS_URL)")
     ap.add_argument("--arktos-ca", default=_env("ARKTOS_CA"), help="CA bundle for Arktos (env ARKTOS_CA)")
@@ -96,6 +103,23 @@ def gateway_config(args: argparse.Namespace) -> GatewayConfig:
         max_servers_per_request=args.max_servers_per_request,
         region=args.region,
     )
+
+
+READY_CHECK_SECONDS = 1.0
+
+
+async def _keep_ready_file(path: Path, cluster: ClusterCache | None) -> None:
+    """``path`` exists while the processor can answer from fresh watches (``ClusterCache.synced``; always
+    without Arktos): a Kubernetes readiness probe (``test -f``) then keeps a replica whose watches broke
+    out of its Service until they have relisted, instead of letting it forward everything to Arktos."""
+    while True:
+        ready = cluster is None or cluster.synced
+        if ready and not path.exists():
+            path.write_text("ready\n")
+        elif not ready:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        await asyncio.sleep(READY_CHECK_SECONDS)
 
 
 async def serve(args: argparse.Namespace) -> int:
@@ -177,6 +201,10 @@ async def serve(args: argparse.Namespace) -> int:
     else:
         log.warning("catalog_watch_disabled", reason="no --arktos-url; built-in flavors and images only")
 
+    if args.ready_file:
+        background.append(
+            asyncio.create_task(_keep_ready_file(Path(args.ready_file), cluster), name="ready file")
+        )
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -187,6 +215,9 @@ async def serve(args: argparse.Namespace) -> int:
     await server.stop(grace=5)
     for task in background:
         task.cancel()
+    if args.ready_file:
+        with contextlib.suppress(FileNotFoundError):
+            Path(args.ready_file).unlink()
     if recorder is not None:
         await recorder.stop()
     if action_recorder is not None:

@@ -6,10 +6,10 @@ Each tenant may hold two ConfigMaps in the gateway namespace (``annotations.FLAV
     openstack-flavors:  m1.tiny: '{"id": "1", "ram": 512, "vcpus": 1, "disk": 1}'
     openstack-images:   cirros:  '{"id": "<uuid>", "url": "download.cirros-cloud.net/.../cirros.img"}'
 
-(see ``k8s/openstack-flavors.yaml`` and ``k8s/openstack-images.yaml`` for every optional field). A tenant
-without the ConfigMap gets ``DEFAULT_FLAVORS`` / ``DEFAULT_IMAGES`` (DevStack's set). A ConfigMap that exists
-replaces the defaults entirely, even when it lists nothing. Bad entries are logged and skipped: an operator's
-typo must never take the gateway down.
+(see ``k8s/catalog/openstack-flavors.yaml`` and ``k8s/catalog/openstack-images.yaml`` for every optional
+field). A tenant without the ConfigMap gets ``DEFAULT_FLAVORS`` / ``DEFAULT_IMAGES`` (DevStack's set). A
+ConfigMap that exists replaces the defaults entirely, even when it lists nothing. Bad entries are logged and
+skipped: an operator's typo must never take the gateway down.
 
 Two readers use this module:
 - client reads (``GET /flavors``, ``GET /image/v2/images``...) fetch the tenant's ConfigMap through Arktos
