@@ -18,6 +18,11 @@ CLIENT_REQUEST_ID = PREFIX + "client-request-id"
 # Nova's accessIPv4 / accessIPv6: addresses the user records on a server (create, PUT); Arktos ignores them.
 ACCESS_IPV4 = PREFIX + "access-ipv4"
 ACCESS_IPV6 = PREFIX + "access-ipv6"
+# Nova's server lock (extproc.compute.server_lock): ``owner`` while the server is locked, ABSENT when it is
+# not (a JSON-patch ``test`` for null passes on an absent annotation in Arktos, so every guarded write tests
+# it); the reason given with the lock (microversion 2.73), absent without one.
+LOCKED_BY = PREFIX + "locked-by"
+LOCKED_REASON = PREFIX + "locked-reason"
 
 # Nova instance actions, one annotation per action on the VM pod: "<prefix><request id>" -> JSON object
 # (extproc.compute.instance_actions). Its own DNS prefix: the request id is the key's name part.

@@ -162,11 +162,13 @@ class Gateway:
         if not match.route.public and not (request.auth_token or "").strip():
             # keystonemiddleware refuses before the service runs: nothing goes to Arktos anonymously.
             return keystone_401(self.config.public_url)
+        compute_version = headers.MIN_COMPUTE_VERSION
         # The legacy v2 API ignores microversion headers (Nova's LegacyV2CompatibleWrapper).
         if match.service is Service.COMPUTE and not is_legacy_v2(request.path):
             version = headers.negotiate_compute_version(request.headers)
             if isinstance(version, headers.VersionError):
                 return error_reply(service, version.status, version.message)
+            compute_version = version
         refused = content_type_refusal(match.service, request)
         if refused is not None:
             return refused
@@ -180,6 +182,7 @@ class Gateway:
             self.keypairs,
             self.key_stock,
             self.server_groups,
+            compute_version,
         )
         outcome = match.route.handler(ctx, request, match.params)
         if not isinstance(outcome, (Reply, Forward)):

@@ -39,6 +39,8 @@ class RequestContext:
     key_stock: KeyStock | None = None
     # The policies of every tenant's server groups, kept by the ConfigMap watch (None: no watch).
     server_groups: ServerGroupStore | None = None
+    # The compute microversion this request is served at (what the views show and the schemas accept).
+    compute_version: tuple[int, int] = (2, 1)
 
 
 # A route handler: (context, request, path parameters already validated) -> what to do.

@@ -29,6 +29,7 @@ from extproc.compute import (
     keypairs,
     quota_sets,
     server_groups,
+    server_metadata,
     servers,
     usage,
     versions,
@@ -96,6 +97,8 @@ PARAMS: Mapping[str, Param] = {
     # Keystone: a project is an Arktos tenant (a DNS label); other ids are Keystone's hex ids or names.
     "keystone_project_id": Param(ids.project_id, lambda s, raw: f"Could not find project: {echo(raw)}."),
     "keystone_id": Param(ids.catalog_id, lambda s, raw: GENERIC_NOT_FOUND),
+    # Metadata keys never reach Arktos: they index the JSON object in the pod's metadata annotation.
+    "metadata_key": Param(ids.catalog_id, lambda s, raw: server_metadata.ITEM_NOT_FOUND),
 }
 
 
@@ -151,6 +154,12 @@ COMPUTE_ROUTES: tuple[Route, ...] = (
     *v21(
         "GET", "/servers/{server_id}/os-instance-actions/{request_id}", instance_actions.show_instance_action
     ),
+    *v21("GET", "/servers/{server_id}/metadata", server_metadata.list_metadata),
+    *v21("POST", "/servers/{server_id}/metadata", server_metadata.create_metadata),
+    *v21("PUT", "/servers/{server_id}/metadata", server_metadata.replace_metadata),
+    *v21("GET", "/servers/{server_id}/metadata/{metadata_key}", server_metadata.show_metadata_item),
+    *v21("PUT", "/servers/{server_id}/metadata/{metadata_key}", server_metadata.update_metadata_item),
+    *v21("DELETE", "/servers/{server_id}/metadata/{metadata_key}", server_metadata.delete_metadata_item),
     *v21("GET", "/flavors", flavors.list_flavors),
     *v21("GET", "/flavors/detail", flavors.list_flavors_detail),
     *v21("GET", "/flavors/{flavor_id}", flavors.show_flavor),

@@ -83,7 +83,8 @@ class Step:
     # Relative to /api/v1/tenants/{tenant}/namespaces/default unless absolute; {name} is the scenario's pod,
     # {tenant} the recording tenant.
     path: str
-    body: Json | Callable[[Recorder], Json] | None = None
+    # a JSON-patch body is a list of operations
+    body: Json | list[Json] | Callable[[Recorder], Json] | None = None
     content_type: str = "application/json"
     admin: bool = False  # sent with --admin-token (a system-tenant administrator) instead of the user's
     delay: float = 0.0  # seconds to wait first (for what the control plane does after a reply)
@@ -128,7 +129,7 @@ class Recorder:
         return f"/api/v1/tenants/{self.tenant}/namespaces/default"
 
     def send(
-        self, method: str, path: str, body: Json | None, content_type: str, admin: bool = False
+        self, method: str, path: str, body: Json | list[Json] | None, content_type: str, admin: bool = False
     ) -> requests.Response:
         data = json.dumps(body).encode() if body is not None else None
         token = self.admin_token if admin else self.token
@@ -181,6 +182,19 @@ def stopped_status(recorder: Recorder) -> Json:
     pod["status"]["phase"] = "NoSchedule"
     pod["status"]["virtualMachineStatus"] = {"name": "vm", "image": IMAGE, "state": "stopped",
                                              "powerState": "shutdown"}  # fmt: skip
+    return pod
+
+
+JSON_PATCH = "application/json-patch+json"
+_LOCKED_BY = "/metadata/annotations/openstack.arktos.io~1locked-by"
+_LOCK_PATCH: list[Json] = [
+    {"op": "test", "path": _LOCKED_BY, "value": None},
+    {"op": "add", "path": _LOCKED_BY, "value": "owner"},
+]
+
+
+def _annotated(pod: Json) -> Json:
+    pod["metadata"]["annotations"] = {"openstack.arktos.io/created-by": "openstack-gateway"}
     return pod
 
 
@@ -251,6 +265,17 @@ def scenarios(pod: str) -> list[Scenario]:
                 Step("tenant-get-other", "GET", "/api/v1/tenants/system"),
                 Step("tenant-list-as-tenant-user", "GET", "/api/v1/tenants"),
                 Step("tenant-get-missing-as-admin", "GET", "/api/v1/tenants/no-such-tenant", admin=True),
+            ],
+        ),
+        Scenario(
+            # The gateway's "server not locked" test (extproc.compute.server_lock): a JSON-patch test for
+            # null passes on an absent annotation and fails once it is there.
+            "json-patch-test-null",
+            [
+                Step("pod-create-for-lock", "POST", "/pods", _annotated(vm_pod(f"{pod}-lock"))),
+                Step("pod-patch-test-null-absent", "PATCH", "/pods/{name}-lock", _LOCK_PATCH, JSON_PATCH),
+                Step("pod-patch-test-null-present", "PATCH", "/pods/{name}-lock", _LOCK_PATCH, JSON_PATCH),
+                Step("pod-delete-lock", "DELETE", "/pods/{name}-lock", {"gracePeriodSeconds": 0}),
             ],
         ),
         Scenario(

@@ -7,6 +7,11 @@
 | ``createImage``            | CustomAction ``snapshot``, ``snapshotName`` = new image id  | 202 + Location  |
 | ``rebuild`` (own snapshot) | CustomAction ``restore``, snapshotID                        | 202 + server    |
 | ``rebuild`` (any image)    | ``PATCH pods/{id}`` JSON patch: test uid, annotations, image| 202 + server    |
+| ``lock`` / ``unlock``      | ``PATCH pods/{id}`` JSON patch of the lock annotations      | 202             |
+
+A locked server (``server_lock``) refuses every action but unlock with Nova's 409 ``Instance <id> is
+locked``, before the state rules: in the JSON patch itself for stop/start and the image rebuild (a ``test``
+of the lock annotation), from the cache for the CustomActions.
 
 How the server's state is known for Nova's rules (``action_rules``), without a second Arktos call:
 
@@ -78,15 +83,17 @@ from extproc import annotations as keys
 from extproc import arktos_paths, client_json
 from extproc.arktos_first import refuse_after_arktos
 from extproc.catalog import Image
-from extproc.compute import instance_actions, schemas, unsupported_actions
+from extproc.compute import instance_actions, schemas, server_lock, unsupported_actions
 from extproc.compute.action_rules import RESTORE, Kind, conflict_message, pending_task, refusal
 from extproc.compute.server_status import ServerState
 from extproc.compute.server_view import state_of
 from extproc.compute.servers import (
+    Unknown,
     delete_server,
     generate_password,
     instance_not_found,
     json_reply,
+    known_server,
     ref_id,
     view_for,
 )
@@ -249,6 +256,7 @@ def power_patch(kind: Kind, record: list[Json] | None = None) -> bytes:
     want, current = ("Shutdown", "Running") if kind is Kind.STOP else ("Running", "Shutdown")
     return orjson.dumps(
         [
+            server_lock.unlocked_test(),
             {"op": "test", "path": POWER_SPEC_PATH, "value": current},
             {"op": "replace", "path": POWER_SPEC_PATH, "value": want},
             *(record or []),
@@ -357,6 +365,8 @@ def server_action(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
         body = client_json.loads(req.body)
     except orjson.JSONDecodeError:
         return _bad("Malformed request body")
+    if isinstance(body, dict) and len(body) == 1 and next(iter(body)) in server_lock.ACTION_NAMES:
+        return _lock(ctx, req, sid, body)
     if isinstance(body, dict) and len(body) == 1:
         name = next(iter(body))
         if name not in ACTION_NAMES and unsupported_actions.is_known(name):
@@ -368,6 +378,10 @@ def server_action(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
     if known is None and known_missing(ctx, req.auth_token, sid):
         # Nova looks the server up before anything else about the action (nova's _get_server).
         return _not_found(sid)
+    # Nova checks the lock before the vm_state rules (@check_instance_lock comes first).
+    locked = server_lock.guard(ctx, req.auth_token, sid, server_lock.cached_pod(ctx, sid))
+    if locked is not None:
+        return locked
     if known is not None:
         problem = refusal(action.kind, sid, known.state)
         if problem is not None:
@@ -397,6 +411,26 @@ def _unsupported(ctx: RequestContext, req: ClientRequest, sid: str, name: str, a
         missing=known is None and known_missing(ctx, req.auth_token, sid),
         delete=lambda: delete_server(ctx, req, {"server_id": sid}),
     )
+
+
+def _lock(ctx: RequestContext, req: ClientRequest, sid: str, body: Mapping[str, Any]) -> Outcome:
+    parsed = server_lock.parse(body, ctx.compute_version)
+    if isinstance(parsed, str):
+        return _bad(parsed)
+    name, reason = parsed
+    known = known_server(ctx, req.auth_token, sid)
+    if isinstance(known, Reply):
+        return known
+    action = instance_actions.LOCK if name == "lock" else instance_actions.UNLOCK
+    record = instance_actions.record_patch_op(instance_actions.new_record(ctx, req.auth_token, action))
+    target = None if isinstance(known, Unknown) else known
+    return server_lock.lock_action(ctx, sid, name, reason, target, record)
+
+
+def _locked_now(ctx: RequestContext, sid: str) -> bool:
+    """After Arktos refused a patch's tests (so it authorized the caller): the cache shows the lock."""
+    pod = server_lock.cached_pod(ctx, sid)
+    return pod is not None and server_lock.is_locked(pod)
 
 
 def _action_post(
@@ -503,6 +537,8 @@ def _power(ctx: RequestContext, token: str | None, sid: str, kind: Kind, asked: 
             return Reply(status=202)
         # NOTE: Kubernetes 1.15's patch handler answers a failed JSON-patch test with a generic 422
         # (reason Invalid); 409 is accepted too in case an Arktos build maps it to a conflict.
+        if reply.status in (409, 422) and _locked_now(ctx, sid):
+            return server_lock.locked_reply(sid)
         if reply.status in (409, 422):
             # The powerSpec test failed: Arktos authorized the caller, so the cache may tell the state.
             tenant = _tenant_for_notes(ctx, sid)
@@ -668,7 +704,8 @@ def rebuild_patch(
     if known_pod is not None and not isinstance(annotations, dict):
         ops.append({"op": "add", "path": "/metadata/annotations", "value": changes})
     else:
-        # The gateway's pods always carry annotations (created-by...).
+        # The gateway's pods always carry annotations (created-by...); a locked one refuses (server_lock).
+        ops.append(server_lock.unlocked_test())
         ops.extend({"op": "add", "path": _annotation_path(k), "value": v} for k, v in changes.items())
     ops.append({"op": "replace", "path": IMAGE_PATH, "value": image.url})
     return ops
@@ -710,6 +747,8 @@ def _rebuild_image(
                 server = view.show(pod, extended=False)
                 server["adminPass"] = admin_pass
                 return json_reply(202, {"server": server})
+        if reply.status == 422 and _locked_now(ctx, sid):
+            return server_lock.locked_reply(sid)
         if reply.status == 422 and known is not None:
             # The uid test failed: not the server the cache knew (it was deleted, or its name reused).
             return _not_found(sid)

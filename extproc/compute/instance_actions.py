@@ -71,6 +71,10 @@ REBUILD = "rebuild"
 CREATE_IMAGE = "createImage"
 LOCK = "lock"
 UNLOCK = "unlock"
+# NOTE: Nova records no instance action for metadata writes; issue 11 wants them in the history, named
+# after Nova's compute API calls (update_instance_metadata / delete_instance_metadata).
+UPDATE_METADATA = "update_metadata"
+DELETE_METADATA = "delete_metadata"
 
 # Arktos CustomAction operation -> Nova action.
 ARKTOS_OPERATIONS: Mapping[str, str] = {"reboot": REBOOT, "snapshot": CREATE_IMAGE, "restore": REBUILD}

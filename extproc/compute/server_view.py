@@ -31,6 +31,7 @@ from urllib.parse import quote
 import orjson
 
 from extproc import annotations as keys
+from extproc.compute import server_lock
 from extproc.compute.schemas import canonical_ip
 from extproc.compute.server_status import PodState, ServerState, pod_state, server_state
 from extproc.errors import names_kubernetes
@@ -310,8 +311,11 @@ class ServerView:
         project: str | None,
         image_lookup: ImageLookup | None = None,
         task_lookup: TaskLookup | None = None,
+        version: tuple[int, int] = (2, 1),
     ) -> None:
         self.public_url = public_url
+        # The request's compute microversion: fields Nova adds in later microversions follow it.
+        self.version = version
         # The project segment of the request URL: Nova repeats it in every link it builds.
         self.project = project
         self.image_lookup = image_lookup
@@ -441,6 +445,8 @@ class ServerView:
         server["OS-EXT-STS:vm_state"] = state.vm_state
         server["OS-EXT-STS:power_state"] = state.power_state
         server["os-extended-volumes:volumes_attached"] = []
+        if self.version > (2, 1):
+            server.update(server_lock.view_fields(pod, self.version))
         return server
 
     def update(self, pod: Mapping[str, Any]) -> Json:

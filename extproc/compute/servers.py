@@ -12,7 +12,7 @@ nothing decides who may do what: Arktos authorizes every call with the client's 
   first and pages like Nova (limit, marker, ``servers_links``). See ``_list``.
 - ``GET /servers/{id}``, ``PUT`` (rename: patch of the display-name annotation), ``DELETE``. With a cache
   that can decide, writes carry the cached VM pod's uid as a precondition (never a container pod of that
-  name), and an id it does not know is a 404 without Arktos; see ``_known_server``.
+  name), and an id it does not know is a 404 without Arktos; see ``known_server``.
 - Batch members Arktos refused to create show as ERROR servers ``<reservation>-failed-<i>`` (cache path of
   the lists, ``GET`` via the ReplicaSet, ``DELETE`` lowers its replicas); see ``extproc.compute.batch``.
 """
@@ -48,6 +48,7 @@ from extproc.compute import (
     quota,
     schemas,
     server_groups,
+    server_lock,
     tenant_quota,
 )
 from extproc.compute.action_rules import task_lookup_for
@@ -108,7 +109,7 @@ def view_for(ctx: RequestContext) -> ServerView:
         return image.id if image is not None else None
 
     tasks = task_lookup_for(ctx.cluster, ctx.config.namespace)
-    return ServerView(ctx.config.public_url, ctx.tenant, image_lookup, tasks)
+    return ServerView(ctx.config.public_url, ctx.tenant, image_lookup, tasks, ctx.compute_version)
 
 
 def instance_not_found(sid: str) -> str:
@@ -1079,16 +1080,16 @@ def show_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, st
     return Forward(upstream, translate)
 
 
-class _Unknown:
-    """The cache cannot tell whether a server id names a VM pod (see ``_known_server``)."""
+class Unknown:
+    """The cache cannot tell whether a server id names a VM pod (see ``known_server``)."""
 
 
-UNKNOWN = _Unknown()
+UNKNOWN = Unknown()
 # A uid no object has: a precondition Arktos checks after authorizing the caller, and always refuses.
 NO_OBJECT_UID = "00000000-0000-0000-0000-000000000000"
 
 
-def _known_server(ctx: RequestContext, token: str | None, sid: str) -> Mapping[str, Any] | Reply | _Unknown:
+def known_server(ctx: RequestContext, token: str | None, sid: str) -> Mapping[str, Any] | Reply | Unknown:
     """What the watch cache knows of server ``sid`` before a write (DELETE, PUT) reaches Arktos.
 
     Only VM pods are servers, but Arktos deletes or patches any pod of that name. So when the cache is
@@ -1174,13 +1175,13 @@ def update_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
     ):
         if field in server:
             changes[key] = server[field] if field == "name" else schemas.canonical_ip(server[field])
-    known = _known_server(ctx, req.auth_token, sid)
+    known = known_server(ctx, req.auth_token, sid)
     if isinstance(known, Reply):
         return known
     view = view_for(ctx)
     path = arktos_paths.pod(ctx.tenant, ctx.config.namespace, sid)
     found = _server_reply(sid, view.update)
-    if isinstance(known, _Unknown):
+    if isinstance(known, Unknown):
         patch: Json = {"metadata": {"annotations": changes}} if changes else {}
         return Forward(ArktosRequest("PATCH", path, orjson.dumps(patch), MERGE_PATCH), found)
 
@@ -1198,10 +1199,15 @@ def delete_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
     failed = batch.parse_failed_member_id(sid)
     if failed is not None:
         return _delete_failed_member(ctx, sid, *failed)
-    known = _known_server(ctx, req.auth_token, sid)
+    known = known_server(ctx, req.auth_token, sid)
     if isinstance(known, Reply):
         return known
-    guarded = not isinstance(known, _Unknown)
+    guarded = not isinstance(known, Unknown)
+    if not isinstance(known, Unknown):
+        # Nova's @check_instance_lock: a DELETE has no precondition on annotations, so the cache decides.
+        locked = server_lock.guard(ctx, req.auth_token, sid, known or None)
+        if locked is not None:
+            return locked
 
     def translate(reply: ArktosReply) -> Reply:
         # Arktos answers a pod DELETE with 200 and the pod (deletionTimestamp set), or 202.
@@ -1212,7 +1218,7 @@ def delete_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
         return _arktos_error(reply, sid)
 
     path = arktos_paths.pod(ctx.tenant, ctx.config.namespace, sid)
-    if isinstance(known, _Unknown):
+    if isinstance(known, Unknown):
         return Forward(ArktosRequest(method="DELETE", path=path), translate)
     options = {"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": _uid_of(known)}}
     return Forward(ArktosRequest("DELETE", path, orjson.dumps(options), JSON_CONTENT_TYPE), translate)

@@ -244,6 +244,20 @@ def test_json_patch() -> None:
     assert patch.json_patch(doc, ops) == {"a": [2, 3], "b": {"c": 2}}
 
 
+def test_json_patch_test_reads_an_absent_member_as_null_as_arktos_does() -> None:
+    # evanphx/json-patch (Arktos's): a test for null passes on a missing member of an existing object
+    # (the gateway's "not locked" test), fails on a present one, and a missing container still fails.
+    doc = {"metadata": {"annotations": {"a": "1"}}}
+    absent = [{"op": "test", "path": "/metadata/annotations/locked", "value": None}]
+    assert patch.json_patch(doc, absent) == doc
+    present = [{"op": "test", "path": "/metadata/annotations/a", "value": None}]
+    no_container = [{"op": "test", "path": "/metadata/labels/x", "value": None}]
+    for ops in (present, no_container):
+        with pytest.raises(status.ApiError) as refused:
+            patch.json_patch(doc, ops)
+        assert refused.value.code == 422
+
+
 def test_patch_put_conflict_and_status() -> None:
     api = make_api()
     _, pod = call(api, "POST", "/api/v1/namespaces/default/pods", body=vm_pod("p"))
