@@ -250,13 +250,14 @@ def custom_action(operation: str, params: Json) -> bytes:
     return orjson.dumps({"apiVersion": "v1", "kind": "CustomAction", "operation": operation, field: params})
 
 
-def power_patch(kind: Kind, record: list[Json] | None = None) -> bytes:
-    """The conditional power change: fails (422) unless powerSpec is still what the action starts from.
+def power_patch(kind: Kind, record: list[Json] | None = None, lockable: bool = True) -> bytes:
+    """The conditional power change: fails (422) unless powerSpec is still what the action starts from, or
+    the server is locked (``lockable``: the pod may carry the lock, see ``server_lock.lockable``).
     ``record`` is the instance action's record (``record_ops``), written in the same patch."""
     want, current = ("Shutdown", "Running") if kind is Kind.STOP else ("Running", "Shutdown")
     return orjson.dumps(
         [
-            server_lock.unlocked_test(),
+            *([server_lock.unlocked_test()] if lockable else []),
             {"op": "test", "path": POWER_SPEC_PATH, "value": current},
             {"op": "replace", "path": POWER_SPEC_PATH, "value": want},
             *(record or []),
@@ -555,7 +556,9 @@ def _power(ctx: RequestContext, token: str | None, sid: str, kind: Kind, asked: 
     upstream = ArktosRequest(
         method="PATCH",
         path=arktos_paths.pod(ctx.tenant, ctx.config.namespace, sid),
-        body=power_patch(kind, record),
+        body=power_patch(
+            kind, record, lockable=server_lock.lockable(cached.pod if cached is not None else None)
+        ),
         content_type=JSON_PATCH,
     )
     return Forward(upstream, translate)

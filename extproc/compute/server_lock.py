@@ -125,6 +125,15 @@ def annotation_path(key: str) -> str:
     return "/metadata/annotations/" + key.replace("~", "~0").replace("/", "~1")
 
 
+def lockable(pod: Mapping[str, Any] | None) -> bool:
+    """Whether a guarded patch of ``pod`` tests the lock: not for a VM pod the cache shows without any
+    annotations (not made by the gateway; nothing locked it, and a test inside the missing map would fail
+    the whole patch); yes when the cache does not know the pod (the gateway's pods carry annotations)."""
+    if pod is None:
+        return True
+    return isinstance((pod.get("metadata") or {}).get("annotations"), dict)
+
+
 def unlocked_test() -> Json:
     """The JSON-patch operation that fails unless the server is unlocked (absent annotation == null)."""
     return {"op": "test", "path": annotation_path(keys.LOCKED_BY), "value": None}
