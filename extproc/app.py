@@ -11,7 +11,7 @@ No exception may leave ``handle`` or a wrapped translate: a bug becomes a 500 in
 Every Arktos reply also feeds two memories before it is translated: which tenants Arktos let the token
 into (``TenantProofs``), and, for a 2xx pod write (create, patch, delete of ``.../pods[/<name>]``), the
 version Arktos gave the pod (``ClusterView.note_written``), so that server lists answered from the watch
-cache show the client's own writes (see ``extproc.compute.servers._list``). A 2xx ConfigMap write's reply
+cache show the client's own writes (see ``extproc.compute.server_list._list``). A 2xx ConfigMap write's reply
 goes into the ``CatalogStore`` (the next conditional image write is built on it).
 """
 

@@ -16,7 +16,7 @@ arrives, and disappears after ``SUBMITTED_TTL`` if it never does. The same note 
 store: that a reboot was HARD (Arktos has one kind of reboot), marked ``REBOOT_TYPE`` on the Action.
 
 Server lists (``GET /servers[/detail]``) are answered from the cache's pods once Arktos has authorized the
-list (see ``extproc.compute.servers``). For that the cache also keeps:
+list (see ``extproc.compute.server_list``). For that the cache also keeps:
 
 - how far its pod watch has got (``pod_version``: the highest pod resourceVersion applied, from events, lists
   and bookmarks) and, per tenant, the highest resourceVersion of a pod write that passed through this

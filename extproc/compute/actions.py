@@ -85,18 +85,11 @@ from extproc.arktos_first import refuse_after_arktos
 from extproc.catalog import Image
 from extproc.compute import instance_actions, schemas, server_lock, unsupported_actions
 from extproc.compute.action_rules import RESTORE, Kind, conflict_message, pending_task, refusal
+from extproc.compute.create_request import generate_password, ref_id
+from extproc.compute.replies import instance_not_found, json_reply, view_for
+from extproc.compute.server_item import Unknown, delete_server, known_server
 from extproc.compute.server_status import ServerState
 from extproc.compute.server_view import state_of
-from extproc.compute.servers import (
-    Unknown,
-    delete_server,
-    generate_password,
-    instance_not_found,
-    json_reply,
-    known_server,
-    ref_id,
-    view_for,
-)
 from extproc.context import RequestContext
 from extproc.errors import Service, bad_request, error_reply, from_arktos
 from extproc.messages import (

@@ -17,7 +17,7 @@ import requests
 
 from extproc import annotations as keys
 from extproc.catalog import CatalogStore
-from extproc.compute import servers
+from extproc.compute import server_create
 from extproc.config import GatewayConfig
 from extproc.context import RequestContext
 from extproc.messages import ClientRequest, Forward
@@ -315,7 +315,7 @@ def gateway_replicaset(stack: Stack, body: dict[str, Any]) -> tuple[str, dict[st
     ctx = RequestContext(GatewayConfig(public_url=stack.public_url), CatalogStore(), "req-test", "demo")
     req = ClientRequest("POST", "/compute/v2.1/demo/servers", {}, {"x-auth-token": DEMO_TOKEN},
                         orjson.dumps(body))  # fmt: skip
-    forward = servers.create_server(ctx, req, {})
+    forward = server_create.create_server(ctx, req, {})
     assert isinstance(forward, Forward) and forward.upstream.body is not None
     rs: dict[str, Any] = orjson.loads(forward.upstream.body)
     return str(rs["metadata"]["name"]), rs

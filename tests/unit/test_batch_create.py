@@ -22,7 +22,7 @@ from extproc import annotations as keys
 from extproc import app
 from extproc.catalog import CatalogStore
 from extproc.cluster_cache import ClusterCache
-from extproc.compute import batch, servers
+from extproc.compute import batch, server_create, server_item, server_list
 from extproc.config import GatewayConfig
 from extproc.context import RequestContext
 from extproc.messages import ArktosReply, ClientRequest, Forward, Outcome, Reply
@@ -113,7 +113,7 @@ def controller_pods(
 
 
 def batch_forward(cluster: ClusterCache | None = None, **extra: Any) -> tuple[Forward, dict[str, Any]]:
-    forward = as_forward(servers.create_server(ctx(cluster), request("POST", server_body(**extra)), {}))
+    forward = as_forward(server_create.create_server(ctx(cluster), request("POST", server_body(**extra)), {}))
     assert forward.upstream.body is not None
     return forward, orjson.loads(forward.upstream.body)
 
@@ -133,7 +133,7 @@ def test_batch_is_one_replicaset_whose_template_is_the_single_create_pod() -> No
     forward, rs = batch_forward(min_count=2, max_count=3)
     assert forward.upstream.method == "POST"
     assert forward.upstream.path == "/apis/apps/v1/tenants/demo/namespaces/default/replicasets"
-    single = as_forward(servers.create_server(ctx(), request("POST", server_body()), {}))
+    single = as_forward(server_create.create_server(ctx(), request("POST", server_body()), {}))
     assert single.upstream.body is not None
     pod = orjson.loads(single.upstream.body)
 
@@ -179,7 +179,9 @@ def test_replicaset_template_passes_arktos_template_validation() -> None:
     ],
 )
 def test_invalid_counts_are_400_and_nothing_is_sent(counts: dict[str, Any], message: str) -> None:
-    status, text = fault(as_reply(servers.create_server(ctx(), request("POST", server_body(**counts)), {})))
+    status, text = fault(
+        as_reply(server_create.create_server(ctx(), request("POST", server_body(**counts)), {}))
+    )
     assert status == 400
     assert text.startswith(message)
 
@@ -194,7 +196,7 @@ def test_counts_as_nova_reads_them(counts: dict[str, Any], replicas: int) -> Non
 
 
 def test_one_server_stays_a_single_pod() -> None:
-    forward = as_forward(servers.create_server(ctx(), request("POST", server_body(min_count=1)), {}))
+    forward = as_forward(server_create.create_server(ctx(), request("POST", server_body(min_count=1)), {}))
     assert forward.upstream.path.endswith("/pods")
 
 
@@ -328,7 +330,7 @@ def test_list_shows_members_with_their_names_and_filters_by_reservation() -> Non
     other_rs = copy.deepcopy(rs)
     other_rs["metadata"]["name"] = "r-00000000"
     pods = controller_pods(rs, ["k2k2k", "a1a1a", "z9z9z"]) + controller_pods(other_rs, ["b1b1b"])
-    forward = as_forward(servers.list_servers(ctx(), request("GET", reservation_id=reservation), {}))
+    forward = as_forward(server_list.list_servers(ctx(), request("GET", reservation_id=reservation), {}))
     query = parse_qs(urlsplit(forward.upstream.path).query)
     assert query == {"labelSelector": [f"{keys.RESERVATION_ID}={reservation}"]}
     # Even if Arktos answered more than the selector asked, only that batch is listed.
@@ -343,7 +345,7 @@ def test_list_shows_members_with_their_names_and_filters_by_reservation() -> Non
 
 
 def test_reservation_filter_that_is_no_label_value_matches_nothing() -> None:
-    forward = as_forward(servers.list_servers(ctx(), request("GET", reservation_id="r-x,y=z"), {}))
+    forward = as_forward(server_list.list_servers(ctx(), request("GET", reservation_id="r-x,y=z"), {}))
     assert "labelSelector" not in forward.upstream.path
     reply = reply_now(forward.translate(ArktosReply(200, {}, orjson.dumps({"items": []}))))
     assert orjson.loads(reply.body) == {"servers": []}
@@ -355,7 +357,7 @@ def test_show_of_an_unnamed_member_uses_its_siblings_from_the_cache() -> None:
     pods = controller_pods(rs, ["bbbbb", "aaaaa"])
     cache.apply_list("Pod", pods)
     sid = pods[0]["metadata"]["name"]
-    forward = as_forward(servers.show_server(ctx(cache), request("GET"), {"server_id": sid}))
+    forward = as_forward(server_item.show_server(ctx(cache), request("GET"), {"server_id": sid}))
     reply = reply_now(forward.translate(ArktosReply(200, {}, orjson.dumps(pods[0]))))
     assert orjson.loads(reply.body)["server"]["name"] == "web-2"
 
@@ -365,14 +367,14 @@ def test_show_of_the_reservation_id_is_the_first_member() -> None:
     _, rs = batch_forward(max_count=2)
     reservation = rs["metadata"]["name"]
     cache.apply_list("Pod", controller_pods(rs, ["bbbbb", "aaaaa"]))
-    forward = as_forward(servers.show_server(ctx(cache), request("GET"), {"server_id": reservation}))
+    forward = as_forward(server_item.show_server(ctx(cache), request("GET"), {"server_id": reservation}))
     missing = json.loads((ARKTOS_FIXTURES / "11-pod-get-missing.json").read_text())["body"]
     reply = reply_now(forward.translate(ArktosReply(404, {}, orjson.dumps(missing))))
     assert reply.status == 200
     server = orjson.loads(reply.body)["server"]
     assert (server["id"], server["name"]) == (f"{reservation}-aaaaa", "web-1")
     # Any other missing id is still Nova's 404.
-    other = as_forward(servers.show_server(ctx(cache), request("GET"), {"server_id": "r-zzzzzzzz"}))
+    other = as_forward(server_item.show_server(ctx(cache), request("GET"), {"server_id": "r-zzzzzzzz"}))
     assert reply_now(other.translate(ArktosReply(404, {}, orjson.dumps(missing)))).status == 404
 
 
@@ -384,7 +386,7 @@ def test_failed_member_is_an_error_server_with_a_fault() -> None:
         "reason": "VmBootFailed",
         "message": "the VM image failed to boot",
     }
-    forward = as_forward(servers.list_servers_detail(ctx(), request("GET"), {}))
+    forward = as_forward(server_list.list_servers_detail(ctx(), request("GET"), {}))
     reply = reply_now(forward.translate(ArktosReply(200, {}, orjson.dumps({"items": pods}))))
     by_name = {s["name"]: s for s in orjson.loads(reply.body)["servers"]}
     assert by_name["web-2"]["status"] == "ERROR"
@@ -403,7 +405,7 @@ def test_a_fault_that_names_kubernetes_objects_is_told_in_novas_words() -> None:
         "message": "Pod The node was low on resource: memory. Container vm was using 600Mi, which exceeds "
         'its request of 0. pods "x" evicted from namespace default',
     }
-    forward = as_forward(servers.list_servers_detail(ctx(), request("GET"), {}))
+    forward = as_forward(server_list.list_servers_detail(ctx(), request("GET"), {}))
     reply = reply_now(forward.translate(ArktosReply(200, {}, orjson.dumps({"items": pods}))))
     (server,) = orjson.loads(reply.body)["servers"]
     assert server["status"] == "ERROR"

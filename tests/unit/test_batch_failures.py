@@ -15,7 +15,7 @@ from extproc.arktos_watch import GoneError
 from extproc.batch_reconciler import BatchReconciler
 from extproc.catalog import CatalogStore
 from extproc.cluster_cache import ClusterCache
-from extproc.compute import batch, servers
+from extproc.compute import batch, server_item, server_list
 from extproc.config import GatewayConfig
 from extproc.context import RequestContext
 from extproc.messages import ArktosReply, ClientRequest, Forward, Reply
@@ -80,7 +80,7 @@ def test_failed_member_ids_are_valid_server_ids_and_round_trip() -> None:
 def test_missing_member_is_listed_as_an_error_server_with_the_quota_fault() -> None:
     cache, rs, pods = partial_batch()
     reservation = rs["metadata"]["name"]
-    forward = as_forward(servers.list_servers_detail(ctx(cache), request("GET"), {}))
+    forward = as_forward(server_list.list_servers_detail(ctx(cache), request("GET"), {}))
     probe = ArktosReply(200, {}, orjson.dumps({"items": pods[:1]}))
     listed = {s["name"]: s for s in json_of(reply_now(forward.translate(probe)))["servers"]}
     assert sorted(listed) == ["web-1", "web-2", "web-3"]
@@ -90,7 +90,7 @@ def test_missing_member_is_listed_as_an_error_server_with_the_quota_fault() -> N
     assert failed["fault"] == {"code": 500, "created": "2026-01-01T10:00:05Z", "message": NOVA_QUOTA}
     assert listed["web-1"]["status"] == "BUILD"
     # Filters apply to it as to any server.
-    by_status = as_forward(servers.list_servers(ctx(cache), request("GET", status="ERROR"), {}))
+    by_status = as_forward(server_list.list_servers(ctx(cache), request("GET", status="ERROR"), {}))
     assert [s["id"] for s in json_of(reply_now(by_status.translate(probe)))["servers"]] == [failed["id"]]
 
 
@@ -111,7 +111,7 @@ def test_no_missing_member_while_the_controller_reports_no_failure() -> None:
 def test_show_of_a_missing_member_reads_the_replicaset() -> None:
     cache, rs, _ = partial_batch()
     sid = f"{rs['metadata']['name']}-failed-3"
-    forward = as_forward(servers.show_server(ctx(cache), request("GET"), {"server_id": sid}))
+    forward = as_forward(server_item.show_server(ctx(cache), request("GET"), {"server_id": sid}))
     assert (forward.upstream.method, forward.upstream.path) == (
         "GET",
         f"/apis/apps/v1/tenants/demo/namespaces/default/replicasets/{rs['metadata']['name']}",
@@ -131,7 +131,7 @@ def test_show_of_a_missing_member_reads_the_replicaset() -> None:
 def test_delete_of_a_missing_member_lowers_the_replicas_conditionally() -> None:
     cache, rs, _ = partial_batch()
     sid = f"{rs['metadata']['name']}-failed-3"
-    forward = as_forward(servers.delete_server(ctx(cache), request("DELETE"), {"server_id": sid}))
+    forward = as_forward(server_item.delete_server(ctx(cache), request("DELETE"), {"server_id": sid}))
     assert forward.upstream.method == "PATCH"
     assert forward.upstream.content_type == "application/json-patch+json"
     assert orjson.loads(forward.upstream.body or b"") == [
@@ -142,7 +142,9 @@ def test_delete_of_a_missing_member_lowers_the_replicas_conditionally() -> None:
     assert reply_now(forward.translate(ArktosReply(200, {}, orjson.dumps(rs)))).status == 204
     assert reply_now(forward.translate(ArktosReply(422, {}, b"{}"))).status == 409
     # An index that is not missing: a patch Arktos always refuses, answered 404.
-    other = as_forward(servers.delete_server(ctx(cache), request("DELETE"), {"server_id": sid[:-1] + "1"}))
+    other = as_forward(
+        server_item.delete_server(ctx(cache), request("DELETE"), {"server_id": sid[:-1] + "1"})
+    )
     assert orjson.loads(other.upstream.body or b"") == batch.IMPOSSIBLE_REPLICAS_PATCH
     assert reply_now(other.translate(ArktosReply(422, {}, b"{}"))).status == 404
 
@@ -197,14 +199,14 @@ def test_the_reply_member_is_index_1_everywhere() -> None:
     assert batch.assign_indices(members)[f"{reservation}-zzzzz"] == 1
     # The list (cache path), the full-list fallback and the show agree...
     probe = ArktosReply(200, {}, orjson.dumps({"items": [first]}))
-    listed = as_forward(servers.list_servers(ctx(cache), request("GET"), {}))
+    listed = as_forward(server_list.list_servers(ctx(cache), request("GET"), {}))
     names = {s["id"]: s["name"] for s in json_of(reply_now(listed.translate(probe)))["servers"]}
     assert names[f"{reservation}-zzzzz"] == "web-1"
     arktos_pods = [copy.deepcopy(dict(p)) for p in members]
     for pod in arktos_pods:
         pod["metadata"]["annotations"].pop(keys.FIRST_MEMBER, None)
     cache.note_written(TENANT, "999999")  # a write the watch has not shown: the list reads Arktos's
-    full = as_forward(servers.list_servers(ctx(cache), request("GET"), {}))
+    full = as_forward(server_list.list_servers(ctx(cache), request("GET"), {}))
     assert "limit=1" not in full.upstream.path
     items = ArktosReply(200, {}, orjson.dumps({"items": arktos_pods}))
     names = {s["id"]: s["name"] for s in json_of(reply_now(full.translate(items)))["servers"]}
@@ -235,7 +237,7 @@ def vm_cache() -> tuple[ClusterCache, dict[str, Any]]:
 
 def delete(cache: ClusterCache | None, sid: str, proofs: TenantProofs | None = None) -> Forward | Reply:
     req = ClientRequest("DELETE", "/", {}, {"x-auth-token": TOKEN}, b"")
-    return servers.delete_server(ctx(cache, proofs), req, {"server_id": sid})
+    return server_item.delete_server(ctx(cache, proofs), req, {"server_id": sid})
 
 
 def proven() -> TenantProofs:
@@ -261,7 +263,7 @@ def test_delete_of_an_id_the_synced_cache_does_not_know() -> None:
     # Without a proof that Arktos let this token into the tenant, Arktos answers (a uid nothing has).
     forward = delete(cache, sid)
     assert isinstance(forward, Forward)
-    assert orjson.loads(forward.upstream.body or b"")["preconditions"] == {"uid": servers.NO_OBJECT_UID}
+    assert orjson.loads(forward.upstream.body or b"")["preconditions"] == {"uid": server_item.NO_OBJECT_UID}
     assert reply_now(forward.translate(ArktosReply(409, {}, b"{}"))).status == 404
 
 
@@ -278,7 +280,7 @@ def test_delete_forwards_as_before_when_the_cache_cannot_decide() -> None:
 def test_rename_of_a_cached_vm_pod_is_a_json_patch_testing_its_uid() -> None:
     cache, pod = vm_cache()
     req = ClientRequest("PUT", "/", {}, {"x-auth-token": TOKEN}, orjson.dumps({"server": {"name": "new"}}))
-    forward = as_forward(servers.update_server(ctx(cache), req, {"server_id": pod["metadata"]["name"]}))
+    forward = as_forward(server_item.update_server(ctx(cache), req, {"server_id": pod["metadata"]["name"]}))
     assert forward.upstream.content_type == "application/json-patch+json"
     assert orjson.loads(forward.upstream.body or b"") == [
         {"op": "test", "path": "/metadata/uid", "value": pod["metadata"]["uid"]},
@@ -316,7 +318,7 @@ def test_a_broken_watch_unsyncs_its_resource_until_the_relist_is_applied() -> No
     assert cache.synced
     cache.note_watch_broken("ReplicaSet")
     assert not cache.synced and cache.resource_synced("Pod") and not cache.resource_synced("ReplicaSet")
-    forward = as_forward(servers.list_servers(ctx(cache), request("GET"), {}))
+    forward = as_forward(server_list.list_servers(ctx(cache), request("GET"), {}))
     assert "limit=1" not in forward.upstream.path  # the full list from Arktos, not the cache
     cache.apply_list("ReplicaSet", [])
     assert cache.synced
@@ -342,7 +344,7 @@ def test_refused_members_are_built_once_per_change_not_per_list(monkeypatch: Any
 
     def listed() -> list[dict[str, Any]]:
         req = ClientRequest("GET", "/", {"limit": ["5"]}, {"x-auth-token": TOKEN}, b"")
-        forward = as_forward(servers.list_servers_detail(ctx(cache), req, {}))
+        forward = as_forward(server_list.list_servers_detail(ctx(cache), req, {}))
         probe = ArktosReply(200, {}, orjson.dumps({"items": [{"metadata": {"tenant": TENANT}}]}))
         reply = forward.translate(probe)
         assert isinstance(reply, Reply) and reply.status == 200

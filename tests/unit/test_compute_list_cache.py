@@ -16,7 +16,7 @@ from extproc import annotations as keys
 from extproc import app
 from extproc.catalog import CatalogStore
 from extproc.cluster_cache import ACTION, POD, REPLICASET, ClusterCache
-from extproc.compute import servers
+from extproc.compute import server_list
 from extproc.compute.server_view import ServerView, facts, list_facts
 from extproc.config import GatewayConfig
 from extproc.context import RequestContext
@@ -74,7 +74,7 @@ def request(detail: bool = False, **query: Any) -> ClientRequest:
 
 
 def forward_of(cluster: ClusterCache | None, detail: bool, tenant: str | None = "demo", **q: Any) -> Forward:
-    handler = servers.list_servers_detail if detail else servers.list_servers
+    handler = server_list.list_servers_detail if detail else server_list.list_servers
     outcome = handler(ctx(cluster, tenant), request(detail, **q), {})
     assert isinstance(outcome, Forward), outcome
     return outcome

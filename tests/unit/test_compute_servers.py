@@ -1,4 +1,4 @@
-"""extproc.compute.servers: create/list/show/update/delete translations, both ways."""
+"""Servers (extproc.compute.server_create, server_list, server_item): translations both ways."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 
 from extproc import annotations as keys
 from extproc.catalog import CatalogStore
-from extproc.compute import servers
+from extproc.compute import create_request, server_create, server_item, server_list
 from extproc.config import GatewayConfig
 from extproc.context import RequestContext
 from extproc.keypair_store import KeypairStore
@@ -80,7 +80,7 @@ def fault(reply: Reply) -> tuple[int, str, str]:
 
 
 def create(body: Any, tenant: str | None = "demo") -> Outcome:
-    return servers.create_server(ctx(tenant), request("POST", body=body), {})
+    return server_create.create_server(ctx(tenant), request("POST", body=body), {})
 
 
 DEVSTACK_NETWORK = "2608d099-c5cb-45c9-a85e-c7daba9f95bf"
@@ -218,7 +218,7 @@ def test_create_with_everything() -> None:
     known = RequestContext(
         GatewayConfig(public_url=PUBLIC), CatalogStore(), "req-1", "demo", proofs=proofs, keypairs=keypairs
     )
-    forward = as_forward(servers.create_server(known, request("POST", body=body), {}))
+    forward = as_forward(server_create.create_server(known, request("POST", body=body), {}))
     assert forward.upstream.body is not None
     pod = orjson.loads(forward.upstream.body)
     vm = pod["spec"]["virtualMachine"]
@@ -324,9 +324,9 @@ def test_invalid_create_bodies_are_400_before_arktos(body: Any, message: str) ->
 
 
 def test_malformed_json_is_400() -> None:
-    reply = as_reply(servers.create_server(ctx(), request("POST", raw=b"{not json"), {}))
+    reply = as_reply(server_create.create_server(ctx(), request("POST", raw=b"{not json"), {}))
     assert fault(reply) == (400, "badRequest", "Malformed request body")
-    empty = as_reply(servers.create_server(ctx(), request("POST", raw=b""), {}))
+    empty = as_reply(server_create.create_server(ctx(), request("POST", raw=b""), {}))
     assert fault(empty)[:2] == (400, "badRequest")
 
 
@@ -339,7 +339,7 @@ def proven_ctx(tenant: str = "demo") -> RequestContext:
 
 def test_unknown_flavor_and_image_are_400() -> None:
     def create(body: Any) -> Outcome:
-        return servers.create_server(proven_ctx(), request("POST", body=body), {})
+        return server_create.create_server(proven_ctx(), request("POST", body=body), {})
 
     no_flavor = {"server": {"name": "x", "imageRef": IMAGE_ID, "flavorRef": "m9.huge"}}
     assert fault(as_reply(create(no_flavor))) == (400, "badRequest", "Flavor m9.huge could not be found.")
@@ -362,7 +362,7 @@ def test_a_snapshot_image_cannot_boot_a_new_server() -> None:
     context = proven_ctx()
     context.catalog.set_configmap("demo", keys.IMAGES_CONFIGMAP, {snapshot_id: json.dumps(record)})
     body = {"server": {"name": "x", "imageRef": snapshot_id, "flavorRef": "1"}}
-    reply = as_reply(servers.create_server(context, request("POST", body=body), {}))
+    reply = as_reply(server_create.create_server(context, request("POST", body=body), {}))
     status, name, message = fault(reply)
     assert (status, name) == (400, "badRequest")
     assert "is a snapshot of another server" in message
@@ -495,7 +495,7 @@ def pod_list(pods: list[dict[str, Any]]) -> ArktosReply:
 def listing(
     detail: bool = False, tenant: str | None = "demo", pods: list[dict[str, Any]] | None = None, **query: Any
 ) -> dict[str, Any]:
-    handler = servers.list_servers_detail if detail else servers.list_servers
+    handler = server_list.list_servers_detail if detail else server_list.list_servers
     path = "/compute/v2.1/demo/servers" + ("/detail" if detail else "")
     forward = as_forward(handler(ctx(tenant), request("GET", path, **query), {}))
     reply = forward.translate(pod_list(PODS if pods is None else pods))
@@ -511,7 +511,7 @@ def ids(body: Mapping[str, Any]) -> list[str]:
 
 def test_list_paths() -> None:
     def path(tenant: str | None, **query: Any) -> str:
-        return as_forward(servers.list_servers(ctx(tenant), request("GET", **query), {})).upstream.path
+        return as_forward(server_list.list_servers(ctx(tenant), request("GET", **query), {})).upstream.path
 
     assert path("demo") == "/api/v1/tenants/demo/namespaces/default/pods"
     assert path(None) == "/api/v1/namespaces/default/pods"
@@ -613,7 +613,7 @@ def test_next_link_keeps_other_parameters_sorted() -> None:
 
 def test_next_link_without_project() -> None:
     handler_ctx = ctx(None)
-    forward = as_forward(servers.list_servers(handler_ctx, request("GET", limit="1"), {}))
+    forward = as_forward(server_list.list_servers(handler_ctx, request("GET", limit="1"), {}))
     body = orjson.loads(forward.translate(pod_list(PODS)).body)
     assert body["servers_links"][0]["href"] == f"{PUBLIC}/compute/v2.1/servers?limit=1&marker=a4"
 
@@ -647,24 +647,24 @@ def test_limit_0_is_an_empty_page_without_next_link() -> None:
     ],
 )
 def test_bad_list_queries_are_400_before_arktos(query: dict[str, str], message: str) -> None:
-    reply = as_reply(servers.list_servers(ctx(), request("GET", **query), {}))
+    reply = as_reply(server_list.list_servers(ctx(), request("GET", **query), {}))
     status, name, text = fault(reply)
     assert (status, name) == (400, "badRequest")
     assert message in text
 
 
 def test_unknown_marker_is_400() -> None:
-    forward = as_forward(servers.list_servers(ctx(), request("GET", marker="nope"), {}))
+    forward = as_forward(server_list.list_servers(ctx(), request("GET", marker="nope"), {}))
     assert fault(forward.translate(pod_list(PODS))) == (400, "badRequest", "marker [nope] not found")
 
 
 def test_list_refused_by_arktos_is_403() -> None:
-    forward = as_forward(servers.list_servers(ctx("system"), request("GET"), {}))
+    forward = as_forward(server_list.list_servers(ctx("system"), request("GET"), {}))
     assert fault(forward.translate(arktos_reply("16-pod-get-crosstenant.json")))[:2] == (403, "forbidden")
 
 
 def test_list_with_unexpected_body_is_500() -> None:
-    forward = as_forward(servers.list_servers(ctx(), request("GET"), {}))
+    forward = as_forward(server_list.list_servers(ctx(), request("GET"), {}))
     assert fault(forward.translate(ArktosReply(200, {}, b"[]")))[:2] == (500, "computeFault")
 
 
@@ -673,7 +673,7 @@ def test_list_with_unexpected_body_is_500() -> None:
 
 
 def test_show_server() -> None:
-    forward = as_forward(servers.show_server(ctx(), request("GET"), {"server_id": "a2"}))
+    forward = as_forward(server_item.show_server(ctx(), request("GET"), {"server_id": "a2"}))
     assert (forward.upstream.method, forward.upstream.path) == (
         "GET",
         "/api/v1/tenants/demo/namespaces/default/pods/a2",
@@ -686,13 +686,13 @@ def test_show_server() -> None:
 
 
 def test_show_of_a_container_pod_is_404() -> None:
-    forward = as_forward(servers.show_server(ctx(), request("GET"), {"server_id": "c1"}))
+    forward = as_forward(server_item.show_server(ctx(), request("GET"), {"server_id": "c1"}))
     reply = forward.translate(ArktosReply(200, {}, orjson.dumps(container_pod("c1"))))
     assert fault(reply) == (404, "itemNotFound", "Instance c1 could not be found.")
 
 
 def test_show_missing_is_instance_not_found() -> None:
-    forward = as_forward(servers.show_server(ctx(), request("GET"), {"server_id": "nope"}))
+    forward = as_forward(server_item.show_server(ctx(), request("GET"), {"server_id": "nope"}))
     assert fault(forward.translate(arktos_reply("11-pod-get-missing.json"))) == (
         404,
         "itemNotFound",
@@ -702,7 +702,7 @@ def test_show_missing_is_instance_not_found() -> None:
 
 
 def test_delete_server() -> None:
-    forward = as_forward(servers.delete_server(ctx(None), request("DELETE"), {"server_id": "p1"}))
+    forward = as_forward(server_item.delete_server(ctx(None), request("DELETE"), {"server_id": "p1"}))
     assert (forward.upstream.method, forward.upstream.path) == (
         "DELETE",
         "/api/v1/namespaces/default/pods/p1",
@@ -716,7 +716,7 @@ def test_delete_server() -> None:
 
 def test_rename_is_a_merge_patch_of_the_display_name() -> None:
     body = {"server": {"name": "renamed"}}
-    forward = as_forward(servers.update_server(ctx(), request("PUT", body=body), {"server_id": "a2"}))
+    forward = as_forward(server_item.update_server(ctx(), request("PUT", body=body), {"server_id": "a2"}))
     up = forward.upstream
     assert (up.method, up.path, up.content_type) == (
         "PATCH",
@@ -736,19 +736,21 @@ def test_rename_is_a_merge_patch_of_the_display_name() -> None:
 
 def test_update_access_ips_and_empty_update() -> None:
     body = {"server": {"accessIPv4": "192.0.2.9", "accessIPv6": "2001:db8::9"}}
-    forward = as_forward(servers.update_server(ctx(), request("PUT", body=body), {"server_id": "a2"}))
+    forward = as_forward(server_item.update_server(ctx(), request("PUT", body=body), {"server_id": "a2"}))
     assert forward.upstream.body is not None
     assert orjson.loads(forward.upstream.body) == {
         "metadata": {"annotations": {keys.ACCESS_IPV4: "192.0.2.9", keys.ACCESS_IPV6: "2001:db8::9"}}
     }
-    empty = as_forward(servers.update_server(ctx(), request("PUT", body={"server": {}}), {"server_id": "a2"}))
+    empty = as_forward(
+        server_item.update_server(ctx(), request("PUT", body={"server": {}}), {"server_id": "a2"})
+    )
     assert empty.upstream.body == b"{}"
 
 
 def test_access_ips_are_stored_canonical() -> None:
     # Nova's IPV6AddressField coerces through netaddr: the address is stored and shown in canonical form.
     body = {"server": {"accessIPv6": "2001:DB8:0:0:0::0009", "accessIPv4": "192.0.2.9"}}
-    forward = as_forward(servers.update_server(ctx(), request("PUT", body=body), {"server_id": "a2"}))
+    forward = as_forward(server_item.update_server(ctx(), request("PUT", body=body), {"server_id": "a2"}))
     assert forward.upstream.body is not None
     annotations = orjson.loads(forward.upstream.body)["metadata"]["annotations"]
     assert annotations == {keys.ACCESS_IPV4: "192.0.2.9", keys.ACCESS_IPV6: "2001:db8::9"}
@@ -767,13 +769,13 @@ def test_access_ips_are_stored_canonical() -> None:
     ],
 )
 def test_invalid_updates_are_400(body: Any) -> None:
-    reply = as_reply(servers.update_server(ctx(), request("PUT", body=body), {"server_id": "a2"}))
+    reply = as_reply(server_item.update_server(ctx(), request("PUT", body=body), {"server_id": "a2"}))
     assert fault(reply)[:2] == (400, "badRequest")
 
 
 def test_update_of_a_missing_server() -> None:
     forward = as_forward(
-        servers.update_server(ctx(), request("PUT", body={"server": {"name": "n"}}), {"server_id": "x"})
+        server_item.update_server(ctx(), request("PUT", body={"server": {"name": "n"}}), {"server_id": "x"})
     )
     assert (
         fault(forward.translate(arktos_reply("11-pod-get-missing.json")))[2]
@@ -796,11 +798,11 @@ def test_update_of_a_missing_server() -> None:
     ],
 )
 def test_ref_id(ref: str, expected: str) -> None:
-    assert servers.ref_id(ref) == expected
+    assert create_request.ref_id(ref) == expected
 
 
 def test_generated_secrets() -> None:
-    passwords = {servers.generate_password() for _ in range(50)}
+    passwords = {create_request.generate_password() for _ in range(50)}
     assert len(passwords) == 50
     for password in passwords:
         assert len(password) == 12
@@ -808,4 +810,4 @@ def test_generated_secrets() -> None:
             re.search(r"[2-9]", password) and re.search(r"[A-Z]", password) and re.search(r"[a-z]", password)
         )
         assert not re.search(r"[01lIO]", password)
-    assert re.fullmatch(r"r-[a-z0-9]{8}", servers.generate_reservation_id())
+    assert re.fullmatch(r"r-[a-z0-9]{8}", create_request.generate_reservation_id())

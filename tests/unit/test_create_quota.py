@@ -10,7 +10,7 @@ import pytest
 
 from extproc.catalog import CatalogStore
 from extproc.cluster_cache import ACTION, POD, REPLICASET, RESOURCEQUOTA, ClusterCache
-from extproc.compute import quota, servers
+from extproc.compute import quota, server_create
 from extproc.config import GatewayConfig
 from extproc.context import RequestContext
 from extproc.messages import ArktosReply, ClientRequest, Forward, Outcome, Reply
@@ -56,7 +56,7 @@ def create(
     ctx = RequestContext(config or GatewayConfig(), CatalogStore(), "req-1", tenant, cluster, proofs)
     body = {"server": {"name": "web", "imageRef": IMAGE_ID, "flavorRef": "1", **counts}}
     request = ClientRequest("POST", "/", {}, {"x-auth-token": TOKEN}, orjson.dumps(body))
-    return servers.create_server(ctx, request, {})
+    return server_create.create_server(ctx, request, {})
 
 
 def replicas(outcome: Outcome) -> int:

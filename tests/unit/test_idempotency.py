@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 
 from extproc import annotations as keys
-from extproc.compute import idempotency, servers
+from extproc.compute import create_request, idempotency, server_create
 from extproc.messages import ClientRequest, Forward
 from tests.unit.test_compute_servers import arktos_reply, ctx, fixture_09_request
 
@@ -22,7 +22,7 @@ def test_the_handle_is_a_function_of_tenant_request_id_and_body() -> None:
     one = handle()
     assert one is not None and one == handle()
     assert one.request_id == REQUEST_ID
-    assert servers.RESERVATION_ID_RE.fullmatch(one.reservation_id)
+    assert create_request.RESERVATION_ID_RE.fullmatch(one.reservation_id)
     assert handle(request_id=REQUEST_ID.upper()) == one  # header values are compared case-insensitively
     # Key order in the client's JSON does not matter; any other difference does.
     assert handle(body={"a": 1, "b": 2}) == handle(body={"b": 2, "a": 1})
@@ -45,7 +45,7 @@ def create_with_request_id(request_id: str | None) -> Forward:
     body = fixture_09_request()
     headers = {"x-auth-token": "t"} | ({"x-openstack-request-id": request_id} if request_id else {})
     req = ClientRequest("POST", "/", {}, headers, orjson.dumps(body))
-    outcome = servers.create_server(ctx(), req, {})
+    outcome = server_create.create_server(ctx(), req, {})
     assert isinstance(outcome, Forward), outcome
     return outcome
 

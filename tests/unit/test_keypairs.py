@@ -12,7 +12,8 @@ from kubernetes import client as k8s
 
 from extproc.catalog import CatalogStore
 from extproc.catalog_watch import CatalogWatch
-from extproc.compute import keypairs, servers
+from extproc.compute import keypairs
+from extproc.compute.server_create import create_server
 from extproc.config import GatewayConfig
 from extproc.context import RequestContext
 from extproc.key_stock import KeyStock
@@ -350,7 +351,7 @@ SERVER = {"server": {"name": "vm1", "imageRef": "cirros-0.5.2-x86_64-disk", "fla
 
 def server_create(ctx: RequestContext, key_name: str, **extra: Any) -> Outcome:
     body = {"server": {**SERVER["server"], "key_name": key_name, **extra}}
-    return servers.create_server(ctx, request("POST", body), {})
+    return create_server(ctx, request("POST", body), {})
 
 
 def known_keys() -> KeypairStore:
@@ -375,7 +376,7 @@ def test_server_create_puts_the_public_key_in_the_vm(count: int) -> None:
 
 
 def test_server_create_without_key_name_keeps_the_default_keypair() -> None:
-    forward = as_forward(servers.create_server(context(store=known_keys()), request("POST", SERVER), {}))
+    forward = as_forward(create_server(context(store=known_keys()), request("POST", SERVER), {}))
     vm = orjson.loads(forward.upstream.body or b"")["spec"]["virtualMachine"]
     assert vm["keyPairName"] == "default"
     assert "publicKey" not in vm

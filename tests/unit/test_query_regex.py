@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from extproc.compute import servers
+from extproc.compute import server_list
 from tests.unit.test_compute_servers import as_forward, ctx, fault, ids, listing, pod_list, request, vm_pod
 
 # Backtracking needs 2**n steps for "(a+)+$" against n "a"s and a mismatch at the end: ~26 already stall
@@ -30,7 +30,7 @@ def test_catastrophic_ip_pattern_runs_in_linear_time() -> None:
 
 
 def refusal(**query: str) -> tuple[int, str, str]:
-    outcome = servers.list_servers(ctx(), request("GET", "/compute/v2.1/demo/servers", **query), {})
+    outcome = server_list.list_servers(ctx(), request("GET", "/compute/v2.1/demo/servers", **query), {})
     assert not hasattr(outcome, "upstream"), "a refused filter must not reach Arktos"
     return fault(outcome)  # type: ignore[arg-type]
 
@@ -66,5 +66,5 @@ def test_python_syntax_that_re2_shares_still_filters() -> None:
     assert ids(listing(pods=pods, name=r"^web-\d+$")) == ["s1"]
     assert ids(listing(pods=pods, name="(?i)^web")) == ["s2", "s1"]
     assert ids(listing(pods=pods, name="(?P<word>web)-[0-9]{2}")) == ["s1"]
-    forward = as_forward(servers.list_servers(ctx(), request("GET", "/", name="^Web"), {}))
+    forward = as_forward(server_list.list_servers(ctx(), request("GET", "/", name="^Web"), {}))
     assert forward.translate(pod_list(pods)).status == 200

@@ -6,7 +6,17 @@ import orjson
 import pytest
 
 from extproc import routes
-from extproc.compute import flavors, images, keypairs, quota_sets, servers, usage, versions
+from extproc.compute import (
+    flavors,
+    images,
+    keypairs,
+    quota_sets,
+    server_create,
+    server_item,
+    server_list,
+    usage,
+    versions,
+)
 from extproc.errors import Service
 from extproc.identity import handlers as identity
 from extproc.image import handlers as glance
@@ -40,12 +50,12 @@ def fault(reply: Reply) -> tuple[str, dict[str, object]]:
 @pytest.mark.parametrize(
     ("method", "path", "handler", "params"),
     [
-        ("GET", "/servers", servers.list_servers, {}),
-        ("POST", "/servers", servers.create_server, {}),
-        ("GET", "/servers/detail", servers.list_servers_detail, {}),
-        ("GET", f"/servers/{SERVER}", servers.show_server, {"server_id": SERVER}),
-        ("PUT", f"/servers/{SERVER}", servers.update_server, {"server_id": SERVER}),
-        ("DELETE", f"/servers/{SERVER}", servers.delete_server, {"server_id": SERVER}),
+        ("GET", "/servers", server_list.list_servers, {}),
+        ("POST", "/servers", server_create.create_server, {}),
+        ("GET", "/servers/detail", server_list.list_servers_detail, {}),
+        ("GET", f"/servers/{SERVER}", server_item.show_server, {"server_id": SERVER}),
+        ("PUT", f"/servers/{SERVER}", server_item.update_server, {"server_id": SERVER}),
+        ("DELETE", f"/servers/{SERVER}", server_item.delete_server, {"server_id": SERVER}),
         ("GET", "/flavors", flavors.list_flavors, {}),
         ("GET", "/flavors/detail", flavors.list_flavors_detail, {}),
         ("GET", "/flavors/m1.tiny", flavors.show_flavor, {"flavor_id": "m1.tiny"}),
@@ -114,7 +124,7 @@ def test_identity_and_image_routes(method: str, path: str, handler: object) -> N
 
 def test_literal_segments_win_over_parameters() -> None:
     # "detail" is a valid pod name, but /servers/detail is the detailed list.
-    assert matched("GET", "/compute/v2.1/servers/detail").route.handler is servers.list_servers_detail
+    assert matched("GET", "/compute/v2.1/servers/detail").route.handler is server_list.list_servers_detail
     # A collection name is never taken for a project.
     assert matched("GET", "/compute/v2.1/flavors/servers").route.handler is flavors.show_flavor
     assert matched("GET", "/compute/v2.1/images/detail").route.handler is images.list_images_detail

@@ -14,7 +14,7 @@ from extproc.annotations import SERVER_GROUP_LABEL
 from extproc.catalog import CatalogStore
 from extproc.catalog_watch import CatalogWatch
 from extproc.cluster_cache import ACTION, POD, REPLICASET, ClusterCache
-from extproc.compute import batch, server_groups, servers
+from extproc.compute import batch, server_create, server_groups
 from extproc.config import GatewayConfig
 from extproc.context import RequestContext
 from extproc.messages import ArktosReply, ClientRequest, Forward, Outcome, Reply
@@ -391,7 +391,7 @@ def server_body(
 
 
 def created_pod(ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
-    forward = as_forward(servers.create_server(ctx, request("POST", body), {}))
+    forward = as_forward(server_create.create_server(ctx, request("POST", body), {}))
     assert forward.upstream.body is not None
     pod: dict[str, Any] = orjson.loads(forward.upstream.body)
     return pod
@@ -468,7 +468,7 @@ def test_a_create_without_hint_has_no_affinity() -> None:
 
 
 def test_a_hint_that_is_no_uuid_is_novas_400() -> None:
-    status, text = message_of(servers.create_server(context(), request("POST", server_body("g1")), {}))
+    status, text = message_of(server_create.create_server(context(), request("POST", server_body("g1")), {}))
     assert status == 400
     assert text == "Invalid input for field/attribute group. Value: g1. 'g1' is not a 'uuid'"
 
@@ -476,7 +476,7 @@ def test_a_hint_that_is_no_uuid_is_novas_400() -> None:
 def test_an_unknown_group_is_novas_400_before_anything_is_created() -> None:
     store = ServerGroupStore()
     store.replace_all([group_configmap(tenant="other")])
-    outcome = servers.create_server(context(store=store), request("POST", server_body()), {})
+    outcome = server_create.create_server(context(store=store), request("POST", server_body()), {})
     assert message_of(outcome) == (400, f"Instance group {GROUP_ID} could not be found.")
 
 
@@ -484,7 +484,7 @@ def test_an_unproven_token_asks_arktos_for_the_group_first() -> None:
     store = ServerGroupStore()
     store.replace_all([group_configmap()])
     forward = as_forward(
-        servers.create_server(context(store=store, proven=False), request("POST", server_body()), {})
+        server_create.create_server(context(store=store, proven=False), request("POST", server_body()), {})
     )
     # Not the pod create: one GET of the group's ConfigMap with the client's token.
     assert (forward.upstream.method, forward.upstream.path) == (
@@ -505,5 +505,7 @@ def test_the_store_is_not_asked_about_another_tenant_than_the_urls() -> None:
     store = ServerGroupStore()
     store.replace_all([group_configmap(tenant="other")])
     # A token proven in "demo" asking about a group of "other" under /compute/v2.1/other: Arktos first.
-    forward = servers.create_server(context(tenant="other", store=store), request("POST", server_body()), {})
+    forward = server_create.create_server(
+        context(tenant="other", store=store), request("POST", server_body()), {}
+    )
     assert as_forward(forward).upstream.method == "GET"

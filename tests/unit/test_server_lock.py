@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
-from extproc.compute import server_lock, servers
+from extproc.compute import server_item, server_lock
 from extproc.compute.server_view import ServerView
 from extproc.messages import ArktosReply, ClientRequest, Forward, Reply
 from tests.unit.test_actions import (
@@ -176,7 +176,7 @@ def test_a_lock_that_races_stop_is_refused_by_the_patch_test() -> None:
 
 def delete(context: Any) -> Reply | Forward:
     req = ClientRequest("DELETE", f"/compute/v2.1/demo/servers/{SID}", {}, {"x-auth-token": TOKEN})
-    return servers.delete_server(context, req, {"server_id": SID, "project_id": "demo"})
+    return server_item.delete_server(context, req, {"server_id": SID, "project_id": "demo"})
 
 
 def test_delete_of_a_locked_server_is_409() -> None:

@@ -1,0 +1,212 @@
+"""A server create request, validated and reduced to what the gateway uses, and the VM pod it becomes.
+
+Pure translation: ``parse_create`` checks the body (Nova's 400 messages), ``build_pod`` makes the VM pod
+Arktos accepts (fixtures 03 and 08); Nova's password and reservation id generators.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import secrets
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+from extproc import annotations as keys
+from extproc.compute import create_networking, schemas
+from extproc.ids import vm_name_from_display_name
+
+ADMIN_PASS_LENGTH = 12
+# nova.utils.generate_password's default symbols (no look-alikes such as 0/O, 1/l).
+_PASSWORD_SYMBOLS = ("23456789", "ABCDEFGHJKLMNPQRSTUVWXYZ", "abcdefghijkmnopqrstuvwxyz")
+
+Json = dict[str, Any]
+
+
+def generate_password(length: int = ADMIN_PASS_LENGTH) -> str:
+    """Nova's generate_password: one symbol of each group, then random symbols, shuffled."""
+    chars = [secrets.choice(group) for group in _PASSWORD_SYMBOLS]
+    everything = "".join(_PASSWORD_SYMBOLS)
+    chars += [secrets.choice(everything) for _ in range(length - len(chars))]
+    order = sorted(range(length), key=lambda _: secrets.randbits(32))
+    return "".join(chars[i] for i in order)
+
+
+RESERVATION_ID_RE = re.compile(r"r-[a-z0-9]{8}")
+
+
+def generate_reservation_id() -> str:
+    """Nova's "r-xxxxxxxx" (also a valid label value)."""
+    return "r-" + "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
+
+
+def ref_id(ref: str) -> str:
+    """An id from a flavorRef/imageRef that may be a link (``http://.../flavors/1``)."""
+    if "/" not in ref:
+        return ref
+    path = urlsplit(ref).path if "://" in ref else ref
+    return path.rstrip("/").rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class CreateRequest:
+    """A validated create body, reduced to what the gateway uses."""
+
+    name: str
+    flavor_ref: str
+    image_ref: str
+    key_name: str | None
+    user_data: str | None
+    metadata: Mapping[str, str]
+    min_count: int
+    max_count: int
+    return_reservation_id: bool
+    admin_pass: str | None
+    access_ipv4: str | None
+    access_ipv6: str | None
+    networking: create_networking.RequestedNetworking
+
+
+def _is_image_local(bdm: Mapping[str, Any]) -> bool:
+    boot_index = bdm.get("boot_index")
+    return (
+        bdm.get("source_type") == "image"
+        and bdm.get("destination_type", "local") == "local"
+        and boot_index is not None
+        and str(boot_index) == "0"
+        and bool(bdm.get("uuid"))
+    )
+
+
+BDM_UNSUPPORTED = (
+    "Block device mapping is not supported by this cloud: the only accepted entry boots from an image onto "
+    "local disk (source_type image, destination_type local, boot_index 0, uuid <image id>)."
+)
+
+
+def parse_create(body: Any) -> CreateRequest | str:
+    """The create request, or Nova's 400 message."""
+    problem = schemas.validate_create(body)
+    if problem is not None:
+        return problem
+    server: Mapping[str, Any] = body["server"]
+
+    image_ref = server.get("imageRef") or ""
+    bdms = server.get("block_device_mapping_v2") or []
+    for bdm in bdms:
+        if not _is_image_local(bdm):
+            return BDM_UNSUPPORTED
+    if len(bdms) > 1:
+        return BDM_UNSUPPORTED
+    if not image_ref and bdms:
+        image_ref = str(bdms[0]["uuid"])
+    if not image_ref:
+        return "Missing imageRef attribute"
+
+    try:
+        min_count = int(server.get("min_count", 1))
+        max_count = int(server.get("max_count", min_count))
+    except ValueError:
+        return "min_count and max_count must be integers"
+    if min_count < 1:
+        return "Invalid input received: min_count must be >= 1"
+    if max_count < 1:
+        return "Invalid input received: max_count must be >= 1"
+    if min_count > max_count:
+        return "min_count must be <= max_count"
+
+    zone = server.get("availability_zone")
+    if zone not in (None, "", "nova"):
+        return f"The requested availability zone is not available: {zone}"
+    networking = create_networking.parse(server)
+    if isinstance(networking, str):
+        return networking
+
+    return CreateRequest(
+        name=server["name"],
+        flavor_ref=ref_id(str(server["flavorRef"])),
+        image_ref=ref_id(str(image_ref)),
+        key_name=server.get("key_name") or None,
+        user_data=server.get("user_data") or None,
+        metadata=dict(server.get("metadata") or {}),
+        min_count=min_count,
+        max_count=max_count,
+        return_reservation_id=schemas.is_true(server.get("return_reservation_id", False)),
+        admin_pass=server.get("adminPass"),
+        access_ipv4=schemas.canonical_ip(server["accessIPv4"]) if server.get("accessIPv4") else None,
+        access_ipv6=schemas.canonical_ip(server["accessIPv6"]) if server.get("accessIPv6") else None,
+        networking=networking,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PodInputs:
+    """What ``build_pod`` needs besides the request: all resolved, all plain values."""
+
+    server_id: str
+    reservation_id: str
+    image_id: str
+    image_url: str
+    flavor_id: str
+    vcpus: int
+    ram_mib: int
+    user_id: str
+    default_keypair: str
+    # The client's X-OpenStack-Request-ID when it names the create (extproc.compute.idempotency).
+    client_request_id: str | None = None
+    # The public key of the create's key_name (see keypairs.public_key_for_create); None without key_name.
+    public_key: str | None = None
+    # The create's instance action record (``instance_actions.record_annotations``), kept on the pod.
+    instance_action: Mapping[str, str] | None = None
+
+
+def build_pod(create: CreateRequest, inputs: PodInputs) -> Json:
+    """The VM pod for a create request (field names as Arktos accepts them, fixtures 03 and 08)."""
+    pod_annotations = {
+        keys.DISPLAY_NAME: create.name,
+        keys.FLAVOR_ID: inputs.flavor_id,
+        keys.IMAGE_ID: inputs.image_id,
+        keys.USER_ID: inputs.user_id,
+        keys.METADATA: orjson.dumps(dict(create.metadata)).decode(),
+        keys.CREATED_BY: keys.CREATED_BY_GATEWAY,
+    }
+    if create.key_name:
+        pod_annotations[keys.KEY_NAME] = create.key_name
+    if inputs.client_request_id:
+        pod_annotations[keys.CLIENT_REQUEST_ID] = inputs.client_request_id
+    if create.access_ipv4:
+        pod_annotations[keys.ACCESS_IPV4] = create.access_ipv4
+    if create.access_ipv6:
+        pod_annotations[keys.ACCESS_IPV6] = create.access_ipv6
+    pod_annotations.update(inputs.instance_action or {})
+    resources = {"cpu": str(inputs.vcpus), "memory": f"{inputs.ram_mib}Mi"}
+    vm: Json = {
+        "name": vm_name_from_display_name(create.name),
+        "image": inputs.image_url,
+        "imagePullPolicy": "IfNotPresent",
+        "resources": {"limits": dict(resources), "requests": dict(resources)},
+        # NOTE: Arktos refuses a VM without keyPairName or publicKey (fixture 05); Nova needs no key.
+        "keyPairName": create.key_name or inputs.default_keypair,
+        "powerSpec": "Running",
+    }
+    if inputs.public_key is not None:
+        vm["publicKey"] = inputs.public_key
+    if create.user_data:
+        # NOTE: Nova's user_data is base64 text; Arktos's userData is []byte, which JSON carries as base64,
+        # so the client's text is encoded once more and the guest receives exactly what Nova's would.
+        vm["userData"] = base64.b64encode(create.user_data.encode("ascii")).decode("ascii")
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": inputs.server_id,
+            "labels": {keys.RESERVATION_ID: inputs.reservation_id},
+            "annotations": pod_annotations,
+        },
+        "spec": {"virtualMachine": vm},
+    }

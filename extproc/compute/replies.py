@@ -1,0 +1,58 @@
+"""What every Nova handler answers with: JSON replies, Nova's not-found wording, Arktos errors in
+Nova's words, the request body as JSON, and the server view builder for a request."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from extproc import client_json
+from extproc.compute.action_rules import task_lookup_for
+from extproc.compute.server_view import ServerView
+from extproc.context import RequestContext
+from extproc.errors import Service, bad_request, from_arktos
+from extproc.messages import JSON_CONTENT_TYPE, ArktosReply, ClientRequest, Reply
+
+
+def json_reply(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Reply:
+    return Reply(
+        status=status, body=orjson.dumps(body), headers={"content-type": JSON_CONTENT_TYPE, **(headers or {})}
+    )
+
+
+def view_for(ctx: RequestContext) -> ServerView:
+    """The view builder for this request: links name the URL's project, images come from the catalog."""
+
+    def image_lookup(tenant: str | None, url: str) -> str | None:
+        image = ctx.catalog.image_by_url(tenant, url)
+        return image.id if image is not None else None
+
+    tasks = task_lookup_for(ctx.cluster, ctx.config.namespace)
+    return ServerView(ctx.config.public_url, ctx.tenant, image_lookup, tasks, ctx.compute_version)
+
+
+def instance_not_found(sid: str) -> str:
+    return f"Instance {sid} could not be found."
+
+
+def arktos_error(reply: ArktosReply, sid: str | None = None) -> Reply:
+    messages = {404: instance_not_found(sid)} if sid is not None else None
+    return from_arktos(Service.COMPUTE, reply, messages)
+
+
+def load_json(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def request_json(req: ClientRequest) -> Any | Reply:
+    if not req.body:
+        return bad_request(Service.COMPUTE, "The request body is missing.")
+    try:
+        return client_json.loads(req.body)
+    except orjson.JSONDecodeError:
+        return bad_request(Service.COMPUTE, "Malformed request body")
