@@ -68,6 +68,10 @@ Nova looks the server up before anything else about an action: an action on a se
 missing (for a proven caller) is 404 at once, and a refusal about the request itself (unknown image, a
 snapshot of another server) waits for one GET of the pod when the cache cannot tell
 (``refused_after_existence``, ``extproc.arktos_first``).
+
+Every other action Nova knows (pause, resize, shelve, the consoles, security groups, forceDelete...) is
+answered by ``extproc.compute.unsupported_actions`` the same way: the server first, then Nova's answer for
+what Arktos cannot do; only a name Nova does not know is "There is no such action".
 """
 
 from __future__ import annotations
