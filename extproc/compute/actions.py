@@ -50,7 +50,7 @@ answered as Nova answers an action on a busy server (conflictingRequest "... whi
 rebooting"), never a 500.
 
 createImage and a rebuild from the server's own snapshot link images to Arktos snapshots as
-``extproc.snapshots`` describes; that rebuild's ``name``/``metadata``/``adminPass`` change nothing in Arktos
+``extproc.snapshots`` describes; that rebuild's ``name``/``metadata`` change nothing in Arktos
 (one call: the restore), and the reply shows the server as the cache knows it, in task_state ``rebuilding``
 (without the cache, only what is known: no made-up name).
 
@@ -89,7 +89,7 @@ from extproc.arktos_first import refuse_after_arktos
 from extproc.catalog import Image
 from extproc.compute import instance_actions, schemas, server_lock, unsupported_actions
 from extproc.compute.action_rules import RESTORE, Kind, conflict_message, pending_task, refusal
-from extproc.compute.create_request import generate_password, ref_id
+from extproc.compute.create_request import ref_id
 from extproc.compute.replies import instance_not_found, json_reply, view_for
 from extproc.compute.server_item import Unknown, delete_server, known_server
 from extproc.compute.server_status import ServerState
@@ -193,7 +193,6 @@ class ActionRequest:
     image_metadata: Mapping[str, str] | None = None
     # rebuild
     image_ref: str = ""
-    admin_pass: str | None = None
     name: str | None = None
     metadata: Mapping[str, str] | None = None
     # accessIPv4/accessIPv6 annotation -> canonical address (Nova's rebuild sets them)
@@ -228,7 +227,6 @@ def parse_action(body: Any) -> ActionRequest | str:
     return ActionRequest(
         Kind.REBUILD,
         image_ref=ref_id(str(args["imageRef"])),
-        admin_pass=args.get("adminPass"),
         name=args.get("name"),
         metadata=dict(metadata) if metadata is not None else None,
         access_ips={
@@ -649,7 +647,6 @@ def _restore(
     known: KnownServer | None,
     snapshot_id: str,
 ) -> Outcome:
-    admin_pass = action.admin_pass or generate_password()
     view = view_for(ctx)
 
     def accepted(ref: str, tenant: str | None) -> Reply:
@@ -659,8 +656,9 @@ def _restore(
             ctx.cluster.note_submitted(
                 tenant, ctx.config.namespace, sid, "restore", restored, details=details
             )
-        # Nova's rebuild reply: the server (show without the extension attributes) and adminPass. Arktos
-        # has just let the caller act on this pod, so the cache may describe it.
+        # Nova's rebuild reply: the server (show without the extension attributes; no adminPass, as with
+        # instance passwords disabled). Arktos has just let the caller act on this pod, so the cache may
+        # describe it.
         cached = known or (_cached(ctx, tenant, sid) if tenant is not None else None)
         server: Json
         if cached is not None:
@@ -669,7 +667,6 @@ def _restore(
             # NOTE: Arktos's reply to a restore is a Status, not the pod: without the cache the name and
             # the rest are unknown here, and left out rather than made up (clients show the server next).
             server = {"id": sid, "status": "REBUILD", "links": view.links(sid), "OS-DCF:diskConfig": "MANUAL"}
-        server["adminPass"] = admin_pass
         return json_reply(202, {"server": server})
 
     body = custom_action("restore", {"snapshotID": snapshot_id})
@@ -730,7 +727,6 @@ def _rebuild_image(
             f"Image {action.image_ref} is the image server {sid} already runs: Arktos recreates a VM only "
             "when its image changes, so a rebuild from the same image would not reinstall it."
         )
-    admin_pass = action.admin_pass or generate_password()
     view = view_for(ctx)
     record = instance_actions.new_record(ctx, token, instance_actions.REBUILD)
     known_pod = known.pod if known is not None else None
@@ -744,9 +740,7 @@ def _rebuild_image(
                 pod = None
             if isinstance(pod, dict):
                 # Arktos's reply is the pod with its new image: REBUILD until the node agent reports it.
-                server = view.show(pod, extended=False)
-                server["adminPass"] = admin_pass
-                return json_reply(202, {"server": server})
+                return json_reply(202, {"server": view.show(pod, extended=False)})
         if reply.status == 422 and _locked_now(ctx, sid):
             return server_lock.locked_reply(sid)
         if reply.status == 422 and known is not None:

@@ -36,7 +36,6 @@ def create_batch(
     pod: Json,
     reservation_id: str,
     view: ServerView,
-    admin_pass: str,
     retry: idempotency.RetryHandle | None = None,
 ) -> Outcome:
     """More than one server (``count``: ``max_count``, or fewer when the quota says so): one
@@ -59,7 +58,7 @@ def create_batch(
     cluster = ctx.cluster
 
     def created(sid: str) -> Reply:
-        return json_reply(202, {"server": view.create(sid, admin_pass)}, {"location": view.self_url(sid)})
+        return json_reply(202, {"server": view.create(sid)}, {"location": view.self_url(sid)})
 
     async def translate(reply: ArktosReply) -> Reply:
         # A retried batch finds its ReplicaSet (named by the retry handle) and answers as the first did.

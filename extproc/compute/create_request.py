@@ -21,21 +21,7 @@ from extproc import annotations as keys
 from extproc.compute import create_networking, schemas
 from extproc.ids import vm_name_from_display_name
 
-ADMIN_PASS_LENGTH = 12
-# nova.utils.generate_password's default symbols (no look-alikes such as 0/O, 1/l).
-_PASSWORD_SYMBOLS = ("23456789", "ABCDEFGHJKLMNPQRSTUVWXYZ", "abcdefghijkmnopqrstuvwxyz")
-
 Json = dict[str, Any]
-
-
-def generate_password(length: int = ADMIN_PASS_LENGTH) -> str:
-    """Nova's generate_password: one symbol of each group, then random symbols, shuffled."""
-    chars = [secrets.choice(group) for group in _PASSWORD_SYMBOLS]
-    everything = "".join(_PASSWORD_SYMBOLS)
-    chars += [secrets.choice(everything) for _ in range(length - len(chars))]
-    order = sorted(range(length), key=lambda _: secrets.randbits(32))
-    return "".join(chars[i] for i in order)
-
 
 RESERVATION_ID_RE = re.compile(r"r-[a-z0-9]{8}")
 
@@ -66,7 +52,6 @@ class CreateRequest:
     min_count: int
     max_count: int
     return_reservation_id: bool
-    admin_pass: str | None
     access_ipv4: str | None
     access_ipv6: str | None
     networking: create_networking.RequestedNetworking
@@ -137,7 +122,6 @@ def parse_create(body: Any) -> CreateRequest | str:
         min_count=min_count,
         max_count=max_count,
         return_reservation_id=schemas.is_true(server.get("return_reservation_id", False)),
-        admin_pass=server.get("adminPass"),
         access_ipv4=schemas.canonical_ip(server["accessIPv4"]) if server.get("accessIPv4") else None,
         access_ipv6=schemas.canonical_ip(server["accessIPv6"]) if server.get("accessIPv6") else None,
         networking=networking,

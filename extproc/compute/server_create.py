@@ -29,7 +29,6 @@ from extproc.compute.create_request import (
     CreateRequest,
     PodInputs,
     build_pod,
-    generate_password,
     generate_reservation_id,
     parse_create,
 )
@@ -114,9 +113,8 @@ def create_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
     if group_id is not None and group_policy is not None:
         pod = server_groups.join_group(pod, group_id, group_policy)
     view = view_for(ctx)
-    admin_pass = create.admin_pass or generate_password()
     if count > 1:
-        return create_batch(ctx, create, count, pod, inputs.reservation_id, view, admin_pass, retry)
+        return create_batch(ctx, create, count, pod, inputs.reservation_id, view, retry)
 
     def translate(reply: ArktosReply) -> Reply:
         # A retry of a create that succeeded (its outcome was unknown to the client): answer as then.
@@ -127,7 +125,7 @@ def create_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
         headers = {"location": view.self_url(inputs.server_id)}
         if create.return_reservation_id:
             return json_reply(202, {"reservation_id": inputs.reservation_id}, headers)
-        return json_reply(202, {"server": view.create(inputs.server_id, admin_pass)}, headers)
+        return json_reply(202, {"server": view.create(inputs.server_id)}, headers)
 
     upstream = ArktosRequest(
         method="POST",

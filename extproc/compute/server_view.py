@@ -453,14 +453,14 @@ class ServerView:
         """The reply of ``PUT /servers/{id}`` (Nova's show without the extension attributes)."""
         return self.show(pod, extended=False)
 
-    def create(self, sid: str, admin_pass: str) -> Json:
-        """The reply of ``POST /servers`` (fixture 09)."""
+    def create(self, sid: str) -> Json:
+        """The reply of ``POST /servers`` (fixture 09) as Nova gives it with instance passwords disabled
+        (``enable_instance_password = False``): no ``adminPass``, since no Arktos VM would receive one."""
         return {
             "id": sid,
             "links": self.links(sid),
             "OS-DCF:diskConfig": "MANUAL",
             "security_groups": [{"name": "default"}],
-            "adminPass": admin_pass,
         }
 
     def index(self, pods: Iterable[Mapping[str, Any]]) -> list[Json]:

@@ -10,8 +10,9 @@ token it issues is the very same string, so every later request's ``X-Auth-Token
   tenant; the token is scoped to it (as Keystone scopes to a user's default project).
 
 Limits, by design:
-- ``DELETE /v3/auth/tokens`` answers 204 but revokes nothing: Arktos tokens live in Arktos's token file or
-  identity provider, which the gateway cannot change. Remove the token there to revoke it.
+- ``DELETE /v3/auth/tokens`` cannot revoke: Arktos tokens live in Arktos's token file or identity provider,
+  which the gateway cannot change. It answers as Keystone answers an operation it does not implement (501
+  ``NotImplemented``, saying why) rather than a 204 that would claim a revocation. Remove the token there.
 - ``GET``/``HEAD /v3/auth/tokens`` validate the subject token against Arktos; the caller's own
   ``X-Auth-Token`` must be present but is not checked again (one Arktos call per request).
 - ``expires_at`` is a promise made by the gateway (12 hours), not by Arktos.
@@ -175,10 +176,17 @@ def validate_token(ctx: RequestContext, req: ClientRequest, params: Mapping[str,
     return Forward(upstream, translate)
 
 
+# keystone.exception.NotImplemented's message, followed by why.
+REVOKE_NOT_IMPLEMENTED = (
+    "The action you have requested has not been implemented. This gateway cannot revoke a token: it is an "
+    "Arktos token, valid until it is removed from Arktos's token file or identity provider."
+)
+
+
 def revoke_token(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
-    """204 without revoking anything: the gateway cannot invalidate an Arktos token (see module doc)."""
+    """Keystone's 501 NotImplemented: the gateway cannot invalidate an Arktos token (see module doc)."""
     if not req.auth_token:
         return _unauthorized()
     if not req.headers.get("x-subject-token"):
         return error_reply(Service.IDENTITY, 400, "Expecting to find X-Subject-Token in request headers.")
-    return Reply(status=204)
+    return error_reply(Service.IDENTITY, 501, REVOKE_NOT_IMPLEMENTED)

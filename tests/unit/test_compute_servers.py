@@ -168,21 +168,22 @@ def test_create_reply_is_nova_202() -> None:
     assert reply.headers["content-type"] == "application/json"
     server = orjson.loads(reply.body)["server"]
     recorded = devstack("09-post-compute-v2-1-servers.json")["response_body"]["server"]
-    assert list(server) == list(recorded)
+    # NOTE: Nova with instance passwords disabled (enable_instance_password = False) leaves adminPass out;
+    # the gateway cannot put a password into an Arktos VM, so it must not hand one out.
+    assert list(server) == [key for key in recorded if key != "adminPass"]
     assert server["id"] == server_id
     assert server["links"][0] == {"rel": "self", "href": f"{PUBLIC}/compute/v2.1/demo/servers/{server_id}"}
     assert server["OS-DCF:diskConfig"] == "MANUAL"
     assert server["security_groups"] == [{"name": "default"}]
-    assert re.fullmatch(r"[2-9A-HJ-NP-Za-km-z]{12}", server["adminPass"])
 
 
-def test_create_reply_uses_given_admin_pass_and_reservation_id() -> None:
+def test_create_reply_never_echoes_an_admin_pass_and_gives_the_reservation_id() -> None:
     body = fixture_09_request()
     body["server"]["adminPass"] = "s3cret"
     forward = as_forward(create(body))
-    assert (
-        orjson.loads(forward.translate(ArktosReply(201, {}, b"{}")).body)["server"]["adminPass"] == "s3cret"
-    )
+    assert forward.upstream.body is not None
+    assert b"s3cret" not in forward.upstream.body
+    assert "adminPass" not in orjson.loads(forward.translate(ArktosReply(201, {}, b"{}")).body)["server"]
     body["server"]["return_reservation_id"] = "True"
     forward = as_forward(create(body))
     assert forward.upstream.body is not None
@@ -801,13 +802,5 @@ def test_ref_id(ref: str, expected: str) -> None:
     assert create_request.ref_id(ref) == expected
 
 
-def test_generated_secrets() -> None:
-    passwords = {create_request.generate_password() for _ in range(50)}
-    assert len(passwords) == 50
-    for password in passwords:
-        assert len(password) == 12
-        assert (
-            re.search(r"[2-9]", password) and re.search(r"[A-Z]", password) and re.search(r"[a-z]", password)
-        )
-        assert not re.search(r"[01lIO]", password)
+def test_generated_reservation_ids() -> None:
     assert re.fullmatch(r"r-[a-z0-9]{8}", create_request.generate_reservation_id())

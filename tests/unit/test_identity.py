@@ -410,11 +410,17 @@ def test_validate_needs_both_tokens() -> None:
     assert isinstance(no_caller, Reply) and no_caller.status == 401
 
 
-def test_revoke_is_204_without_arktos() -> None:
+def test_revoke_is_keystones_not_implemented_never_a_pretended_204() -> None:
+    # The gateway cannot invalidate an Arktos token: a 204 would tell the client the token is dead while
+    # Arktos still accepts it. Keystone answers an operation it cannot perform with 501 NotImplemented.
     reply = identity.revoke_token(
         ctx(), client("DELETE", headers={"x-auth-token": "c", "x-subject-token": "s"}), {}
     )
     assert isinstance(reply, Reply)
-    assert (reply.status, reply.body) == (204, b"")
+    assert reply.status == 501
+    error = orjson.loads(reply.body)["error"]
+    assert (error["code"], error["title"]) == (501, "Not Implemented")
+    assert error["message"].startswith("The action you have requested has not been implemented.")
+    assert "Arktos" in error["message"]
     missing = identity.revoke_token(ctx(), client("DELETE", headers={"x-auth-token": "c"}), {})
     assert isinstance(missing, Reply) and missing.status == 400
