@@ -5,15 +5,12 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from .resources import ResourceType, Scope
 
 Json = dict[str, Any]
-
-WallClock = Callable[[], float]
 
 
 def timestamp(now: float | None = None) -> str:

@@ -17,7 +17,6 @@ NAMESPACED = {
     ("", "resourcequotas"),
     ("", "events"),
 }
-CLUSTER_OR_TENANT = {("", "namespaces"), ("", "tenants")}
 SUBRESOURCES = {
     ("", "pods"): {"status", "action", "binding"},
     ("", "actions"): {"status"},

@@ -159,10 +159,3 @@ def http_ok(url: str, context: SSLContext | None = None, timeout: float = 1.0) -
 def tcp_open(host: str, port: int, timeout: float = 0.5) -> bool:
     with socket.create_connection((host, port), timeout=timeout):
         return True
-
-
-def unix_open(path: str, timeout: float = 0.5) -> bool:
-    with socket.socket(socket.AF_UNIX) as s:
-        s.settimeout(timeout)
-        s.connect(path)
-        return True

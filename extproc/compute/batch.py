@@ -18,8 +18,8 @@ Display names, and why they never change once shown:
   answers, so a list shown before the write shows the names written afterwards.
 - The order only depends on the set of members. The reconciler writes names only once the set is
   complete (all replicas exist), so names can only be derived differently while the controller is still
-  creating pods: never on the simulator (its controller makes all pods of a sync at once), and on Arktos
-  only for pods created within the same second by different slow-start batches of the controller.
+  creating pods: only for pods created within the same second by different slow-start batches of the
+  controller (Arktos's, and the simulator's, which creates missing pods in batches of 1, 2, 4, ...).
 - One exception to ``member_order``: the member the create reply answered with is index 1 (Nova's reply
   is the batch's first server, ``name-1``). The reply tells the processor's cache (``note_first_member``),
   which marks that pod with ``FIRST_MEMBER`` (a cache-only annotation, never written to Arktos);
