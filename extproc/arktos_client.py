@@ -23,8 +23,6 @@ from typing import Any
 
 from kubernetes import client as k8s
 
-MERGE_PATCH = "application/merge-patch+json"
-JSON_PATCH = "application/json-patch+json"
 JSON = "application/json"
 
 

@@ -36,9 +36,9 @@ import structlog
 
 from extproc import annotations as keys
 from extproc import arktos_paths
-from extproc.arktos_client import MERGE_PATCH
 from extproc.cluster_cache import ClusterView
 from extproc.compute import batch
+from extproc.messages import MERGE_PATCH_CONTENT_TYPE
 
 log = structlog.get_logger("extproc.batch_reconciler")
 
@@ -179,7 +179,7 @@ class BatchReconciler:
             path = arktos_paths.pod(str(meta.get("tenant")), str(meta.get("namespace")), name)
             patch = batch.name_patch(batch.base_name(pod), indices[name])
             async with limit:
-                status, body = await self.arktos.request("PATCH", path, patch, MERGE_PATCH)
+                status, body = await self.arktos.request("PATCH", path, patch, MERGE_PATCH_CONTENT_TYPE)
             if status not in (200, 404):  # 404: deleted meanwhile, nothing to name
                 raise ReconcileError(f"PATCH {path}: {status} {body!r}")
 

@@ -27,9 +27,10 @@ import structlog
 
 from extproc import annotations as keys
 from extproc import arktos_paths
-from extproc.arktos_client import JSON_PATCH, MERGE_PATCH, ArktosClient, ArktosUnavailable
+from extproc.arktos_client import ArktosClient, ArktosUnavailable
 from extproc.cluster_cache import POD, tenant_of
 from extproc.compute import instance_actions
+from extproc.messages import JSON_PATCH_CONTENT_TYPE, MERGE_PATCH_CONTENT_TYPE
 
 log = structlog.get_logger(__name__)
 
@@ -113,7 +114,7 @@ class InstanceActionRecorder:
         """Write ``record`` on the pod; True when done (or pointless: the pod is gone)."""
         patch = orjson.dumps({"metadata": {"annotations": instance_actions.record_annotations(record)}})
         status, body = await self.client.request(
-            "PATCH", arktos_paths.pod(tenant, namespace, pod), patch, MERGE_PATCH
+            "PATCH", arktos_paths.pod(tenant, namespace, pod), patch, MERGE_PATCH_CONTENT_TYPE
         )
         if status == 200:
             self.writes += 1
@@ -137,7 +138,7 @@ class InstanceActionRecorder:
         if not ops:
             return
         status, _body = await self.client.request(
-            "PATCH", arktos_paths.pod(tenant, namespace, pod), orjson.dumps(ops), JSON_PATCH
+            "PATCH", arktos_paths.pod(tenant, namespace, pod), orjson.dumps(ops), JSON_PATCH_CONTENT_TYPE
         )
         if status == 200:
             self.prunes += 1

@@ -14,8 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
 
 JSON_CONTENT_TYPE = "application/json"
+# The two patch media types the gateway sends Arktos (RFC 6902 JSON patch, RFC 7386 merge patch).
+JSON_PATCH_CONTENT_TYPE = "application/json-patch+json"
+MERGE_PATCH_CONTENT_TYPE = "application/merge-patch+json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,3 +100,8 @@ class Forward:
 
 
 Outcome = Reply | Forward
+
+
+def json_reply(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Reply:
+    """A JSON reply to the client, for every service (errors have their own: ``extproc.errors``)."""
+    return Reply(status, orjson.dumps(body), {"content-type": JSON_CONTENT_TYPE, **(headers or {})})

@@ -90,7 +90,7 @@ from extproc.catalog import Image
 from extproc.compute import instance_actions, schemas, server_lock, unsupported_actions
 from extproc.compute.action_rules import RESTORE, Kind, conflict_message, pending_task, refusal
 from extproc.compute.create_request import ref_id
-from extproc.compute.replies import instance_not_found, json_reply, view_for
+from extproc.compute.replies import instance_not_found, view_for
 from extproc.compute.server_item import Unknown, delete_server, known_server
 from extproc.compute.server_status import ServerState
 from extproc.compute.server_view import state_of
@@ -98,18 +98,19 @@ from extproc.context import RequestContext
 from extproc.errors import Service, bad_request, error_reply, from_arktos
 from extproc.messages import (
     JSON_CONTENT_TYPE,
+    JSON_PATCH_CONTENT_TYPE,
     ArktosReply,
     ArktosRequest,
     ClientRequest,
     Forward,
     Outcome,
     Reply,
+    json_reply,
 )
 from extproc.snapshots import SnapshotRequest, action_outcome, is_snapshot, snapshot_id_of
 from extproc.tenant_proofs import ALL_TENANTS
 from extproc.users import user_id_for_token
 
-JSON_PATCH = "application/json-patch+json"
 POWER_SPEC_PATH = "/spec/virtualMachine/powerSpec"
 IMAGE_PATH = "/spec/virtualMachine/image"
 # Arktos's reboot parameter: seconds to wait before rebooting (the only one there is).
@@ -554,7 +555,7 @@ def _power(ctx: RequestContext, token: str | None, sid: str, kind: Kind, asked: 
         body=power_patch(
             kind, record, lockable=server_lock.lockable(cached.pod if cached is not None else None)
         ),
-        content_type=JSON_PATCH,
+        content_type=JSON_PATCH_CONTENT_TYPE,
     )
     return Forward(upstream, translate)
 
@@ -752,6 +753,6 @@ def _rebuild_image(
         method="PATCH",
         path=arktos_paths.pod(ctx.tenant, ctx.config.namespace, sid),
         body=orjson.dumps(patch),
-        content_type=JSON_PATCH,
+        content_type=JSON_PATCH_CONTENT_TYPE,
     )
     return Forward(upstream, translate)

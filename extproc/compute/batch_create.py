@@ -18,13 +18,20 @@ from extproc import arktos_paths
 from extproc.cluster_cache import ClusterView
 from extproc.compute import batch, idempotency
 from extproc.compute.create_request import RESERVATION_ID_RE, CreateRequest
-from extproc.compute.replies import arktos_error, instance_not_found, json_reply, load_json, view_for
+from extproc.compute.replies import arktos_error, instance_not_found, load_json, view_for
 from extproc.compute.server_view import ServerView, server_id
 from extproc.context import RequestContext
 from extproc.errors import Service, error_reply
-from extproc.messages import JSON_CONTENT_TYPE, ArktosReply, ArktosRequest, Forward, Outcome, Reply
-
-JSON_PATCH = "application/json-patch+json"
+from extproc.messages import (
+    JSON_CONTENT_TYPE,
+    JSON_PATCH_CONTENT_TYPE,
+    ArktosReply,
+    ArktosRequest,
+    Forward,
+    Outcome,
+    Reply,
+    json_reply,
+)
 
 Json = dict[str, Any]
 
@@ -239,6 +246,6 @@ def delete_failed_member(ctx: RequestContext, sid: str, reservation: str, index:
         method="PATCH",
         path=arktos_paths.replicaset(ctx.tenant, ctx.config.namespace, reservation),
         body=orjson.dumps(patch),
-        content_type=JSON_PATCH,
+        content_type=JSON_PATCH_CONTENT_TYPE,
     )
     return Forward(upstream, translate)

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
-import orjson
 from jsonschema import Draft4Validator
 
 from extproc.catalog import Flavor
@@ -23,10 +22,10 @@ from extproc.catalog_reads import read_flavors
 from extproc.context import RequestContext
 from extproc.errors import Service, bad_request, echo, not_found
 from extproc.messages import (
-    JSON_CONTENT_TYPE,
     ClientRequest,
     Outcome,
     Reply,
+    json_reply,
 )
 
 # CONF.api.max_limit
@@ -68,14 +67,6 @@ def flavor_show(ctx: RequestContext, flavor: Flavor) -> dict[str, Any]:
         "rxtx_factor": flavor.rxtx_factor,
         "links": compute_links(ctx, "flavors", flavor.id),
     }
-
-
-def json_reply(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Reply:
-    return Reply(
-        status=status,
-        body=orjson.dumps(body),
-        headers={"content-type": JSON_CONTENT_TYPE, **(headers or {})},
-    )
 
 
 def flavor_not_found(flavor_id: str) -> Reply:

@@ -13,10 +13,10 @@ from urllib.parse import quote
 
 from extproc.catalog import Image, canonical_image_id
 from extproc.catalog_reads import read_images
-from extproc.compute.flavors import NovaPage, compute_links, json_reply, parse_nova_page
+from extproc.compute.flavors import NovaPage, compute_links, parse_nova_page
 from extproc.context import RequestContext
 from extproc.errors import Service, bad_request, echo, not_found
-from extproc.messages import ClientRequest, Outcome, Reply
+from extproc.messages import ClientRequest, Outcome, Reply, json_reply
 
 # Glance status -> Nova image status / progress (views/images.py _get_status, _get_progress).
 _STATUS = {

@@ -50,13 +50,13 @@ from extproc.context import RequestContext
 from extproc.errors import Service, echo, error_reply, from_arktos
 from extproc.identity.views import SYSTEM_TENANT
 from extproc.messages import (
-    JSON_CONTENT_TYPE,
     ArktosReply,
     ArktosRequest,
     ClientRequest,
     Forward,
     Outcome,
     Reply,
+    json_reply,
 )
 from extproc.users import user_id_for_token
 
@@ -324,10 +324,6 @@ def events_view(entry: Entry, with_traceback: bool, vm_state: str = "") -> list[
 # -- handlers ----------------------------------------------------------------------------------------------
 
 
-def _reply(status: int, body: Any) -> Reply:
-    return Reply(status=status, body=orjson.dumps(body), headers={"content-type": JSON_CONTENT_TYPE})
-
-
 def _instance_not_found(sid: str) -> Reply:
     return error_reply(Service.COMPUTE, 404, f"Instance {sid} could not be found.")
 
@@ -378,7 +374,7 @@ def list_instance_actions(ctx: RequestContext, req: ClientRequest, params: Mappi
         if isinstance(pod, Reply):
             return pod
         entries = _entries_of(ctx, sid, pod)
-        return _reply(200, {"instanceActions": [action_view(e, sid, ctx.tenant) for e in entries]})
+        return json_reply(200, {"instanceActions": [action_view(e, sid, ctx.tenant) for e in entries]})
 
     return Forward(_pod_get(ctx, sid), translate)
 
@@ -401,6 +397,6 @@ def show_instance_action(ctx: RequestContext, req: ClientRequest, params: Mappin
         # traceback for administrators only (Nova's rule from 2.51).
         vm_state = state_of(pod).vm_state
         shown["events"] = events_view(entry, with_traceback=ctx.tenant == SYSTEM_TENANT, vm_state=vm_state)
-        return _reply(200, {"instanceAction": shown})
+        return json_reply(200, {"instanceAction": shown})
 
     return Forward(_pod_get(ctx, sid), translate)

@@ -54,6 +54,7 @@ from extproc.messages import (
     Forward,
     Outcome,
     Reply,
+    json_reply,
 )
 from extproc.users import user_id_for_token
 
@@ -172,10 +173,6 @@ def create_body(keypair: StoredKeypair, private_key: str | None) -> Json:
 # -- handlers ----------------------------------------------------------------------------------------------
 
 
-def _json(status: int, body: Any) -> Reply:
-    return Reply(status=status, body=orjson.dumps(body), headers={"content-type": JSON_CONTENT_TYPE})
-
-
 def _user_id(req: ClientRequest) -> str:
     token = req.auth_token
     return user_id_for_token(token) if token else ""
@@ -202,7 +199,7 @@ def list_keypairs(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
             return from_arktos(Service.COMPUTE, reply)
         found = [k for k in map(from_configmap, items) if k is not None]
         found.sort(key=lambda k: k.name)
-        return _json(200, {"keypairs": [index_entry(k) for k in found]})
+        return json_reply(200, {"keypairs": [index_entry(k) for k in found]})
 
     return Forward(ArktosRequest(method="GET", path=path), translate)
 
@@ -219,7 +216,7 @@ def show_keypair(ctx: RequestContext, req: ClientRequest, params: Mapping[str, s
         found = from_configmap(_loaded(reply))
         if found is None or found.name != name:
             return _not_found(name, req)
-        return _json(200, show_body(found))
+        return json_reply(200, show_body(found))
 
     return Forward(ArktosRequest(method="GET", path=path), translate)
 
@@ -269,7 +266,7 @@ def create_keypair(ctx: RequestContext, req: ClientRequest, params: Mapping[str,
         if store is not None:
             store.note_written(created)
         # Nova 2.1 answers a keypair create with 200 (201 from 2.2).
-        return _json(200, create_body(stored, private_key))
+        return json_reply(200, create_body(stored, private_key))
 
     upstream = ArktosRequest(
         method="POST",

@@ -33,16 +33,17 @@ from extproc.context import RequestContext
 from extproc.errors import Service, bad_request, echo, error_reply, from_arktos
 from extproc.messages import (
     JSON_CONTENT_TYPE,
+    MERGE_PATCH_CONTENT_TYPE,
     ArktosReply,
     ArktosRequest,
     ClientRequest,
     Forward,
     Outcome,
     Reply,
+    json_reply,
 )
 
 Json = dict[str, Any]
-MERGE_PATCH = "application/merge-patch+json"
 
 # -- schema (nova/api/openstack/compute/schemas/quota_sets.py ``update``, 2.0-2.35) ---------------------
 
@@ -75,10 +76,6 @@ PER_USER_UNSUPPORTED = (
     "Arktos has no per-user quotas: a project's quota is its ResourceQuota, shared by all its users; "
     "update the project's quota without user_id."
 )
-
-
-def _json(status: int, body: Any) -> Reply:
-    return Reply(status=status, body=orjson.dumps(body), headers={"content-type": JSON_CONTENT_TYPE})
 
 
 def _items(reply: ArktosReply) -> list[Mapping[str, Any]] | None:
@@ -136,7 +133,7 @@ def show_quota_set(ctx: RequestContext, req: ClientRequest, params: Mapping[str,
         quotas = _items(reply)
         if quotas is None:
             return from_arktos(Service.COMPUTE, reply)
-        return _json(200, tenant_quota.quota_set(tenant_quota.limits(quotas), project))
+        return json_reply(200, tenant_quota.quota_set(tenant_quota.limits(quotas), project))
 
     return Forward(_list_quotas(ctx, project), translate)
 
@@ -150,7 +147,7 @@ def show_quota_detail(ctx: RequestContext, req: ClientRequest, params: Mapping[s
         if quotas is None:
             return from_arktos(Service.COMPUTE, reply)
         used = _in_use(ctx, project, quotas)
-        return _json(200, tenant_quota.detail_set(tenant_quota.limits(quotas), used, project))
+        return json_reply(200, tenant_quota.detail_set(tenant_quota.limits(quotas), used, project))
 
     return Forward(_list_quotas(ctx, project), translate)
 
@@ -158,7 +155,7 @@ def show_quota_detail(ctx: RequestContext, req: ClientRequest, params: Mapping[s
 def show_quota_defaults(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
     """``GET /os-quota-sets/{project}/defaults``: the same for every project (Nova's configuration; here a
     tenant without ResourceQuotas), so nothing to ask Arktos and nothing told about the project."""
-    return _json(200, tenant_quota.quota_set(tenant_quota.limits([]), params["tenant_id"]))
+    return json_reply(200, tenant_quota.quota_set(tenant_quota.limits([]), params["tenant_id"]))
 
 
 def limits(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
@@ -177,7 +174,7 @@ def limits(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -
             return from_arktos(Service.COMPUTE, reply)
         limit = tenant_quota.limits(quotas)
         used = _in_use(ctx, _tenant_of(tenant, quotas), quotas)
-        return _json(200, absolute_limits(limit, used))
+        return json_reply(200, absolute_limits(limit, used))
 
     return Forward(_list_quotas(ctx, tenant), translate)
 
@@ -270,7 +267,7 @@ def update_quota_set(ctx: RequestContext, req: ClientRequest, params: Mapping[st
             quotas = _items(reply)
             if quotas is None:
                 return from_arktos(Service.COMPUTE, reply)
-            return _json(200, tenant_quota.quota_set(tenant_quota.limits(quotas), None))
+            return json_reply(200, tenant_quota.quota_set(tenant_quota.limits(quotas), None))
 
         return Forward(_list_quotas(ctx, project), unchanged)
     if (
@@ -298,7 +295,10 @@ def update_quota_set(ctx: RequestContext, req: ClientRequest, params: Mapping[st
         name = str((target.get("metadata") or {}).get("name") or "")
         patch = {"spec": {"hard": change.hard_patch(target)}}
         upstream = ArktosRequest(
-            "PATCH", arktos_paths.resourcequota(project, namespace, name), orjson.dumps(patch), MERGE_PATCH
+            "PATCH",
+            arktos_paths.resourcequota(project, namespace, name),
+            orjson.dumps(patch),
+            MERGE_PATCH_CONTENT_TYPE,
         )
 
     def translate(reply: ArktosReply) -> Reply:
@@ -315,6 +315,6 @@ def update_quota_set(ctx: RequestContext, req: ClientRequest, params: Mapping[st
             return from_arktos(Service.COMPUTE, reply)
         if not isinstance(written, dict):
             return from_arktos(Service.COMPUTE, reply)
-        return _json(200, tenant_quota.quota_set(tenant_quota.limits([*others, written]), None))
+        return json_reply(200, tenant_quota.quota_set(tenant_quota.limits([*others, written]), None))
 
     return Forward(upstream, translate)

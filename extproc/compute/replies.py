@@ -3,7 +3,6 @@ Nova's words, the request body as JSON, and the server view builder for a reques
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -13,13 +12,7 @@ from extproc.compute.action_rules import task_lookup_for
 from extproc.compute.server_view import ServerView
 from extproc.context import RequestContext
 from extproc.errors import Service, bad_request, from_arktos
-from extproc.messages import JSON_CONTENT_TYPE, ArktosReply, ClientRequest, Reply
-
-
-def json_reply(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Reply:
-    return Reply(
-        status=status, body=orjson.dumps(body), headers={"content-type": JSON_CONTENT_TYPE, **(headers or {})}
-    )
+from extproc.messages import ArktosReply, ClientRequest, Reply
 
 
 def view_for(ctx: RequestContext) -> ServerView:

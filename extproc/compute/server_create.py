@@ -32,7 +32,7 @@ from extproc.compute.create_request import (
     generate_reservation_id,
     parse_create,
 )
-from extproc.compute.replies import arktos_error, json_reply, request_json, view_for
+from extproc.compute.replies import arktos_error, request_json, view_for
 from extproc.context import RequestContext
 from extproc.errors import Service, bad_request, error_reply
 from extproc.messages import (
@@ -43,6 +43,7 @@ from extproc.messages import (
     Forward,
     Outcome,
     Reply,
+    json_reply,
 )
 from extproc.users import user_id_for_token
 

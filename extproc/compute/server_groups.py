@@ -52,6 +52,7 @@ from extproc.messages import (
     Forward,
     Outcome,
     Reply,
+    json_reply,
 )
 from extproc.server_group_store import (
     AFFINITY,
@@ -239,10 +240,6 @@ def policy_for_create(ctx: RequestContext, token: str | None, group_id: str) -> 
 # -- handlers ----------------------------------------------------------------------------------------------
 
 
-def _json(status: int, body: Any) -> Reply:
-    return Reply(status=status, body=orjson.dumps(body), headers={"content-type": JSON_CONTENT_TYPE})
-
-
 def _loaded(reply: ArktosReply) -> Any:
     try:
         return orjson.loads(reply.body)
@@ -296,7 +293,7 @@ def list_groups(ctx: RequestContext, req: ClientRequest, params: Mapping[str, st
         found = [g for g in map(from_configmap, items) if g is not None]
         found.sort(key=lambda g: (g.created_at, g.id))
         page = found[offset : offset + limit]
-        return _json(
+        return json_reply(
             200,
             {"server_groups": [group_view(g, member_ids(ctx, g), version, g.tenant) for g in page]},
         )
@@ -317,7 +314,9 @@ def show_group(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str
         found = from_configmap(_loaded(reply))
         if found is None or found.id != group_id:
             return error_reply(Service.COMPUTE, 404, group_not_found(group_id))
-        return _json(200, {"server_group": group_view(found, member_ids(ctx, found), version, found.tenant)})
+        return json_reply(
+            200, {"server_group": group_view(found, member_ids(ctx, found), version, found.tenant)}
+        )
 
     return Forward(ArktosRequest(method="GET", path=path), translate)
 
@@ -351,7 +350,7 @@ def create_group(ctx: RequestContext, req: ClientRequest, params: Mapping[str, s
             return from_arktos(Service.COMPUTE, reply)
         if store is not None:
             store.note_written(created)
-        return _json(200, {"server_group": group_view(stored, [], version, stored.tenant)})
+        return json_reply(200, {"server_group": group_view(stored, [], version, stored.tenant)})
 
     upstream = ArktosRequest(
         method="POST",

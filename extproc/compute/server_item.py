@@ -18,7 +18,6 @@ from extproc.compute.batch_create import batch_named, delete_failed_member, firs
 from extproc.compute.replies import (
     arktos_error,
     instance_not_found,
-    json_reply,
     load_json,
     request_json,
     view_for,
@@ -28,16 +27,16 @@ from extproc.context import RequestContext
 from extproc.errors import Service, bad_request, error_reply
 from extproc.messages import (
     JSON_CONTENT_TYPE,
+    JSON_PATCH_CONTENT_TYPE,
+    MERGE_PATCH_CONTENT_TYPE,
     ArktosReply,
     ArktosRequest,
     ClientRequest,
     Forward,
     Outcome,
     Reply,
+    json_reply,
 )
-
-MERGE_PATCH = "application/merge-patch+json"
-JSON_PATCH = "application/json-patch+json"
 
 Json = dict[str, Any]
 
@@ -178,7 +177,7 @@ def update_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
     found = _server_reply(sid, view.update)
     if isinstance(known, Unknown):
         patch: Json = {"metadata": {"annotations": changes}} if changes else {}
-        return Forward(ArktosRequest("PATCH", path, orjson.dumps(patch), MERGE_PATCH), found)
+        return Forward(ArktosRequest("PATCH", path, orjson.dumps(patch), MERGE_PATCH_CONTENT_TYPE), found)
 
     def translate(reply: ArktosReply) -> Reply:
         if _precondition_failed(reply, True):
@@ -186,7 +185,7 @@ def update_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
         return found(reply)
 
     body_ = orjson.dumps(rename_patch(known, changes))
-    return Forward(ArktosRequest("PATCH", path, body_, JSON_PATCH), translate)
+    return Forward(ArktosRequest("PATCH", path, body_, JSON_PATCH_CONTENT_TYPE), translate)
 
 
 def delete_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:

@@ -25,12 +25,12 @@ from extproc.compute.paging import (
     select_page,
     with_servers,
 )
-from extproc.compute.replies import arktos_error, json_reply, load_json, view_for
+from extproc.compute.replies import arktos_error, load_json, view_for
 from extproc.compute.server_view import ServerView
 from extproc.context import RequestContext
 from extproc.errors import Service, error_reply
 from extproc.ids import is_label_value
-from extproc.messages import ArktosReply, ArktosRequest, ClientRequest, Forward, Outcome, Reply
+from extproc.messages import ArktosReply, ArktosRequest, ClientRequest, Forward, Outcome, Reply, json_reply
 
 Json = dict[str, Any]
 

@@ -37,12 +37,18 @@ from extproc.arktos_first import refuse_after_arktos
 from extproc.compute import schemas
 from extproc.context import RequestContext
 from extproc.errors import Service, error_reply, from_arktos
-from extproc.messages import ArktosReply, ArktosRequest, Forward, Outcome, Reply
+from extproc.messages import (
+    JSON_PATCH_CONTENT_TYPE,
+    ArktosReply,
+    ArktosRequest,
+    Forward,
+    Outcome,
+    Reply,
+)
 from extproc.tenant_proofs import ALL_TENANTS
 
 Json = dict[str, Any]
 
-JSON_PATCH = "application/json-patch+json"
 OWNER = "owner"
 ACTION_NAMES = ("lock", "unlock")
 # Microversions that change what is shown and accepted (Nova's servers view and lock_server schemas).
@@ -250,7 +256,7 @@ def lock_action(
         method="PATCH",
         path=arktos_paths.pod(ctx.tenant, ctx.config.namespace, sid),
         body=orjson.dumps(patch),
-        content_type=JSON_PATCH,
+        content_type=JSON_PATCH_CONTENT_TYPE,
     )
     return Forward(upstream, translate)
 

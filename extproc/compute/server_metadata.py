@@ -44,19 +44,19 @@ from extproc.compute.server_view import is_server, server_metadata, state_of
 from extproc.context import RequestContext
 from extproc.errors import Service, bad_request, error_reply, from_arktos
 from extproc.messages import (
-    JSON_CONTENT_TYPE,
+    JSON_PATCH_CONTENT_TYPE,
     ArktosReply,
     ArktosRequest,
     ClientRequest,
     Forward,
     Outcome,
     Reply,
+    json_reply,
 )
 from extproc.tenant_proofs import ALL_TENANTS
 
 Json = dict[str, Any]
 
-JSON_PATCH = "application/json-patch+json"
 # Nova's default ``metadata_items`` quota (nova.conf [quota] metadata_items); Arktos has no such quota.
 METADATA_ITEMS_QUOTA = 128
 ITEM_NOT_FOUND = "Metadata item was not found"
@@ -132,10 +132,6 @@ def metadata_patch(
     return ops
 
 
-def _json(status: int, body: Json) -> Reply:
-    return Reply(status=status, body=orjson.dumps(body), headers={"content-type": JSON_CONTENT_TYPE})
-
-
 def _not_found(sid: str) -> Reply:
     return error_reply(Service.COMPUTE, 404, f"Instance {sid} could not be found.")
 
@@ -163,7 +159,7 @@ def _read(ctx: RequestContext, sid: str, answer: Callable[[dict[str, str]], Repl
 
 
 def list_metadata(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
-    return _read(ctx, params["server_id"], lambda metadata: _json(200, {"metadata": metadata}))
+    return _read(ctx, params["server_id"], lambda metadata: json_reply(200, {"metadata": metadata}))
 
 
 def show_metadata_item(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
@@ -172,7 +168,7 @@ def show_metadata_item(ctx: RequestContext, req: ClientRequest, params: Mapping[
     def answer(metadata: dict[str, str]) -> Reply:
         if key not in metadata:
             return error_reply(Service.COMPUTE, 404, ITEM_NOT_FOUND)
-        return _json(200, {"meta": {key: metadata[key]}})
+        return json_reply(200, {"meta": {key: metadata[key]}})
 
     return _read(ctx, params["server_id"], answer)
 
@@ -234,7 +230,7 @@ def _write(
 
     def translate(reply: ArktosReply) -> Reply:
         if reply.status == 200:
-            return _json(200, reply_body(new)) if reply_body is not None else Reply(status=204)
+            return json_reply(200, reply_body(new)) if reply_body is not None else Reply(status=204)
         if reply.status in (409, 422):
             # A test failed; Arktos has authorized the caller, so the cache may say which.
             now = server_lock.cached_pod(ctx, sid)
@@ -255,7 +251,7 @@ def _write(
         method="PATCH",
         path=arktos_paths.pod(ctx.tenant, ctx.config.namespace, sid),
         body=orjson.dumps(metadata_patch(pod, new, instance_actions.new_record(ctx, token, nova_action))),
-        content_type=JSON_PATCH,
+        content_type=JSON_PATCH_CONTENT_TYPE,
     )
     return Forward(upstream, translate)
 

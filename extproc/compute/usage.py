@@ -44,13 +44,13 @@ from extproc.compute.server_view import (
 from extproc.context import RequestContext
 from extproc.errors import Service, bad_request, from_arktos
 from extproc.messages import (
-    JSON_CONTENT_TYPE,
     ArktosReply,
     ArktosRequest,
     ClientRequest,
     Forward,
     Outcome,
     Reply,
+    json_reply,
 )
 
 Json = dict[str, Any]
@@ -183,10 +183,6 @@ def _pods(reply: ArktosReply) -> list[Mapping[str, Any]] | None:
     return pods
 
 
-def _json(body: Any) -> Reply:
-    return Reply(status=200, body=orjson.dumps(body), headers={"content-type": JSON_CONTENT_TYPE})
-
-
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -206,7 +202,7 @@ def list_usage(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str
         if pods is None:
             return from_arktos(Service.COMPUTE, reply)
         usages = tenant_usages(pods, catalog, start, stop, now, detailed)
-        return _json({"tenant_usages": usages})
+        return json_reply(200, {"tenant_usages": usages})
 
     return Forward(ArktosRequest("GET", arktos_paths.all_tenants_pods()), translate)
 
@@ -226,6 +222,6 @@ def show_usage(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str
         if pods is None:
             return from_arktos(Service.COMPUTE, reply)
         usages = tenant_usages(pods, catalog, start, stop, now, detailed=True)
-        return _json({"tenant_usage": usages[0] if usages else {}})
+        return json_reply(200, {"tenant_usage": usages[0] if usages else {}})
 
     return Forward(ArktosRequest("GET", arktos_paths.pods(tenant, ctx.config.namespace)), translate)

@@ -13,19 +13,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
-
 from extproc.context import RequestContext
 from extproc.headers import MAX_VERSION_STRING, MIN_VERSION_STRING
-from extproc.messages import JSON_CONTENT_TYPE, ClientRequest, Reply
+from extproc.messages import ClientRequest, Reply, json_reply
 
 AVAILABILITY_ZONE = "nova"
 V21_UPDATED = "2013-07-23T11:33:21Z"
 V20_UPDATED = "2011-01-21T11:33:21Z"
-
-
-def _json(body: Any) -> Reply:
-    return Reply(status=200, body=orjson.dumps(body), headers={"content-type": JSON_CONTENT_TYPE})
 
 
 def _compute_url(ctx: RequestContext) -> str:
@@ -95,31 +89,32 @@ def v20_entry(ctx: RequestContext) -> dict[str, Any]:
 
 def versions_index(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Reply:
     """``GET /compute`` and ``/compute/``."""
-    return _json(versions_document(ctx))
+    return json_reply(200, versions_document(ctx))
 
 
 def version_show(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Reply:
     """``GET /compute/v2.1`` (with or without the project and trailing slash)."""
-    return _json({"version": v21_entry(ctx)})
+    return json_reply(200, {"version": v21_entry(ctx)})
 
 
 def legacy_version_show(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Reply:
     """``GET /compute/v2`` (with or without the project and trailing slash): the legacy API's document."""
-    return _json({"version": v20_entry(ctx)})
+    return json_reply(200, {"version": v20_entry(ctx)})
 
 
 def availability_zones(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Reply:
     """``GET /os-availability-zone``: the one zone every server is in."""
-    return _json(
+    return json_reply(
+        200,
         {
             "availabilityZoneInfo": [
                 {"zoneName": AVAILABILITY_ZONE, "zoneState": {"available": True}, "hosts": None}
             ]
-        }
+        },
     )
 
 
 def floating_ip_pools(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Reply:
     """``GET /os-floating-ip-pools`` (Nova's network proxy API, up to microversion 2.35): Arktos has no
     floating IPs, so no pools, as a Nova without floating IP networks answers."""
-    return _json({"floating_ip_pools": []})
+    return json_reply(200, {"floating_ip_pools": []})

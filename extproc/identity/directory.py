@@ -28,13 +28,13 @@ from extproc.context import RequestContext
 from extproc.errors import Service, echo, error_reply, from_arktos
 from extproc.identity import directory_views as dv
 from extproc.messages import (
-    JSON_CONTENT_TYPE,
     ArktosReply,
     ArktosRequest,
     ClientRequest,
     Forward,
     Outcome,
     Reply,
+    json_reply,
 )
 from extproc.users import user_id_for_token
 
@@ -51,10 +51,6 @@ def forbidden(action: str) -> Reply:
     return error_reply(
         Service.IDENTITY, 403, f"You are not authorized to perform the requested action: identity:{action}."
     )
-
-
-def _json(status: int, body: object) -> Reply:
-    return Reply(status=status, body=orjson.dumps(body), headers={"content-type": JSON_CONTENT_TYPE})
 
 
 def _body(reply: ArktosReply) -> Mapping[str, object] | None:
@@ -106,7 +102,7 @@ def auth_projects(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
     return _for_caller(
         ctx,
         "list_user_projects",
-        lambda tenant: _json(
+        lambda tenant: json_reply(
             200, dv.projects_body(config, [dv.project(config, tenant)], "auth/projects", {})
         ),
     )
@@ -115,13 +111,15 @@ def auth_projects(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
 def auth_domains(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
     config = ctx.config
     return _for_caller(
-        ctx, "list_user_domains", lambda _: _json(200, dv.domains_body(config, "auth/domains", {}))
+        ctx, "list_user_domains", lambda _: json_reply(200, dv.domains_body(config, "auth/domains", {}))
     )
 
 
 def auth_catalog(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
     config = ctx.config
-    return _for_caller(ctx, "get_auth_catalog", lambda tenant: _json(200, dv.catalog_body(config, tenant)))
+    return _for_caller(
+        ctx, "get_auth_catalog", lambda tenant: json_reply(200, dv.catalog_body(config, tenant))
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -142,7 +140,7 @@ def list_projects(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
             if p is not None
         ]
         shown = dv.filter_projects(sorted(projects, key=lambda p: str(p["name"])), req.query)
-        return _json(200, dv.projects_body(config, shown, "projects", req.query))
+        return json_reply(200, dv.projects_body(config, shown, "projects", req.query))
 
     return Forward(ArktosRequest(method="GET", path=arktos_paths.tenants()), translate)
 
@@ -159,7 +157,7 @@ def show_project(ctx: RequestContext, req: ClientRequest, params: Mapping[str, s
         shown = dv.project_of_tenant(config, _body(reply) or {})
         if shown is None:
             return from_arktos(Service.IDENTITY, reply)
-        return _json(200, {"project": shown})
+        return json_reply(200, {"project": shown})
 
     return Forward(ArktosRequest(method="GET", path=arktos_paths.tenant(project_id)), translate)
 
@@ -170,7 +168,7 @@ def list_domains(ctx: RequestContext, req: ClientRequest, params: Mapping[str, s
     def translate(reply: ArktosReply) -> Reply:
         if reply.status != 200:
             return _refused(reply, "list_domains")
-        return _json(200, dv.domains_body(config, "domains", req.query))
+        return json_reply(200, dv.domains_body(config, "domains", req.query))
 
     # Keystone lists domains to system readers only: Arktos's equivalent is who may list tenants.
     return Forward(ArktosRequest(method="GET", path=arktos_paths.tenants({"limit": "1"})), translate)
@@ -180,7 +178,7 @@ def show_domain(ctx: RequestContext, req: ClientRequest, params: Mapping[str, st
     config = ctx.config
     domain_id = params["keystone_id"]
     if domain_id == dv.DEFAULT_DOMAIN_ID:
-        return _for_caller(ctx, "get_domain", lambda _: _json(200, {"domain": dv.domain(config)}))
+        return _for_caller(ctx, "get_domain", lambda _: json_reply(200, {"domain": dv.domain(config)}))
 
     def translate(reply: ArktosReply) -> Reply:
         # Only an administrator learns that a domain does not exist (as in Keystone).
@@ -204,7 +202,7 @@ def show_user(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]
         if user_id != user_id_for_token(token):
             # No user store: another user cannot be looked up (Keystone's answer to a non-admin).
             return forbidden("get_user")
-        return _json(200, {"user": dv.user(config, user_id, tenant)})
+        return json_reply(200, {"user": dv.user(config, user_id, tenant)})
 
     return _for_caller(ctx, "get_user", answer)
 
@@ -219,7 +217,7 @@ def list_user_projects(ctx: RequestContext, req: ClientRequest, params: Mapping[
         if user_id != user_id_for_token(token):
             return forbidden("list_user_projects")
         collection = f"users/{user_id}/projects"
-        return _json(200, dv.projects_body(config, [dv.project(config, tenant)], collection, req.query))
+        return json_reply(200, dv.projects_body(config, [dv.project(config, tenant)], collection, req.query))
 
     return _for_caller(ctx, "list_user_projects", answer)
 
@@ -230,7 +228,7 @@ def list_role_assignments(ctx: RequestContext, req: ClientRequest, params: Mappi
     return _for_caller(
         ctx,
         "list_role_assignments",
-        lambda tenant: _json(200, dv.role_assignments_body(config, user_id, tenant, req.query)),
+        lambda tenant: json_reply(200, dv.role_assignments_body(config, user_id, tenant, req.query)),
     )
 
 
@@ -239,7 +237,9 @@ def list_services(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
 
     def answer(tenant: str) -> Reply:
         shown = dv.filter_by(dv.services(config, tenant), req.query, ("type", "name"))
-        return _json(200, {"services": shown, "links": dv.collection_links(config, "services", req.query)})
+        return json_reply(
+            200, {"services": shown, "links": dv.collection_links(config, "services", req.query)}
+        )
 
     return _for_caller(ctx, "list_services", answer)
 
@@ -251,7 +251,7 @@ def show_service(ctx: RequestContext, req: ClientRequest, params: Mapping[str, s
     def answer(tenant: str) -> Reply:
         for found in dv.services(config, tenant):
             if found["id"] == wanted:
-                return _json(200, {"service": found})
+                return json_reply(200, {"service": found})
         return error_reply(Service.IDENTITY, 404, f"Could not find service: {echo(wanted)}.")
 
     return _for_caller(ctx, "get_service", answer)
@@ -264,7 +264,9 @@ def list_endpoints(ctx: RequestContext, req: ClientRequest, params: Mapping[str,
         shown = dv.filter_by(
             dv.endpoints(config, tenant), req.query, ("service_id", "interface", "region_id")
         )
-        return _json(200, {"endpoints": shown, "links": dv.collection_links(config, "endpoints", req.query)})
+        return json_reply(
+            200, {"endpoints": shown, "links": dv.collection_links(config, "endpoints", req.query)}
+        )
 
     return _for_caller(ctx, "list_endpoints", answer)
 
@@ -276,7 +278,7 @@ def show_endpoint(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
     def answer(tenant: str) -> Reply:
         for found in dv.endpoints(config, tenant):
             if found["id"] == wanted:
-                return _json(200, {"endpoint": found})
+                return json_reply(200, {"endpoint": found})
         return error_reply(Service.IDENTITY, 404, f"Could not find endpoint: {echo(wanted)}.")
 
     return _for_caller(ctx, "get_endpoint", answer)

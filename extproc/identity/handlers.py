@@ -35,26 +35,18 @@ from extproc.identity.auth_request import (
     parse_auth_request,
 )
 from extproc.messages import (
-    JSON_CONTENT_TYPE,
     ArktosReply,
     ArktosRequest,
     ClientRequest,
     Forward,
     Outcome,
     Reply,
+    json_reply,
 )
 
 UNAUTHORIZED = "The request you have made requires authentication."
 TOKEN_NOT_FOUND = "Could not find token."
 SUBJECT_TOKEN_HEADER = "x-subject-token"
-
-
-def _json(status: int, body: object, headers: Mapping[str, str] | None = None) -> Reply:
-    return Reply(
-        status=status,
-        body=orjson.dumps(body),
-        headers={"content-type": JSON_CONTENT_TYPE, **(headers or {})},
-    )
 
 
 def _unauthorized(message: str = UNAUTHORIZED) -> Reply:
@@ -84,11 +76,11 @@ def _with_catalog(req: ClientRequest) -> bool:
 
 
 def versions(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
-    return _json(300, views.versions(ctx.config), {"location": views.v3_url(ctx.config)})
+    return json_reply(300, views.versions(ctx.config), {"location": views.v3_url(ctx.config)})
 
 
 def v3_version(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
-    return _json(200, views.version(ctx.config))
+    return json_reply(200, views.version(ctx.config))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -132,7 +124,7 @@ def issue_token(ctx: RequestContext, req: ClientRequest, params: Mapping[str, st
             audit=views.audit_id(),
             with_catalog=with_catalog,
         )
-        return _json(201, body, {SUBJECT_TOKEN_HEADER: auth.token})
+        return json_reply(201, body, {SUBJECT_TOKEN_HEADER: auth.token})
 
     return Forward(ArktosRequest(method="GET", path=path, bearer_token=auth.token), translate)
 
@@ -168,7 +160,7 @@ def validate_token(ctx: RequestContext, req: ClientRequest, params: Mapping[str,
             audit=views.audit_id(),
             with_catalog=with_catalog,
         )
-        return _json(200, body, {SUBJECT_TOKEN_HEADER: subject})
+        return json_reply(200, body, {SUBJECT_TOKEN_HEADER: subject})
 
     upstream = ArktosRequest(
         method="GET", path=arktos_paths.namespace(ctx.config.namespace), bearer_token=subject

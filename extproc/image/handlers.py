@@ -8,9 +8,6 @@ The version document and the schemas need no Arktos call.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-
-import orjson
 
 from extproc.catalog import Image, canonical_image_id
 from extproc.catalog_reads import read_images
@@ -19,15 +16,11 @@ from extproc.errors import Service, bad_request, not_found
 from extproc.image import schemas, views
 from extproc.image.list_query import link_query, ordered_images, parse_list
 from extproc.messages import (
-    JSON_CONTENT_TYPE,
     ClientRequest,
     Outcome,
     Reply,
+    json_reply,
 )
-
-
-def _json(status: int, body: Any) -> Reply:
-    return Reply(status=status, body=orjson.dumps(body), headers={"content-type": JSON_CONTENT_TYPE})
 
 
 def _bad(message: str) -> Reply:
@@ -44,15 +37,15 @@ def image_not_found(image_id: str) -> Reply:
 
 def versions(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
     # NOTE: Glance answers its root with 300 Multiple Choices and no Location header (fixture 01).
-    return _json(300, views.versions(ctx.config))
+    return json_reply(300, views.versions(ctx.config))
 
 
 def image_schema(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
-    return _json(200, schemas.image_schema())
+    return json_reply(200, schemas.image_schema())
 
 
 def images_schema(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
-    return _json(200, schemas.images_schema())
+    return json_reply(200, schemas.images_schema())
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -69,7 +62,7 @@ def show_image(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str
     def answer(images: list[Image]) -> Reply:
         for image in images:
             if image.id == image_id:
-                return _json(200, views.image(image))
+                return json_reply(200, views.image(image))
         return image_not_found(requested)
 
     # A snapshot the cache knows of: read that tenant's ConfigMap, so Arktos decides whether the caller may
@@ -107,6 +100,6 @@ def list_images(ctx: RequestContext, req: ClientRequest, params: Mapping[str, st
         next_href = None
         if page and len(page) == query.limit:
             next_href = f"/v2/images?{link_query(req, page[-1].id)}"
-        return _json(200, views.image_list(page, first, next_href))
+        return json_reply(200, views.image_list(page, first, next_href))
 
     return read_images(ctx, Service.IMAGE, answer)

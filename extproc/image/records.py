@@ -32,12 +32,15 @@ from extproc import arktos_paths
 from extproc.annotations import IMAGES_CONFIGMAP
 from extproc.catalog import DELETED_SNAPSHOTS_KEY, Image, ImagesConfigMap, image_entry
 from extproc.image import schemas
-from extproc.messages import JSON_CONTENT_TYPE, ArktosRequest
+from extproc.messages import (
+    JSON_CONTENT_TYPE,
+    JSON_PATCH_CONTENT_TYPE,
+    ArktosRequest,
+)
 from extproc.snapshots import default_images_data, deleted_snapshots
 
 Json = dict[str, Any]
 
-JSON_PATCH = "application/json-patch+json"
 GLANCE_TIME = "%Y-%m-%dT%H:%M:%SZ"
 
 # glance/api/v2/images.py RequestDeserializer
@@ -387,4 +390,4 @@ def write_request(
         {"op": "add", "path": "/data", "value": dict(data)},
     ]
     path = arktos_paths.configmap(tenant, namespace, IMAGES_CONFIGMAP)
-    return ArktosRequest("PATCH", path, orjson.dumps(ops), JSON_PATCH)
+    return ArktosRequest("PATCH", path, orjson.dumps(ops), JSON_PATCH_CONTENT_TYPE)

@@ -34,7 +34,14 @@ from extproc.context import RequestContext
 from extproc.errors import Service, error_reply, from_arktos
 from extproc.image import records, views
 from extproc.image.records import Refusal
-from extproc.messages import JSON_CONTENT_TYPE, ArktosReply, ClientRequest, Forward, Outcome, Reply
+from extproc.messages import (
+    ArktosReply,
+    ClientRequest,
+    Forward,
+    Outcome,
+    Reply,
+    json_reply,
+)
 from extproc.snapshots import is_snapshot
 
 _DEFAULT_IDS = frozenset(image.id for image in DEFAULT_IMAGES)
@@ -55,10 +62,6 @@ UPLOAD_DISABLED = (
 IN_FLIGHT = (
     "Image {id} is a server snapshot that Arktos is still taking; it can be deleted once it is active."
 )
-
-
-def _json(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Reply:
-    return Reply(status, orjson.dumps(body), {"content-type": JSON_CONTENT_TYPE, **(headers or {})})
 
 
 def _error(service: Service, refusal: Refusal) -> Reply:
@@ -228,7 +231,7 @@ def _owned(image: Image, tenant: str) -> Refusal | None:
 def _shown(image: Image | None) -> Reply:
     if image is None:
         return error_reply(Service.IMAGE, 409, RETRY)
-    return _json(200, views.image(image))
+    return json_reply(200, views.image(image))
 
 
 def update_image(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
@@ -291,7 +294,7 @@ def import_info(ctx: RequestContext, req: ClientRequest, params: Mapping[str, st
         "type": "array",
         "value": list(records.IMPORT_METHODS),
     }
-    return _json(200, {"import-methods": methods})
+    return json_reply(200, {"import-methods": methods})
 
 
 def upload_disabled(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
@@ -329,7 +332,7 @@ def create_image(ctx: RequestContext, req: ClientRequest, params: Mapping[str, s
     def translate(reply: ArktosReply) -> Reply:
         if reply.status in (200, 201):
             recorded = _fresh(reply, image.id) or image
-            return _json(201, views.image(recorded), {"location": location})
+            return json_reply(201, views.image(recorded), {"location": location})
         if reply.status == 403:
             return error_reply(Service.IMAGE, 403, "You are not authorized to complete add_image action.")
         if reply.status in (409, 422):

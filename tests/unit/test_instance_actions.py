@@ -12,14 +12,13 @@ import pytest
 
 from extproc import annotations as keys
 from extproc import instance_action_recorder as recorder_module
-from extproc.arktos_client import MERGE_PATCH
 from extproc.catalog import CatalogStore
 from extproc.cluster_cache import ACTION, POD, REPLICASET, ClusterCache
 from extproc.compute import instance_actions as ia
 from extproc.config import GatewayConfig
 from extproc.context import RequestContext
 from extproc.instance_action_recorder import InstanceActionRecorder, prune_patch
-from extproc.messages import ArktosReply, ClientRequest, Forward, Reply
+from extproc.messages import MERGE_PATCH_CONTENT_TYPE, ArktosReply, ClientRequest, Forward, Reply
 from extproc.routes import resolve
 from extproc.users import user_id_for_token
 from tests.shared_fixtures import ARKTOS_FIXTURES
@@ -364,7 +363,7 @@ def test_the_recorder_writes_a_submitted_action_on_its_pod() -> None:
         return client.calls
 
     ((method, path, body, content_type),) = asyncio.run(scenario())
-    assert (method, path, content_type) == ("PATCH", POD_PATH, MERGE_PATCH)
+    assert (method, path, content_type) == ("PATCH", POD_PATH, MERGE_PATCH_CONTENT_TYPE)
     annotations = orjson.loads(body)["metadata"]["annotations"]
     ((key, value),) = annotations.items()
     assert ia.record_of(key, value) == record("reboot", "req-r", "2026-11-30T09:03:00.000000", ref="reboot-1")
