@@ -1,4 +1,8 @@
-"""Nova's server order (created_at desc, id desc) and its pages: limit, marker, the next link."""
+"""Nova's server order (created_at desc, id desc) and its pages: limit, marker, the next link.
+
+One engine for both sources of a list: the servers are ordered once (``order_servers``; the watch cache
+memoizes it per scope, a list read from Arktos orders its reply), then ``select_page`` pages them.
+"""
 
 from __future__ import annotations
 
@@ -32,28 +36,13 @@ class Page:
     next_marker: str | None
 
 
-def select_page(items: list[Any], query: ListQuery) -> Page | Reply:
-    """Servers among ``items`` (pods of an Arktos list) that the query wants, newest first, one page."""
-    servers = [p for p in items if is_server(p)]
-    ordered = sorted((p for p in servers if query.wants(p)), key=sort_key, reverse=True)
-    if query.marker is not None:
-        marker_pod = next((p for p in servers if server_id(p) == query.marker), None)
-        if marker_pod is None:
-            return bad_request(Service.COMPUTE, f"marker [{echo(query.marker)}] not found")
-        marker_key = sort_key(marker_pod)
-        ordered = [p for p in ordered if sort_key(p) < marker_key]
-    page = ordered[: query.limit]
-    full = bool(page) and len(page) == query.limit
-    return Page(page, server_id(page[-1]) if full else None)
-
-
 @dataclass(frozen=True, slots=True)
 class Ordered:
-    """The servers of one list scope, as ``select_page`` sees them, sorted once (newest first)."""
+    """The servers of one list scope, sorted once (newest first), as ``select_page`` pages them."""
 
     pods: list[Mapping[str, Any]]
     keys: list[tuple[datetime, str]]
-    # server id -> index of its first occurrence (the marker ``select_page`` finds)
+    # server id -> index of its first occurrence (where a marker is found)
     position: dict[str, int]
 
 
@@ -68,7 +57,7 @@ def _ordered(keyed: list[tuple[tuple[datetime, str], Mapping[str, Any]]]) -> Ord
 
 
 def order_servers(items: list[Any]) -> Ordered:
-    """``items`` (pods of one scope) as ``select_page`` orders them: the servers, batch members showing
+    """The servers among ``items`` (pods of one scope: an Arktos list or the cache's), batch members showing
     their provisional names, newest first. A module-level function so the cache can memoize it
     (``ClusterView.derived`` keys on it)."""
     keyed: list[tuple[tuple[datetime, str], Mapping[str, Any]]] = []
@@ -88,9 +77,9 @@ def with_servers(ordered: Ordered, extra: list[Json]) -> Ordered:
     return _ordered(keyed)
 
 
-def select_ordered(ordered: Ordered, query: ListQuery) -> Page | Reply:
-    """``select_page`` over servers sorted already: the same page, without sorting or filtering more than
-    the page needs (filters run only until the page is full)."""
+def select_page(ordered: Ordered, query: ListQuery) -> Page | Reply:
+    """The page of ``ordered`` the query asks for: the servers it wants strictly older than the marker, at
+    most ``limit`` of them (filters run only until the page is full)."""
     start = 0
     if query.marker is not None:
         index = ordered.position.get(query.marker)

@@ -21,7 +21,6 @@ from extproc.compute.paging import (
     Page,
     next_link,
     order_servers,
-    select_ordered,
     select_page,
     with_servers,
 )
@@ -109,7 +108,7 @@ def _list(ctx: RequestContext, req: ClientRequest, detail: bool) -> Outcome:
         # Batch members not named yet show the name the reconciler will give them (name filters see it).
         # NOTE: members Arktos refused to create (``batch.failed_members``) are not shown on this path: they
         # come from the ReplicaSet, which this one pod list does not include; the cache path shows them.
-        return _list_reply(view, req, detail, select_page(batch.with_provisional_names(items), query))
+        return _list_reply(view, req, detail, select_page(order_servers(items), query))
 
     return Forward(ArktosRequest(method="GET", path=path(selector)), translate)
 
@@ -137,7 +136,7 @@ def _list_from_cache(
             tenant = cache_tenant(items[0])
         else:
             # The short path's tenant is the caller's, which only Arktos knows; it listed no pod at all.
-            return _list_reply(view, req, detail, select_page([], query))
+            return _list_reply(view, req, detail, select_page(order_servers([]), query))
 
         def with_refused_members() -> Ordered:
             # Built once per change of the scope's pods or ReplicaSets, not per list: a batch with many
@@ -147,7 +146,7 @@ def _list_from_cache(
             return with_servers(ordered, failed) if failed else ordered
 
         ordered = cluster.memoized(tenant, namespace, "servers-with-refused-members", with_refused_members)
-        return _list_reply(view, req, detail, select_ordered(ordered, query))
+        return _list_reply(view, req, detail, select_page(ordered, query))
 
     return Forward(ArktosRequest(method="GET", path=probe_path), translate)
 
