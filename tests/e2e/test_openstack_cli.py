@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.conftest import OpenStackCLI
+from tests.e2e.test_image_lifecycle import image_create
+
+CIRROS_ID = "6db08272-a856-49da-8909-7c4c73ab0bac"
 
 pytestmark = pytest.mark.e2e
 
@@ -17,9 +20,17 @@ def test_flavor_list_shows_devstack_flavors(cli: OpenStackCLI) -> None:
     assert "ds4G" in flavors
 
 
-def test_image_list_shows_cirros(cli: OpenStackCLI) -> None:
-    images = cli.json("image", "list")
-    assert [(i["Name"], i["Status"]) for i in images] == [("cirros-0.5.2-x86_64-disk", "active")]
+def test_image_list_shows_the_builtin_image_and_the_projects_own(cli: OpenStackCLI) -> None:
+    # Other tests add and remove the project's images: this one checks the images it controls, so it
+    # passes in any order, alone or in the whole suite.
+    created = image_create(cli, "--disk-format", "qcow2", "--container-format", "bare", "listed-own")
+    try:
+        images = {i["ID"]: (i["Name"], i["Status"]) for i in cli.json("image", "list")}
+        assert images[CIRROS_ID] == ("cirros-0.5.2-x86_64-disk", "active")
+        assert images[created["id"]] == ("listed-own", "queued")
+    finally:
+        cli.run("image", "delete", created["id"])
+    assert created["id"] not in {i["ID"] for i in cli.json("image", "list")}
 
 
 def test_server_lifecycle(cli: OpenStackCLI) -> None:

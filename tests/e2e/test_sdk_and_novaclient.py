@@ -47,9 +47,10 @@ def test_sdk_lists_no_floating_ip_pools(conn: openstack.connection.Connection) -
     assert conn.list_floating_ip_pools() == []
 
 
-def test_sdk_compute_proxy_find_flavor_and_image(conn: openstack.connection.Connection) -> None:
+def test_sdk_finds_a_flavor_in_nova_and_an_image_in_glance(conn: openstack.connection.Connection) -> None:
     flavor = conn.compute.find_flavor("m1.small", ignore_missing=False)
     assert (flavor.id, flavor.ram, flavor.vcpus, flavor.disk) == ("2", 2048, 1, 20)
+    # Glance (Nova's own /images proxy: test_client_flows.test_nova_image_proxy).
     image = conn.image.find_image("cirros-0.5.2-x86_64-disk", ignore_missing=False)
     assert image.status == "active"
     assert image.disk_format == "qcow2"

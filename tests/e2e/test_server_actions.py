@@ -78,9 +78,7 @@ def test_reboot_is_one_arktos_call(stack: Stack, demo_api: Api, vm: dict[str, An
     assert reply.content == b""
     calls = stack.arktos_requests()[before:]
     assert calls == [("POST", f"/api/v1/tenants/demo/namespaces/default/pods/{vm['id']}/action")]
-    # The reboot shows as Nova's REBOOT until Arktos completes it, then ACTIVE with task_state null.
-    shown = demo_api.get(f"/servers/{vm['id']}").json()["server"]
-    assert (shown["status"], shown["OS-EXT-STS:task_state"]) in (("REBOOT", "rebooting"), ("ACTIVE", None))
+    # REBOOT while it runs: test_in_flight_states (a stack whose node agent is slow enough to see it).
     eventually(
         lambda: True if demo_api.get(f"/servers/{vm['id']}").json()["server"]["status"] == "ACTIVE" else None,
         "the reboot to finish",
@@ -210,10 +208,8 @@ def test_action_errors(demo_api: Api, vm: dict[str, Any]) -> None:
     assert snapshot.content == b""
     location = snapshot.headers["Location"]
     assert location.startswith(f"{demo_api.public_url}/image/v2/images/")
-    # Visible at once (queued or saving), then active.
-    first = demo_api.get(location)
-    assert first.status_code == 200
-    assert first.json()["status"] in ("queued", "saving", "active")
+    # Visible at once (its state while in progress: test_in_flight_states), then active.
+    assert demo_api.get(location).status_code == 200
     eventually(lambda: True if demo_api.get(location).json()["status"] == "active" else None, "snapshot")
 
 

@@ -1,0 +1,98 @@
+"""The states Nova shows while an action is still running (REBOOT, a snapshot image not yet active),
+observed for certain: a stack of its own whose node agent takes 5 s per VM operation, so the reads that
+follow an action's 202 land while the node agent is still working on it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import pytest
+
+from gateway_stack import Stack
+from tests.e2e.conftest import DEMO_TOKEN, Api, StackFactory
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.sim_only(
+        "needs the simulator's node agent slowed down (--vm-boot-seconds) for its own stack"
+    ),
+]
+
+T = TypeVar("T")
+IMAGE_ID = "6db08272-a856-49da-8909-7c4c73ab0bac"
+# Long enough for a read right after a 202 to arrive first on a loaded machine.
+NODE_AGENT_SECONDS = 5.0
+
+
+def eventually(probe: Callable[[], T | None], what: str, timeout: float = 120.0) -> T:
+    """Poll until ``probe`` returns a value (a wait, not a timing assertion)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value is not None:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def slow_api(make_stack: StackFactory, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    with make_stack(tmp_path_factory.mktemp("slow"), vm_boot_seconds=NODE_AGENT_SECONDS) as slow:
+        assert isinstance(slow, Stack)
+        yield Api(slow.public_url, DEMO_TOKEN, "demo")
+
+
+@pytest.fixture(scope="module")
+def server_id(slow_api: Api) -> Iterator[str]:
+    created = slow_api.post(
+        "/servers", json={"server": {"name": "in-flight", "imageRef": IMAGE_ID, "flavorRef": "1"}}
+    )
+    assert created.status_code == 202, created.text
+    sid: str = created.json()["server"]["id"]
+    wait_until_active(slow_api, sid)
+    yield sid
+    slow_api.delete(f"/servers/{sid}")
+
+
+def shown(api: Api, sid: str) -> dict[str, Any]:
+    reply = api.get(f"/servers/{sid}")
+    assert reply.status_code == 200, reply.text
+    server: dict[str, Any] = reply.json()["server"]
+    return server
+
+
+def wait_until_active(api: Api, sid: str) -> dict[str, Any]:
+    def idle() -> dict[str, Any] | None:
+        server = shown(api, sid)
+        return server if (server["status"], server["OS-EXT-STS:task_state"]) == ("ACTIVE", None) else None
+
+    return eventually(idle, f"server {sid} ACTIVE with no task")
+
+
+def test_a_reboot_shows_reboot_until_the_node_agent_has_done_it(slow_api: Api, server_id: str) -> None:
+    for kind, status, task in (("SOFT", "REBOOT", "rebooting"), ("HARD", "HARD_REBOOT", "rebooting_hard")):
+        reply = slow_api.post(f"/servers/{server_id}/action", json={"reboot": {"type": kind}})
+        assert reply.status_code == 202, reply.text
+        during = shown(slow_api, server_id)
+        assert (during["status"], during["OS-EXT-STS:task_state"]) == (status, task)
+        wait_until_active(slow_api, server_id)
+
+
+def test_a_snapshot_is_an_image_in_progress_before_it_is_active(slow_api: Api, server_id: str) -> None:
+    reply = slow_api.post(f"/servers/{server_id}/action", json={"createImage": {"name": "in-flight-snap"}})
+    assert reply.status_code == 202, reply.text
+    location = reply.headers["Location"]
+    first = slow_api.session.get(location, timeout=30)
+    assert first.status_code == 200
+    # queued: the processor has noted its Action and the watch has not shown it yet; saving: Arktos has it.
+    assert first.json()["status"] in ("queued", "saving")
+    during = shown(slow_api, server_id)
+    assert (during["status"], during["OS-EXT-STS:task_state"]) == ("ACTIVE", "image_snapshot")
+
+    def active() -> dict[str, Any] | None:
+        image: dict[str, Any] = slow_api.session.get(location, timeout=30).json()
+        return image if image["status"] == "active" else None
+
+    assert eventually(active, "the snapshot image active")["name"] == "in-flight-snap"
