@@ -271,7 +271,7 @@ def test_parse_images_duplicate_ids_keep_the_first() -> None:
 
 
 def _configmap(name: str) -> dict:
-    return yaml.safe_load((REPO / "k8s" / name).read_text())
+    return yaml.safe_load((REPO / "k8s" / "catalog" / name).read_text())
 
 
 def test_example_flavors_configmap_parses_cleanly(caplog: pytest.LogCaptureFixture) -> None:
