@@ -21,6 +21,7 @@ from typing import Any
 from bench import load, report
 from bench import scenarios as sc
 from bench.batch import run_batch_benchmark
+from bench.failover import run_failover
 from bench.harness import BenchStack
 from bench.soak import run_soak
 
@@ -28,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 # Scenario groups ``--only`` selects (to iterate on one lever; the README's tables come from full runs).
-GROUPS = ("get", "flavors", "token", "reboot", "create", "delete", "list", "batch", "soak")
+GROUPS = ("get", "flavors", "token", "reboot", "create", "delete", "list", "batch", "soak", "failover")
 
 
 def _ints(text: str) -> list[int]:
@@ -51,6 +52,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--batch", type=int, default=1000, help="servers for the batch-create scenario (0: skip)")
     ap.add_argument(
         "--soak-seconds", type=float, default=90.0, help="mixed load sampling processor RSS (0: skip)"
+    )
+    ap.add_argument(
+        "--failover-seconds",
+        type=float,
+        default=15.0,
+        help="load on two processors while one is killed and restarted (0: skip)",
     )
     ap.add_argument(
         "--reboot-seconds",
@@ -78,6 +85,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.quick:
         args.seconds, args.warmup, args.connections, args.sizes, args.batch = 1.0, 0.0, [2], [20], 3
         args.soak_seconds = min(args.soak_seconds, 3.0)
+        # The smoke run leaves it out unless asked for: tests/plumbing/test_processor_replicas.py runs it.
+        args.failover_seconds = (
+            min(args.failover_seconds, 5.0) if args.only and "failover" in args.only else 0.0
+        )
         args.reboot_seconds = REBOOT_MIN_SECONDS
     return args
 
@@ -91,6 +102,7 @@ def run(args: argparse.Namespace, workdir: Path, say: Callable[[str], None]) -> 
     started = datetime.now(UTC)
     batch: Any = None
     soak: Any = None
+    failover: Any = None
 
     def wanted(group: str) -> bool:
         return args.only is None or group in args.only
@@ -170,6 +182,16 @@ def run(args: argparse.Namespace, workdir: Path, say: Callable[[str], None]) -> 
             bs.settle()
             batch = run_batch(bs, args.batch, say)
 
+    # After the main stack is gone: its own stack (two processors), not competing with it for the cores.
+    if args.failover_seconds and wanted("failover"):
+        say(f"failover ({args.failover_seconds:.0f} s on two processors, one killed then restarted)")
+        failover = run_failover(workdir / "failover", args.failover_seconds)
+        say(
+            f"  {failover['requests']} requests, {failover['fail_closed_503']} fail-closed 503, "
+            f"{failover['other_errors']} other errors, recovered {failover['recovery_s']:.2f} s "
+            f"after the kill, {failover['requests_to_restarted_processor']} requests to the restarted one"
+        )
+
     report.add_ratios(rows)
     checks = report.check_targets(rows, max(args.sizes) if args.sizes else None)
     return {
@@ -194,6 +216,7 @@ def run(args: argparse.Namespace, workdir: Path, say: Callable[[str], None]) -> 
         "targets": checks,
         "batch": batch,
         "soak": soak,
+        "failover": failover,
     }
 
 

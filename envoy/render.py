@@ -53,6 +53,8 @@ class EnvoyParams:
     admin_port: int = 9901
     # "host:port", "unix:/path" or "/path" (unix socket).
     processor: str = "127.0.0.1:50051"
+    # More processors (replicas) in the same ext_proc cluster, each an address like ``processor``.
+    extra_processors: tuple[str, ...] = ()
     message_timeout_seconds: float = 5.0
     max_message_timeout_seconds: float = 30.0
     # Arktos must answer within this (a paused Arktos gives the client a 504, not a minute of silence).
@@ -115,8 +117,18 @@ def parse_processor(address: str) -> tuple[str | None, str | None, int | None]:
     return None, host.strip("[]"), int(port)
 
 
+def _endpoint(address: str) -> str:
+    """One lb_endpoint of the ext_proc cluster (YAML lines at the template's indentation)."""
+    sock_path, host, port = parse_processor(address)
+    where = (
+        f"pipe: {{path: {_yaml_str(sock_path)}}}"
+        if sock_path is not None
+        else f"socket_address: {{address: {_yaml_str(host or '')}, port_value: {port}}}"
+    )
+    return f"        - endpoint:\n            address:\n              {where}"
+
+
 def _values(p: EnvoyParams) -> tuple[dict[str, str], dict[str, bool]]:
-    sock_path, proc_host, proc_port = parse_processor(p.processor)
     sni = p.arktos_sni or p.arktos_host
     default_port = 443 if p.arktos_tls else 80
     authority = p.arktos_host if p.arktos_port == default_port else f"{p.arktos_host}:{p.arktos_port}"
@@ -133,9 +145,7 @@ def _values(p: EnvoyParams) -> tuple[dict[str, str], dict[str, bool]]:
         "arktos_san": _yaml_str(sni),
         "arktos_san_type": "IP_ADDRESS" if _is_ip(sni) else "DNS",
         "arktos_ca": _yaml_str(p.arktos_ca or SYSTEM_CA_BUNDLE),
-        "processor_path": _yaml_str(sock_path or ""),
-        "processor_host": _yaml_str(proc_host or ""),
-        "processor_port": str(proc_port or 0),
+        "processor_endpoints": "\n".join(_endpoint(a) for a in (p.processor, *p.extra_processors)),
         "message_timeout": _duration(p.message_timeout_seconds),
         "max_message_timeout": _duration(max(p.max_message_timeout_seconds, p.message_timeout_seconds)),
         "upstream_timeout": _duration(p.upstream_timeout_seconds),
@@ -150,8 +160,7 @@ def _values(p: EnvoyParams) -> tuple[dict[str, str], dict[str, bool]]:
         "access_log_path": _yaml_str(p.access_log_path or ""),
     }
     conditions = {
-        "processor_unix": sock_path is not None,
-        "processor_tcp": sock_path is None,
+        "processor_replicas": bool(p.extra_processors),
         "arktos_tls": p.arktos_tls,
         "access_log": bool(p.access_log_path),
     }

@@ -57,6 +57,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=float(os.environ.get("SIM_VM_BOOT_SECONDS") or DEFAULT_VM_BOOT_SECONDS),
         help=f"seconds the simulator's VMs take to boot, stop and reboot (default {DEFAULT_VM_BOOT_SECONDS})",
     )
+    ap.add_argument(
+        "--processors",
+        type=int,
+        default=_int_env("GATEWAY_PROCESSORS", 1),
+        help="processor replicas behind Envoy (each with its own watches; a dead one is ejected, restarted, "
+        "and rejoins)",
+    )
     ap.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "info"))
     args = ap.parse_args(argv)
 
@@ -76,6 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         arktos_token=os.environ.get("ARKTOS_TOKEN") or None,
         sim_state=None if args.ephemeral else workdir / SIM_STATE_FILE,
         log_level=args.log_level,
+        processors=max(1, args.processors),
     )
     supervisor = Supervisor(stack, signals, sys.stderr)
     try:

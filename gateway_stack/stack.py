@@ -77,6 +77,7 @@ class Stack:
         public_port: int | None = None,
         admin_port: int | None = None,
         processor_port: int | None = None,
+        processors: int = 1,
         sim_port: int | None = None,
         arktos_url: str | None = None,
         arktos_ca: str | None = None,
@@ -98,6 +99,10 @@ class Stack:
         self.public_port = public_port or free_port()
         self.admin_port = admin_port or free_port()
         self.processor_port = processor_port or free_port()
+        if processors < 1:
+            raise ValueError("a stack needs at least one processor")
+        # Replicas: more processors in Envoy's ext_proc cluster (each with its own watches and memory).
+        self.replica_ports = [free_port() for _ in range(processors - 1)]
         self.external_arktos = arktos_url is not None
         self.sim_port = sim_port or (0 if self.external_arktos else free_port())
         self.tokens_file = Path(tokens_file) if tokens_file else SIM_TOKENS
@@ -134,10 +139,12 @@ class Stack:
         self.sim_log = self.logs_dir / "arktos_sim.log"
         self.sim_audit_log = self.logs_dir / "arktos-audit.log"
         self.processor_log = self.logs_dir / "extproc.log"
+        self.replica_logs = [self.logs_dir / f"extproc-{i + 2}.log" for i in range(len(self.replica_ports))]
         self.envoy_log = self.logs_dir / "envoy.log"
 
         self.sim: Child | None = None
         self.processor: Child | None = None
+        self.replicas: list[Child | None] = [None] * len(self.replica_ports)
         self.envoy: Child | None = None
         self._processor_log_offset = 0
         # Set by a supervisor: polled while waiting for a child to start, to give up when asked to stop.
@@ -156,7 +163,7 @@ class Stack:
 
     @property
     def children(self) -> list[Child]:
-        return [c for c in (self.sim, self.processor, self.envoy) if c is not None]
+        return [c for c in (self.sim, self.processor, *self.replicas, self.envoy) if c is not None]
 
     # -- start / stop -------------------------------------------------------------------------------
 
@@ -176,6 +183,8 @@ class Stack:
             if not self.external_arktos:
                 self.start_sim()
             self.start_processor()
+            for index in range(len(self.replicas)):
+                self.start_replica(index)
             self.start_envoy()
             write_clouds_yaml(self.clouds_yaml, self.public_url, *self.cloud_tokens)
         except BaseException:
@@ -223,13 +232,13 @@ class Stack:
             return None
         return ssl.create_default_context(cafile=str(self.ca_path) if self.ca_path else None)
 
-    def processor_argv(self) -> list[str]:
+    def processor_argv(self, listen: str | None = None) -> list[str]:
         argv = [
             sys.executable,
             "-m",
             "extproc",
             "--listen",
-            self.processor_address,
+            listen or self.processor_address,
             "--arktos-url",
             self.arktos_url,
             "--public-url",
@@ -243,12 +252,16 @@ class Stack:
             argv += ["--max-body-bytes", str(self.max_body_bytes)]
         return argv + self.processor_args
 
-    def start_processor(self) -> None:
-        if self.processor is not None and self.processor.alive():
-            return
+    def _processor_env(self) -> dict[str, str]:
         env = self._env()
         if self.processor_token:
             env["ARKTOS_TOKEN"] = self.processor_token  # not on the command line (ps shows argv)
+        return env
+
+    def start_processor(self) -> None:
+        if self.processor is not None and self.processor.alive():
+            return
+        env = self._processor_env()
         # Only a ready line printed by this start counts (the log is appended to across restarts).
         self._processor_log_offset = self.processor_log.stat().st_size if self.processor_log.exists() else 0
         self.processor = Child("extproc", self.processor_argv(), self.processor_log, env=env, cwd=REPO_ROOT)
@@ -275,6 +288,37 @@ class Stack:
             self.processor.kill()
         else:
             self.processor.stop()
+
+    def start_replica(self, index: int) -> None:
+        """Start replica ``index`` (processor number ``index + 2``) on its own port and log."""
+        current = self.replicas[index]
+        if current is not None and current.alive():
+            return
+        port, log_path = self.replica_ports[index], self.replica_logs[index]
+        offset = log_path.stat().st_size if log_path.exists() else 0
+
+        def ready() -> bool:
+            try:
+                fresh = log_path.read_bytes()[offset:]
+            except OSError:
+                return False
+            return tcp_open("127.0.0.1", port) and b"extproc ready" in fresh
+
+        child = Child(
+            f"extproc-{index + 2}",
+            self.processor_argv(f"127.0.0.1:{port}"),
+            log_path,
+            env=self._processor_env(),
+            cwd=REPO_ROOT,
+        )
+        self.replicas[index] = child
+        child.start()
+        wait_until(f"processor {index + 2}'s port", ready, child, self.startup_timeout, abort=self.abort)
+
+    def kill_replica(self, index: int) -> None:
+        child = self.replicas[index]
+        if child is not None:
+            child.kill()
 
     def kill_processor(self) -> None:
         self.stop_processor(kill=True)
@@ -304,6 +348,7 @@ class Stack:
             listen_port=self.public_port,
             admin_port=self.admin_port,
             processor=self.processor_address,
+            extra_processors=tuple(f"127.0.0.1:{port}" for port in self.replica_ports),
             message_timeout_seconds=self.message_timeout_seconds,
             access_log_path=str(self.access_log),
             **kwargs,
@@ -338,6 +383,8 @@ class Stack:
             self.start_sim()
         elif child is self.processor:
             self.start_processor()
+        elif child in self.replicas:
+            self.start_replica(self.replicas.index(child))
         elif child is self.envoy:
             self.start_envoy()
         else:
@@ -345,7 +392,7 @@ class Stack:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop Envoy, then the processor, then the simulator (SIGTERM, SIGKILL after ``timeout``)."""
-        for child in (self.envoy, self.processor, self.sim):
+        for child in (self.envoy, self.processor, *self.replicas, self.sim):
             if child is not None:
                 child.stop(timeout)
 
@@ -394,10 +441,14 @@ class Stack:
 
     def summary(self) -> str:
         ca = f" (CA {self.ca_path})" if self.ca_path else ""
+        replicas = "".join(
+            f"processor {i + 2}:       127.0.0.1:{p}\n" for i, p in enumerate(self.replica_ports)
+        )
         return (
             f"OpenStack gateway: {self.public_url}\n"
             f"Arktos:            {self.arktos_url}{ca}\n"
             f"processor:         {self.processor_address}\n"
+            f"{replicas}"
             f"Envoy admin:       {self.envoy_admin_url}\n"
             f"logs:              {self.logs_dir}\n"
         )
