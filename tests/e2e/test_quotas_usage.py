@@ -159,6 +159,15 @@ def test_sdk_quota_update_writes_the_resourcequota(
     assert "cannot be changed on Arktos" in refused.json()["badRequest"]["message"]
 
 
+def test_cli_quota_set(tenant: Sim, tenant_cli: OpenStackCLI, server: str) -> None:
+    """``openstack quota set`` (which finds the project through Keystone's API first) writes the quota."""
+    tenant_cli.run("quota", "set", "--instances", "6", "--cores", "6", TENANT)
+    shown = {row["Resource"]: row["Limit"] for row in tenant_cli.json("quota", "show", "--compute")}
+    assert (shown["instances"], shown["cores"]) == (6, 6)
+    hard = tenant.get(f"{QUOTAS}/compute")["spec"]["hard"]
+    assert (hard["pods"], hard["requests.cpu"]) == ("6", "6")
+
+
 def test_create_over_the_cores_quota_is_novas_403(stack: Stack, tenant: Sim, server: str) -> None:
     """Arktos does not count a VM pod's CPU and memory against ``requests.cpu``/``memory`` (fixture 39): the
     gateway refuses, in Nova's words, before anything reaches Arktos."""
