@@ -144,7 +144,8 @@ def test_killed_processor_is_restarted_under_load(tmp_path: Path) -> None:
         ids = create_servers(stack, ["keep-1", "keep-2", "keep-3"])
         seen = kill_under_load(stack, "extproc")
         print(f"processor kill -9: back after {seen['back_after_s']:.2f} s; replies {dict(seen['codes'])}")
-        assert seen["back_after_s"] < 10
+        # How soon it is back is measured, not asserted (timings are make bench's; ``kill_under_load`` gives
+        # up after 30 s, a guard against a hang only).
         # Requests in flight on the dead processor fail closed (503), never anything else.
         assert set(seen["codes"]) <= {200, 503}
         assert server_ids(stack) == ids
@@ -164,7 +165,6 @@ def test_killed_simulator_is_restarted_with_its_objects(tmp_path: Path) -> None:
         ids = create_servers(stack, ["keep-1", "keep-2"])
         seen = kill_under_load(stack, "arktos_sim")
         print(f"simulator kill -9: back after {seen['back_after_s']:.2f} s; replies {dict(seen['codes'])}")
-        assert seen["back_after_s"] < 15
         assert eventually(lambda: server_ids(stack), "the list") == ids
         assert "arktos_sim exited with -9" in stack.output()
         # Written while the restarted simulator serves: kept too.
