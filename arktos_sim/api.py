@@ -22,6 +22,7 @@ from .resources import (
     ACTIONS,
     CONFIGMAPS,
     NAMESPACES,
+    NETWORKS,
     PODS,
     REPLICASETS,
     RESOURCEQUOTAS,
@@ -239,7 +240,7 @@ class Api:
             if limit and len(items) >= limit:
                 more = True
                 break
-            items.append(entry.item)
+            items.append(entry.full if rt.custom else entry.item)
             last = (
                 obj["metadata"].get("tenant", ""),
                 obj["metadata"].get("namespace", ""),
@@ -248,6 +249,8 @@ class Api:
         list_meta: Json = {"selfLink": req.path, "resourceVersion": str(self.store.rv)}
         if more and last is not None:
             list_meta["continue"] = encode_continue(self.store.rv, last)
+        elif rt.custom:
+            list_meta["continue"] = ""
         head = (
             b'{"kind":"'
             + rt.list_kind.encode()
@@ -322,6 +325,12 @@ class Api:
             raise status.method_not_allowed("actions are created through POST .../pods/{name}/action")
         elif rt is RESOURCEQUOTAS:
             validation.prepare_resourcequota(obj)
+        elif rt is NETWORKS:
+            # A CRD with the status subresource drops a status sent on create (status is written through
+            # networks/<name>/status); generation starts at 1 (fixture 47).
+            obj.pop("status", None)
+            validation.prepare_network(obj)
+            metadata["generation"] = 1
         if rt.scope is Scope.NAMESPACE and self.store.get(NAMESPACES, (tenant, "", namespace)) is None:
             raise status.not_found("namespaces", namespace)
         if rt is PODS:
@@ -398,6 +407,16 @@ class Api:
         obj.pop("apiVersion", None)
         old = current.obj
         obj.setdefault("metadata", {})
+        new_uid = obj["metadata"].get("uid")
+        if new_uid and new_uid != old["metadata"].get("uid"):
+            # Kubernetes's ValidateObjectMetaUpdate: a write naming another uid (a patch meant for an
+            # object since deleted and recreated) is refused.
+            cause = {
+                "reason": "FieldValueInvalid",
+                "message": f'Invalid value: "{new_uid}": field is immutable',
+                "field": "metadata.uid",
+            }
+            raise status.invalid(rt.kind, rt.group, old["metadata"].get("name", ""), [cause])
         meta.carry_over(old, obj)
         if sub == "status":
             new = copy_obj(old)
@@ -429,6 +448,10 @@ class Api:
             validation.revalidate_resourcequota(obj)
         elif rt is NAMESPACES or rt is TENANTS:
             obj["spec"], obj["status"] = old.get("spec"), old.get("status")
+        elif rt is NETWORKS:
+            validation.prepare_network(obj)
+            if obj.get("spec") != old.get("spec"):
+                obj["metadata"]["generation"] = int(old["metadata"].get("generation", 1)) + 1
         return self.store.update(rt, obj, expected)
 
     def patch(self, rt: ResourceType, key: Key, req: ApiRequest, sub: str | None) -> ApiResponse:
@@ -488,6 +511,17 @@ class Api:
             self.store.delete(rt, key)
             return ApiResponse(200, current.full)
         self.store.delete(rt, key)
+        if rt is NETWORKS:
+            # A custom resource's delete (recorded from Arktos): a Status without code, group in details.
+            details = {"name": key[2], "group": rt.group, "kind": rt.resource, "uid": cur_meta.get("uid")}
+            body = {
+                "kind": "Status",
+                "apiVersion": "v1",
+                "metadata": {},
+                "status": "Success",
+                "details": details,
+            }
+            return ApiResponse(200, _dumps(body))
         details = {"name": key[2], "kind": rt.resource, "uid": cur_meta.get("uid")}
         return ApiResponse(200, _dumps(status.success(details)))
 
@@ -598,8 +632,9 @@ class Api:
             for entry in list(self.store.table(inner).scan(tenant, namespace)):
                 self.store.delete(inner, _key_of(entry.obj))
         if rt is TENANTS:
-            for entry in list(self.store.table(NAMESPACES).scan(tenant, None)):
-                self.store.delete(NAMESPACES, _key_of(entry.obj))
+            for scoped in (NAMESPACES, NETWORKS):
+                for entry in list(self.store.table(scoped).scan(tenant, None)):
+                    self.store.delete(scoped, _key_of(entry.obj))
         self.store.delete(rt, _key_of(current.obj), copy_obj(marked.obj))
         return marked
 

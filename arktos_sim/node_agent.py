@@ -85,6 +85,14 @@ def _key(obj: Json) -> Key:
     return (m.get("tenant", ""), m.get("namespace", ""), m["name"])
 
 
+def _fixed_ip(pod: Json) -> str | None:
+    """The fixed IP the pod's first NIC asks for (``spec.nics[0].ipAddress``), if any."""
+    nics = pod.get("spec", {}).get("nics") or []
+    first = nics[0] if nics and isinstance(nics[0], dict) else {}
+    ip = first.get("ipAddress")
+    return ip if isinstance(ip, str) and ip else None
+
+
 def _vm(obj: Json) -> Json | None:
     vm = obj.get("spec", {}).get("virtualMachine")
     return vm if isinstance(vm, dict) else None
@@ -393,7 +401,7 @@ class NodeAgent:
         st["phase"] = "Running"
         st.pop("reason", None)
         st.pop("message", None)
-        st["podIP"] = self._allocate(uid)
+        st["podIP"] = self._allocate(uid, _fixed_ip(pod))
         self._conditions(pod, True)
         if _vm(pod):
             self._vm_status(pod, "active", "running", True)
@@ -510,9 +518,14 @@ class NodeAgent:
         self.io.delete_action(key, uid)
 
     # ------------------------------------------------------------------ pod IPs
-    def _allocate(self, uid: str) -> str:
+    def _allocate(self, uid: str, fixed: str | None = None) -> str:
         if uid in self._ips:
             return self._ips[uid]
+        if fixed:
+            # The VM's first NIC asks for this address (spec.nics[0].ipAddress): the runtime configures it.
+            self._ips[uid] = fixed
+            self._used.add(fixed)
+            return fixed
         size = self._network.num_addresses
         while True:
             ip = str(self._network.network_address + self._next_ip)

@@ -17,6 +17,9 @@ NAMESPACED = {
     ("", "resourcequotas"),
     ("", "events"),
 }
+# Custom resources scoped by tenant, with no namespace (Arktos's Network, fixtures 47-49).
+NETWORKS_GROUP = "arktos.futurewei.com"
+TENANT_SCOPED = {(NETWORKS_GROUP, "networks")}
 SUBRESOURCES = {
     ("", "pods"): {"status", "action", "binding"},
     ("", "actions"): {"status"},
@@ -47,6 +50,8 @@ def parse(path: str) -> ResourcePath | None:
         group, rest = "", parts[2:]
     elif parts[0] == "apis" and len(parts) >= 4 and parts[1] == "apps" and parts[2] == "v1":
         group, rest = "apps", parts[3:]
+    elif parts[0] == "apis" and len(parts) >= 4 and parts[1] == NETWORKS_GROUP and parts[2] == "v1":
+        return _tenant_scoped(NETWORKS_GROUP, parts[3:])
     else:
         return None
     tenant: str | None = None
@@ -73,3 +78,19 @@ def parse(path: str) -> ResourcePath | None:
     if sub is not None and sub not in SUBRESOURCES.get((group, resource), set()):
         return None
     return ResourcePath(group, resource, tenant, namespace, name, sub)
+
+
+def _tenant_scoped(group: str, rest: list[str]) -> ResourcePath | None:
+    """``[tenants/<t>/]<resource>[/<name>[/status]]`` of a tenant-scoped custom resource."""
+    tenant: str | None = None
+    if rest[0] == "tenants":
+        if len(rest) < 3:
+            return None
+        tenant, rest = rest[1], rest[2:]
+    if not rest or len(rest) > 3 or (group, rest[0]) not in TENANT_SCOPED:
+        return None
+    name = rest[1] if len(rest) >= 2 else None
+    sub = rest[2] if len(rest) == 3 else None
+    if sub is not None and sub != "status":
+        return None
+    return ResourcePath(group, rest[0], tenant, None, name, sub)

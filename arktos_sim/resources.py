@@ -26,6 +26,12 @@ class ResourceType:
         return f"{self.group}/v1" if self.group else "v1"
 
     @property
+    def custom(self) -> bool:
+        """A custom resource (served by the apiextensions server: list items keep apiVersion and kind,
+        list metadata always has ``continue``; fixture 48)."""
+        return self.group not in ("", "apps")
+
+    @property
     def list_kind(self) -> str:
         return self.kind + "List"
 
@@ -56,8 +62,9 @@ RESOURCEQUOTAS = ResourceType("", "resourcequotas", "ResourceQuota", Scope.NAMES
 # NOTE: Arktos records no Event for a VM pod's steps (fixture 57: a VM pod's event list is empty), and the
 # simulator emulates no container kubelet or scheduler that would: its event lists are empty, as there.
 EVENTS = ResourceType("", "events", "Event", Scope.NAMESPACE)
+NETWORKS = ResourceType("arktos.futurewei.com", "networks", "Network", Scope.TENANT)
 
-ALL = (TENANTS, NAMESPACES, PODS, CONFIGMAPS, SECRETS, ACTIONS, REPLICASETS, RESOURCEQUOTAS, EVENTS)
+ALL = (TENANTS, NAMESPACES, PODS, CONFIGMAPS, SECRETS, ACTIONS, REPLICASETS, RESOURCEQUOTAS, EVENTS, NETWORKS)
 BY_PATH = {(rt.group, rt.resource): rt for rt in ALL}
 
 

@@ -405,3 +405,51 @@ def prepare_tenant(obj: Json) -> None:
         raise status.invalid("Tenant", "", obj.get("metadata", {}).get("name", ""), causes)
     spec.setdefault("finalizers", ["arktos"])
     obj["status"] = {"phase": "Active"}
+
+
+# The Network CRD's OpenAPI schema (../shared/arktos/crd-network.json), as its validation words it
+# (recorded: a bad CIDR is 422 with the value shown as "").
+NETWORK_CIDR_PATTERN = r"^([0-9]{1,3}\.){3}[0-9]{1,3}(\/([0-9]|[1-2][0-9]|3[0-2]))$"
+NETWORK_IPAMS = ("Arktos", "Kubernetes", "External")
+NETWORK_PHASES = ("Pending", "Ready", "Failed", "Unknown", "Terminating")
+
+
+def prepare_network(obj: Json) -> None:
+    causes = meta_causes(obj)
+    spec = obj.get("spec")
+    spec = spec if isinstance(spec, dict) else {}
+    service = spec.get("service")
+    service = service if isinstance(service, dict) else {}
+    for cidr in service.get("cidrs") or []:
+        if not isinstance(cidr, str) or re.match(NETWORK_CIDR_PATTERN, cidr) is None:
+            causes.append(
+                {
+                    "reason": "FieldValueInvalid",
+                    "message": 'Invalid value: "": spec.service.cidrs in body should match '
+                    f"'{NETWORK_CIDR_PATTERN}'",
+                    "field": "spec.service.cidrs",
+                }
+            )
+    ipam = service.get("ipam")
+    if ipam is not None and ipam not in NETWORK_IPAMS:
+        supported = ", ".join(f'"{v}"' for v in NETWORK_IPAMS)
+        causes.append(
+            {
+                "reason": "FieldValueNotSupported",
+                "message": f'Unsupported value: "{ipam}": supported values: {supported}',
+                "field": "spec.service.ipam",
+            }
+        )
+    phase = (obj.get("status") or {}).get("phase") if isinstance(obj.get("status"), dict) else None
+    if phase is not None and phase not in NETWORK_PHASES:
+        supported = ", ".join(f'"{v}"' for v in NETWORK_PHASES)
+        causes.append(
+            {
+                "reason": "FieldValueNotSupported",
+                "message": f'Unsupported value: "{phase}": supported values: {supported}',
+                "field": "status.phase",
+            }
+        )
+    if causes:
+        name = (obj.get("metadata") or {}).get("name", "")
+        raise status.invalid("Network", "arktos.futurewei.com", name, causes)

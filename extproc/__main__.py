@@ -70,6 +70,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     ap.add_argument("--default-keypair", default=_env("GATEWAY_DEFAULT_KEYPAIR", d.default_keypair))
     ap.add_argument(
+        "--network-type",
+        default=_env("GATEWAY_NETWORK_TYPE", d.network_type),
+        help="spec.type of the Arktos Network a Neutron network create makes (env GATEWAY_NETWORK_TYPE)",
+    )
+    ap.add_argument(
         "--max-body-bytes",
         type=int,
         default=int(_env("GATEWAY_MAX_BODY_BYTES", str(d.max_request_body_bytes)) or 0),
@@ -98,6 +103,7 @@ def gateway_config(args: argparse.Namespace) -> GatewayConfig:
     return GatewayConfig(
         public_url=args.public_url.rstrip("/"),
         namespace=args.namespace,
+        network_type=args.network_type,
         default_keypair=args.default_keypair,
         max_request_body_bytes=args.max_body_bytes,
         max_servers_per_request=args.max_servers_per_request,
@@ -134,6 +140,7 @@ async def serve(args: argparse.Namespace) -> int:
     from extproc.instance_action_recorder import InstanceActionRecorder
     from extproc.key_stock import KeyStock, worker_process
     from extproc.keypair_store import KeypairStore
+    from extproc.network.store import NetworkStore, NetworkWatch
     from extproc.server import create_server
     from extproc.server_group_store import ServerGroupStore
     from extproc.snapshots import SnapshotRecorder
@@ -146,13 +153,23 @@ async def serve(args: argparse.Namespace) -> int:
     keypairs = KeypairStore() if args.arktos_url else None
     # The server groups' policies of every tenant, from the same watch.
     server_groups = ServerGroupStore() if args.arktos_url else None
+    # Every tenant's Networks by Neutron id (their own watch).
+    networks = NetworkStore() if args.arktos_url else None
     module_name, _, attr = args.gateway_factory.partition(":")
     factory = getattr(importlib.import_module(module_name), attr or "Gateway")
     # Stand-ins (plumbing tests) take (config, store) only.
     # Keypair generation happens in a worker process, ahead of the requests (see extproc.key_stock).
     key_stock = KeyStock(generate_key_pair)
     gateway = (
-        factory(config, store, cluster, keypairs=keypairs, key_stock=key_stock, server_groups=server_groups)
+        factory(
+            config,
+            store,
+            cluster,
+            keypairs=keypairs,
+            key_stock=key_stock,
+            server_groups=server_groups,
+            networks=networks,
+        )
         if factory is Gateway
         else factory(config, store)
     )
@@ -183,6 +200,8 @@ async def serve(args: argparse.Namespace) -> int:
         watch.start()
         assert cluster is not None
         reflectors = cluster.reflectors(api, apply=on_loop)
+        assert networks is not None
+        reflectors.append(NetworkWatch(networks, api, apply=on_loop))
         for reflector in reflectors:
             reflector.start()
         # Batch create (issue 5): names the servers of a batch and detaches them from their ReplicaSet.

@@ -33,6 +33,7 @@ from extproc.errors import Service, as_keystone_401, error_reply, keystone_401
 from extproc.key_stock import KeyStock
 from extproc.keypair_store import KeypairStore
 from extproc.messages import ArktosReply, ClientRequest, Forward, Outcome, Reply, ReplyTranslator
+from extproc.network.store import NetworkStore
 from extproc.routes import GENERIC_NOT_FOUND, Match, is_legacy_v2, resolve, service_of
 from extproc.server_group_store import ServerGroupStore
 from extproc.tenant_proofs import TenantProofs
@@ -122,6 +123,7 @@ class Gateway:
         keypairs: KeypairStore | None = None,
         key_stock: KeyStock | None = None,
         server_groups: ServerGroupStore | None = None,
+        networks: NetworkStore | None = None,
     ) -> None:
         self.config = config
         self.catalog = catalog
@@ -134,6 +136,8 @@ class Gateway:
         self.key_stock = key_stock
         # The server groups' policies (ConfigMap watch; None without a watch: server create asks Arktos).
         self.server_groups = server_groups
+        # Every tenant's Networks by Neutron id (their watch; None without one: writes by id find nothing).
+        self.networks = networks
 
     def handle(self, request: ClientRequest, request_id: str) -> Outcome:
         service = Service.COMPUTE
@@ -183,6 +187,7 @@ class Gateway:
             self.key_stock,
             self.server_groups,
             compute_version,
+            self.networks,
         )
         outcome = match.route.handler(ctx, request, match.params)
         if not isinstance(outcome, (Reply, Forward)):

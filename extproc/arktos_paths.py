@@ -101,3 +101,21 @@ def tenants(query: dict[str, str] | None = None) -> str:
 def tenant(name: str) -> str:
     """One tenant: readable by its own users and by cluster administrators."""
     return f"/api/v1/tenants/{_tenant(name)}"
+
+
+# Arktos's Network custom resource (tenant-scoped, no namespace; fixtures 47-49).
+NETWORKS_API = "/apis/arktos.futurewei.com/v1"
+
+
+def networks(tenant: str | None, query: dict[str, str] | None = None) -> str:
+    """The Network collection of ``tenant`` (None: the caller's own, Arktos's short path)."""
+    prefix = NETWORKS_API if tenant is None else f"{NETWORKS_API}/tenants/{_tenant(tenant)}"
+    return with_query(f"{prefix}/networks", query)
+
+
+def network(tenant: str | None, name: str) -> str:
+    return f"{networks(tenant)}/{_seg(name)}"
+
+
+def all_tenants_networks() -> str:
+    return f"{NETWORKS_API}/tenants/all/networks"

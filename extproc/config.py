@@ -20,3 +20,5 @@ class GatewayConfig:
     max_servers_per_request: int = 1000
     # Region named in the service catalog.
     region: str = "RegionOne"
+    # ``spec.type`` of the Arktos Network a Neutron ``network create`` makes.
+    network_type: str = "flat"

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from extproc.cluster_cache import ClusterView
     from extproc.key_stock import KeyStock
     from extproc.keypair_store import KeypairStore
+    from extproc.network.store import NetworkStore
     from extproc.server_group_store import ServerGroupStore
     from extproc.tenant_proofs import TenantProofs
 
@@ -41,6 +42,8 @@ class RequestContext:
     server_groups: ServerGroupStore | None = None
     # The compute microversion this request is served at (what the views show and the schemas accept).
     compute_version: tuple[int, int] = (2, 1)
+    # Every tenant's Networks by Neutron id, kept by their watch (None: no watch, e.g. unit tests).
+    networks: NetworkStore | None = None
 
 
 # A route handler: (context, request, path parameters already validated) -> what to do.

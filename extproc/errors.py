@@ -4,6 +4,8 @@ Each OpenStack service has its own error shape:
 - Nova:     ``{"itemNotFound": {"code": 404, "message": "..."}}`` (fault name chosen by status code)
 - Keystone: ``{"error": {"code": 401, "message": "...", "title": "Unauthorized"}}``
 - Glance:   webob's JSON error ``{"code": "404 Not Found", "title": "Not Found", "message": "..."}``
+- Neutron:  ``{"NeutronError": {"type": "NetworkNotFound", "message": "...", "detail": ""}}`` (``type`` names
+  Neutron's exception; ``network_error_reply`` sets it, other errors get webob's ``HTTP...`` class name)
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class Service(Enum):
     COMPUTE = "compute"
     IDENTITY = "identity"
     IMAGE = "image"
+    NETWORK = "networking"
 
 
 # Nova's fault names by HTTP status (nova/api/openstack/wsgi.py Fault._fault_names).
@@ -69,11 +72,28 @@ def _title(status: int) -> str:
 MESSAGE_LIMIT = 1024
 
 
-def error_body(service: Service, status: int, message: str) -> bytes:
+# Neutron's exception type for an error it raises as a bare webob HTTP error (neutron/api/v2/base.py).
+NEUTRON_ERROR_TYPES: Mapping[int, str] = {
+    400: "HTTPBadRequest",
+    401: "HTTPUnauthorized",
+    403: "HTTPForbidden",
+    404: "HTTPNotFound",
+    405: "HTTPMethodNotAllowed",
+    409: "HTTPConflict",
+    413: "HTTPRequestEntityTooLarge",
+    415: "HTTPUnsupportedMediaType",
+    503: "HTTPServiceUnavailable",
+}
+
+
+def error_body(service: Service, status: int, message: str, error_type: str | None = None) -> bytes:
     if len(message) > MESSAGE_LIMIT:
         message = message[:MESSAGE_LIMIT] + "..."
     body: dict[str, Any]
-    if service is Service.IDENTITY:
+    if service is Service.NETWORK:
+        kind = error_type or NEUTRON_ERROR_TYPES.get(status, "HTTPInternalServerError")
+        body = {"NeutronError": {"type": kind, "message": message, "detail": ""}}
+    elif service is Service.IDENTITY:
         body = {"error": {"code": status, "message": message, "title": _title(status)}}
     elif service is Service.IMAGE:
         body = {"code": f"{status} {_title(status)}", "title": _title(status), "message": message}
@@ -88,6 +108,12 @@ def error_reply(service: Service, status: int, message: str) -> Reply:
         # Made absolute by ``as_keystone_401`` on the way out (the public URL is the app's to know).
         headers["www-authenticate"] = 'Keystone uri="/identity"'
     return Reply(status=status, body=error_body(service, status, message), headers=headers)
+
+
+def network_error_reply(status: int, error_type: str, message: str) -> Reply:
+    """Neutron's error naming its exception (``NetworkNotFound``, ``NetworkInUse``...)."""
+    body = error_body(Service.NETWORK, status, message, error_type)
+    return Reply(status=status, body=body, headers={"content-type": ERROR_CONTENT_TYPE})
 
 
 def keystone_401(public_url: str, message: str = UNAUTHORIZED_MESSAGE) -> Reply:
@@ -130,6 +156,7 @@ FORBIDDEN_MESSAGES: Mapping[Service, str] = {
     Service.COMPUTE: "Policy doesn't allow this operation to be performed.",
     Service.IMAGE: "You are not authorized to complete this action.",
     Service.IDENTITY: "You are not authorized to perform the requested action.",
+    Service.NETWORK: "The request you have made requires authorization.",
 }
 
 # Arktos Status code -> (OpenStack status, OpenStack's words). Arktos's own message never reaches a client

@@ -101,3 +101,15 @@ def vm_name_from_display_name(display_name: str) -> str:
     name = re.sub(r"[^a-z0-9]+", "-", display_name.lower())
     name = name.strip("-")[:VM_NAME_MAX_LENGTH].strip("-")
     return name or VM_NAME_FALLBACK
+
+
+_UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def neutron_id(raw: str) -> str | None:
+    """A Neutron id (network, subnet, port, security group): a UUID in Neutron's lower-case spelling.
+
+    Neutron's ids are UUIDs; anything else (a name: ``GET /v2.0/networks/net1``, which clients try before
+    they list by name) names nothing, so it is refused with the resource's 404.
+    """
+    return raw if _UUID_RE.fullmatch(raw) else None

@@ -43,6 +43,7 @@ from extproc.identity import handlers as identity
 from extproc.image import handlers as glance
 from extproc.image import writes as image_writes
 from extproc.messages import Reply
+from extproc.network import handlers as neutron
 
 COMPUTE_PREFIX = "/compute/v2.1"
 # Nova's legacy v2 endpoint, advertised by the version document (v2.0, SUPPORTED): the same API without
@@ -101,6 +102,11 @@ PARAMS: Mapping[str, Param] = {
     "keystone_id": Param(ids.catalog_id, lambda s, raw: GENERIC_NOT_FOUND),
     # Metadata keys never reach Arktos: they index the JSON object in the pod's metadata annotation.
     "metadata_key": Param(ids.catalog_id, lambda s, raw: server_metadata.ITEM_NOT_FOUND),
+    "network_id": Param(ids.neutron_id, lambda s, raw: f"Network {echo(raw)} could not be found."),
+    "subnet_id": Param(ids.neutron_id, lambda s, raw: f"Subnet {echo(raw)} could not be found."),
+    "port_id": Param(ids.neutron_id, lambda s, raw: f"Port {echo(raw)} could not be found."),
+    "security_group_id": Param(ids.neutron_id, lambda s, raw: f"Security group {echo(raw)} does not exist"),
+    "rule_id": Param(ids.neutron_id, lambda s, raw: f"Security group rule {echo(raw)} does not exist"),
 }
 
 
@@ -253,11 +259,50 @@ IMAGE_ROUTES: tuple[Route, ...] = (
     Route("GET", "/image/v2/schemas/images", glance.images_schema),
 )
 
+NEUTRON_PREFIX = "/networking/v2.0"
+
+NETWORK_ROUTES: tuple[Route, ...] = (
+    Route("GET", "/networking", neutron.versions, public=True),
+    Route("GET", "/networking/", neutron.versions, public=True),
+    Route("GET", NEUTRON_PREFIX, neutron.resources),
+    Route("GET", f"{NEUTRON_PREFIX}/", neutron.resources),
+    Route("GET", f"{NEUTRON_PREFIX}/extensions", neutron.extensions),
+    Route("GET", f"{NEUTRON_PREFIX}/networks", neutron.list_networks),
+    Route("POST", f"{NEUTRON_PREFIX}/networks", neutron.create_network),
+    Route("GET", f"{NEUTRON_PREFIX}/networks/{{network_id}}", neutron.show_network),
+    Route("PUT", f"{NEUTRON_PREFIX}/networks/{{network_id}}", neutron.update_network),
+    Route("DELETE", f"{NEUTRON_PREFIX}/networks/{{network_id}}", neutron.delete_network),
+    Route("GET", f"{NEUTRON_PREFIX}/subnets", neutron.list_subnets),
+    Route("POST", f"{NEUTRON_PREFIX}/subnets", neutron.subnets_read_only),
+    Route("GET", f"{NEUTRON_PREFIX}/subnets/{{subnet_id}}", neutron.show_subnet),
+    Route("PUT", f"{NEUTRON_PREFIX}/subnets/{{subnet_id}}", neutron.subnets_read_only),
+    Route("DELETE", f"{NEUTRON_PREFIX}/subnets/{{subnet_id}}", neutron.subnets_read_only),
+    Route("GET", f"{NEUTRON_PREFIX}/ports", neutron.list_ports),
+    Route("POST", f"{NEUTRON_PREFIX}/ports", neutron.ports_read_only),
+    Route("GET", f"{NEUTRON_PREFIX}/ports/{{port_id}}", neutron.show_port),
+    Route("PUT", f"{NEUTRON_PREFIX}/ports/{{port_id}}", neutron.ports_read_only),
+    Route("DELETE", f"{NEUTRON_PREFIX}/ports/{{port_id}}", neutron.ports_read_only),
+    Route("GET", f"{NEUTRON_PREFIX}/security-groups", neutron.list_security_groups),
+    Route("POST", f"{NEUTRON_PREFIX}/security-groups", neutron.security_groups_read_only),
+    Route("GET", f"{NEUTRON_PREFIX}/security-groups/{{security_group_id}}", neutron.show_security_group),
+    Route(
+        "PUT", f"{NEUTRON_PREFIX}/security-groups/{{security_group_id}}", neutron.security_groups_read_only
+    ),
+    Route(
+        "DELETE", f"{NEUTRON_PREFIX}/security-groups/{{security_group_id}}", neutron.security_groups_read_only
+    ),
+    Route("GET", f"{NEUTRON_PREFIX}/security-group-rules", neutron.list_security_group_rules),
+    Route("POST", f"{NEUTRON_PREFIX}/security-group-rules", neutron.security_groups_read_only),
+    Route("DELETE", f"{NEUTRON_PREFIX}/security-group-rules/{{rule_id}}", neutron.security_groups_read_only),
+    Route("GET", f"{NEUTRON_PREFIX}/floatingips", neutron.list_floating_ips),
+)
+
 # The first path segment names the service (and the error shape).
 TABLES: Mapping[str, tuple[Service, tuple[Route, ...]]] = {
     "compute": (Service.COMPUTE, COMPUTE_ROUTES),
     "identity": (Service.IDENTITY, IDENTITY_ROUTES),
     "image": (Service.IMAGE, IMAGE_ROUTES),
+    "networking": (Service.NETWORK, NETWORK_ROUTES),
 }
 
 

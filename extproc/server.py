@@ -79,6 +79,8 @@ def service_of(path: str) -> Service:
         return Service.IDENTITY
     if path.startswith("/image"):
         return Service.IMAGE
+    if path.startswith("/networking"):
+        return Service.NETWORK
     return Service.COMPUTE
 
 

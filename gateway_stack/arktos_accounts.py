@@ -29,6 +29,8 @@ GATEWAY_RULES: list[Json] = [
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["patch"]},
     {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch", "create", "update"]},
     {"apiGroups": ["apps"], "resources": ["replicasets"], "verbs": ["get", "list", "watch", "delete"]},
+    # The Network index (extproc.network.store): Neutron ids -> Arktos names.
+    {"apiGroups": ["arktos.futurewei.com"], "resources": ["networks"], "verbs": ["get", "list", "watch"]},
 ]
 # A scheduler's and a kubelet's share of the API (arktos_sim/node_http.py).
 NODE_AGENT_RULES: list[Json] = [

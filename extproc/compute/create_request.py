@@ -20,6 +20,8 @@ import orjson
 from extproc import annotations as keys
 from extproc.compute import create_networking, schemas
 from extproc.ids import vm_name_from_display_name
+from extproc.network import server_nics
+from extproc.network.objects import NETWORK_LABEL
 
 Json = dict[str, Any]
 
@@ -147,6 +149,8 @@ class PodInputs:
     public_key: str | None = None
     # The create's instance action record (``instance_actions.record_annotations``), kept on the pod.
     instance_action: Mapping[str, str] | None = None
+    # The pod's network label and NICs (extproc.network.server_nics); none: Arktos's default network.
+    nics: server_nics.NicPlan | None = None
 
 
 def build_pod(create: CreateRequest, inputs: PodInputs) -> Json:
@@ -180,6 +184,12 @@ def build_pod(create: CreateRequest, inputs: PodInputs) -> Json:
     }
     if inputs.public_key is not None:
         vm["publicKey"] = inputs.public_key
+    labels = {keys.RESERVATION_ID: inputs.reservation_id}
+    spec: Json = {"virtualMachine": vm}
+    if inputs.nics is not None and inputs.nics.network is not None:
+        labels[NETWORK_LABEL] = inputs.nics.network
+    if inputs.nics is not None and inputs.nics.nics:
+        spec["nics"] = [dict(nic) for nic in inputs.nics.nics]
     if create.user_data:
         # NOTE: Nova's user_data is base64 text; Arktos's userData is []byte, which JSON carries as base64,
         # so the client's text is encoded once more and the guest receives exactly what Nova's would.
@@ -189,8 +199,8 @@ def build_pod(create: CreateRequest, inputs: PodInputs) -> Json:
         "kind": "Pod",
         "metadata": {
             "name": inputs.server_id,
-            "labels": {keys.RESERVATION_ID: inputs.reservation_id},
+            "labels": labels,
             "annotations": pod_annotations,
         },
-        "spec": {"virtualMachine": vm},
+        "spec": spec,
     }

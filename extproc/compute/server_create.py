@@ -45,6 +45,7 @@ from extproc.messages import (
     Reply,
     json_reply,
 )
+from extproc.network import server_nics
 from extproc.users import user_id_for_token
 
 
@@ -70,8 +71,9 @@ def create_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
         probe = arktos_paths.configmap(ctx.tenant, ctx.config.namespace, chosen.configmap)
         return refuse_after_arktos(ctx, token, chosen.reply, ctx.tenant, probe)
     flavor, image = chosen
-    # Only what exists everywhere is consulted (the "default" group, no network yet): nothing to hide.
-    unavailable = create_networking.refusal(create.networking, _tenant_has_network)
+    # Only what exists everywhere is consulted here (the "default" group; there are no ports): nothing to
+    # hide. The networks are the tenant's own: ``server_nics`` checks them (after Arktos admits the caller).
+    unavailable = create_networking.refusal(create.networking, lambda network_id: True)
     if unavailable is not None:
         return bad_request(Service.COMPUTE, unavailable)
 
@@ -90,6 +92,9 @@ def create_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
         if not isinstance(policy, str):
             return policy
         group_policy = policy
+    nics = server_nics.plan(ctx, token, body["server"].get("networks"), create.max_count)
+    if not isinstance(nics, server_nics.NicPlan):
+        return nics
     count = _servers_that_fit(ctx, token, create, flavor)
     if isinstance(count, quota.OverQuota):
         return error_reply(Service.COMPUTE, 403, count.message)
@@ -109,6 +114,7 @@ def create_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
         instance_action=instance_actions.record_annotations(
             instance_actions.new_record(ctx, token, instance_actions.CREATE)
         ),
+        nics=nics,
     )
     pod = build_pod(create, inputs)
     if group_id is not None and group_policy is not None:
@@ -135,13 +141,6 @@ def create_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
         content_type=JSON_CONTENT_TYPE,
     )
     return Forward(upstream, translate)
-
-
-def _tenant_has_network(network_id: str) -> bool:
-    """Whether the URL's tenant has the network a create names. NOTE: the gateway shows no network ids yet
-    (the Neutron facade of issue 15 will), so no id names a network a client could have learnt; the VM
-    pod joins its tenant's default Arktos network ("auto")."""
-    return False
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,10 +35,8 @@ from extproc.compute import server_lock
 from extproc.compute.schemas import canonical_ip
 from extproc.compute.server_status import PodState, ServerState, pod_state, server_state
 from extproc.errors import names_kubernetes
+from extproc.network.objects import DEFAULT_NETWORK, NETWORK_LABEL, nic_addresses
 
-# The label Arktos pods name their network with (arktos-api.md: default network "default").
-NETWORK_LABEL = "arktos.futurewei.com/network"
-DEFAULT_NETWORK = "default"
 AVAILABILITY_ZONE = "nova"
 # Nova shows progress only in these statuses (views/servers.py _progress_statuses).
 PROGRESS_STATUSES = frozenset({"ACTIVE", "BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "MIGRATING"})
@@ -179,9 +177,11 @@ def _first_ip(ips: list[str], version: int) -> str:
 
 
 def addresses(pod: Mapping[str, Any], extended: bool = True) -> dict[str, list[Json]]:
+    """The pod's addresses on its network: its IPs, and the fixed IPs of its other NICs (``spec.nics``)."""
     ips = pod_ips(pod)
     if not ips:
         return {}
+    ips += [ip for _, ip in nic_addresses(pod)[1:] if ip and ip not in ips]
     labels = (pod.get("metadata") or {}).get("labels") or {}
     network = str(labels.get(NETWORK_LABEL) or DEFAULT_NETWORK)
     entries: list[Json] = []

@@ -75,13 +75,15 @@ def _service(config: GatewayConfig, service_type: str, name: str, url: str) -> d
 
 
 def catalog(config: GatewayConfig, tenant: str) -> list[dict[str, Any]]:
-    """identity, compute and image: what osc and Tempest need (network is optional; osc falls back)."""
+    """identity, compute, image and network (Neutron at ``/networking``, DevStack's layout)."""
     public = config.public_url
     return [
         _service(config, "identity", "keystone", f"{public}/identity"),
         # NOTE: the project in the compute URL is how every compute request names its Arktos tenant.
         _service(config, "compute", "nova", f"{public}/compute/v2.1/{quote(tenant, safe='')}"),
         _service(config, "image", "glance", f"{public}/image"),
+        # NOTE: Neutron's URLs name no project (as Glance's): Arktos's short paths take the caller's tenant.
+        _service(config, "network", "neutron", f"{public}/networking"),
     ]
 
 

@@ -43,6 +43,8 @@ SESSIONS: dict[str, frozenset[int]] = {
     # A completed reboot Action read back (the instance actions rely on its fields), and a VM pod's events:
     # none (Arktos records no Event for a VM pod's steps).
     "action and events": frozenset({33, 56, 57}),
+    # Arktos's Network custom resource (tenant-scoped: created, listed, read).
+    "networks": frozenset({47, 48, 49}),
 }
 # Sessions replayed with the simulator's clock stopped (in the recording, within one second).
 STOPPED_CLOCK: dict[str, float] = {"action names": 1796014912.25, "action and events": 1796012755.5}
@@ -263,6 +265,16 @@ REQUESTS: dict[str, tuple[str | None, Any, str]] = {
         "application/json",
     ),
     "41": ("t1-token", quota_probe_pod("q3"), "application/json"),
+    "47": (
+        "t1-token",
+        {
+            "apiVersion": "arktos.futurewei.com/v1",
+            "kind": "Network",
+            "metadata": {"name": "net1"},
+            "spec": {"type": "flat", "service": {"ipam": "Kubernetes", "cidrs": ["10.10.0.0/24"]}},
+        },
+        "application/json",
+    ),
     "50": ("t1-token", affinity_probe_pod("q4"), "application/json"),
     "54": ("t1-token", REBOOT, "application/json"),
     "55": ("t1-token", REBOOT, "application/json"),

@@ -281,17 +281,15 @@ def test_token_body_has_keystones_shape() -> None:
 def test_catalog_urls() -> None:
     token = body(issue(password_auth(project()), namespace_reply()))["token"]
     catalog = {entry["type"]: entry for entry in token["catalog"]}
-    assert set(catalog) == {"identity", "compute", "image"}
-    assert (catalog["identity"]["name"], catalog["compute"]["name"], catalog["image"]["name"]) == (
-        "keystone",
-        "nova",
-        "glance",
-    )
+    assert set(catalog) == {"identity", "compute", "image", "network"}
+    names = [catalog[kind]["name"] for kind in ("identity", "compute", "image", "network")]
+    assert names == ["keystone", "nova", "glance", "neutron"]
     urls = {kind: entry["endpoints"][0]["url"] for kind, entry in catalog.items()}
     assert urls == {
         "identity": f"{PUBLIC}/identity",
         "compute": f"{PUBLIC}/compute/v2.1/tenant1",
         "image": f"{PUBLIC}/image",
+        "network": f"{PUBLIC}/networking",
     }
     for entry in catalog.values():
         (endpoint,) = entry["endpoints"]
@@ -387,7 +385,7 @@ def test_validate_get_returns_the_token_body() -> None:
     token = body(reply)["token"]
     assert token["user"]["id"] == user_id_for_token("subject")
     assert token["project"]["id"] == "tenant1"
-    assert {e["type"] for e in token["catalog"]} == {"identity", "compute", "image"}
+    assert {e["type"] for e in token["catalog"]} == {"identity", "compute", "image", "network"}
 
 
 def test_validate_head_is_200_without_body() -> None:
