@@ -36,6 +36,7 @@ from extproc.compute import (
     usage,
     versions,
 )
+from extproc.compute import networks as compute_networks
 from extproc.context import Handler
 from extproc.errors import Service, echo, error_reply
 from extproc.identity import directory as keystone_directory
@@ -85,6 +86,12 @@ def _image_not_found(service: Service, raw: str) -> str:
     return f"Image {echo(raw)} could not be found."
 
 
+def _network_not_found(service: Service, raw: str) -> str:
+    if service is Service.COMPUTE:
+        return compute_networks.NOT_FOUND
+    return f"Network {echo(raw)} could not be found."
+
+
 PARAMS: Mapping[str, Param] = {
     "project_id": Param(ids.project_id, lambda s, raw: GENERIC_NOT_FOUND, _can_be_project),
     "server_id": Param(ids.server_id, lambda s, raw: f"Instance {echo(raw)} could not be found."),
@@ -102,7 +109,7 @@ PARAMS: Mapping[str, Param] = {
     "keystone_id": Param(ids.catalog_id, lambda s, raw: GENERIC_NOT_FOUND),
     # Metadata keys never reach Arktos: they index the JSON object in the pod's metadata annotation.
     "metadata_key": Param(ids.catalog_id, lambda s, raw: server_metadata.ITEM_NOT_FOUND),
-    "network_id": Param(ids.neutron_id, lambda s, raw: f"Network {echo(raw)} could not be found."),
+    "network_id": Param(ids.neutron_id, _network_not_found),
     "subnet_id": Param(ids.neutron_id, lambda s, raw: f"Subnet {echo(raw)} could not be found."),
     "port_id": Param(ids.neutron_id, lambda s, raw: f"Port {echo(raw)} could not be found."),
     "security_group_id": Param(ids.neutron_id, lambda s, raw: f"Security group {echo(raw)} does not exist"),
@@ -189,6 +196,10 @@ COMPUTE_ROUTES: tuple[Route, ...] = (
     *v21("GET", "/os-keypairs/{keypair_name}", keypairs.show_keypair),
     *v21("DELETE", "/os-keypairs/{keypair_name}", keypairs.delete_keypair),
     *v21("GET", "/os-floating-ip-pools", versions.floating_ip_pools),
+    *v21("GET", "/os-networks", compute_networks.list_networks),
+    *v21("GET", "/os-networks/{network_id}", compute_networks.show_network),
+    *v21("GET", "/os-tenant-networks", compute_networks.list_tenant_networks),
+    *v21("GET", "/os-tenant-networks/{network_id}", compute_networks.show_tenant_network),
     *v21("GET", "/os-server-groups", server_groups.list_groups),
     *v21("POST", "/os-server-groups", server_groups.create_group),
     *v21("GET", "/os-server-groups/{server_group_id}", server_groups.show_group),

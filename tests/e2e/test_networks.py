@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from gateway_stack.stack import Stack
-from tests.e2e.conftest import ADMIN_TOKEN, Api, OpenStackCLI
+from tests.e2e.conftest import ADMIN_TOKEN, DEMO_TOKEN, Api, OpenStackCLI
 
 pytestmark = pytest.mark.e2e
 
@@ -71,6 +71,11 @@ def test_network_server_port_lifecycle_with_the_cli(stack: Stack, cli: OpenStack
 
     assert net in {n["Name"] for n in cli.json("network", "list")}
     assert cli.json("network", "show", net)["id"] == network_id
+    # Nova's network proxy (older clients) answers from the same networks.
+    proxied = Api(stack.public_url, DEMO_TOKEN, "demo").get(
+        f"/compute/v2.1/demo/os-tenant-networks/{network_id}"
+    )
+    assert proxied.json() == {"network": {"id": network_id, "cidr": "None", "label": net}}
 
     server = cli.json(
         "server", "create", "--image", IMAGE, "--flavor", "m1.tiny", "--network", net, "--wait", vm

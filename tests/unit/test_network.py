@@ -570,3 +570,30 @@ def test_create_server_puts_the_network_on_the_pod() -> None:
     pod: Mapping[str, Any] = orjson.loads(upstream.body)
     assert pod["metadata"]["labels"][objects.NETWORK_LABEL] == "net1"
     assert pod["spec"]["nics"] == [{"name": "eth0", "ipAddress": "10.10.0.5"}]
+
+
+# ------------------------------------------------------------------------------- Nova's network proxy APIs
+
+
+def test_nova_os_networks_answer_from_the_tenants_networks() -> None:
+    from extproc.compute import networks as compute_networks
+
+    ctx = context(tenant="demo")
+    outcome = compute_networks.list_networks(ctx, request("GET"), {})
+    assert as_forward(outcome).upstream.path == "/apis/arktos.futurewei.com/v1/tenants/demo/networks"
+    (listed,) = body_of(translated(outcome, network_list(network_object("net1", NET1_UID))))["networks"]
+    assert (listed["id"], listed["label"], listed["cidr"], listed["gateway"]) == (
+        NET1_UID,
+        "net1",
+        None,
+        None,
+    )
+    tenant = compute_networks.show_tenant_network(ctx, request("GET"), {"network_id": NET1_UID})
+    shown = body_of(translated(tenant, network_list(network_object("net1", NET1_UID))))
+    assert shown == {"network": {"id": NET1_UID, "cidr": "None", "label": "net1"}}
+    missing = compute_networks.show_network(ctx, request("GET"), {"network_id": OTHER_UID})
+    assert body_of(translated(missing, network_list())) == {
+        "itemNotFound": {"code": 404, "message": "Network not found"}
+    }
+    by_name = routes.resolve("GET", "/compute/v2.1/demo/os-networks/net1")
+    assert isinstance(by_name, Reply) and body_of(by_name)["itemNotFound"]["message"] == "Network not found"
