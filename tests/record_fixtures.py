@@ -105,6 +105,28 @@ def vm_pod(name: str) -> Json:
     }
 
 
+# The caller's Networks (Arktos's short path: the token's tenant).
+NETWORKS = "/apis/arktos.futurewei.com/v1/networks"
+OTHER_UID = "00000000-0000-0000-0000-000000000000"
+
+
+def network(name: str, cidr: str) -> Json:
+    return {
+        "apiVersion": "arktos.futurewei.com/v1",
+        "kind": "Network",
+        "metadata": {"name": name},
+        "spec": {"type": "flat", "service": {"ipam": "Kubernetes", "cidrs": [cidr]}},
+    }
+
+
+def pod_with_nics(pod: str) -> Json:
+    """A VM pod on network ``<pod>-net`` with two NICs, the first with a fixed IP (as the gateway writes)."""
+    made = vm_pod(f"{pod}-nics")
+    made["metadata"]["labels"]["arktos.futurewei.com/network"] = f"{pod}-net"
+    made["spec"]["nics"] = [{"name": "eth0", "ipAddress": "10.20.0.5"}, {"name": "eth1"}]
+    return made
+
+
 class Recorder:
     def __init__(
         self,
@@ -276,6 +298,33 @@ def scenarios(pod: str) -> list[Scenario]:
                 Step("pod-patch-test-null-absent", "PATCH", "/pods/{name}-lock", _LOCK_PATCH, JSON_PATCH),
                 Step("pod-patch-test-null-present", "PATCH", "/pods/{name}-lock", _LOCK_PATCH, JSON_PATCH),
                 Step("pod-delete-lock", "DELETE", "/pods/{name}-lock", {"gracePeriodSeconds": 0}),
+            ],
+        ),
+        Scenario(
+            "network-writes",
+            [
+                # The Network custom resource's schema refuses a malformed CIDR (with the value shown as "").
+                Step("network-create-bad-cidr", "POST", NETWORKS, network(f"{pod}-bad", "10.20.0.0/33")),
+                Step("network-create-for-writes", "POST", NETWORKS, network(f"{pod}-net", "10.20.0.0/24")),
+                Step("network-create-taken", "POST", NETWORKS, network(f"{pod}-net", "10.20.0.0/24")),
+                # A write naming another uid (the gateway's rename of a network since recreated) is refused.
+                Step(
+                    "network-patch-other-uid",
+                    "PATCH",
+                    NETWORKS + "/{name}-net",
+                    {
+                        "metadata": {
+                            "uid": OTHER_UID,
+                            "annotations": {"openstack.arktos.io/display-name": "x"},
+                        }
+                    },
+                    "application/merge-patch+json",
+                ),
+                # Arktos accepts several NICs, one with a fixed IP; it deletes a network pods still name (the
+                # gateway refuses: NetworkInUse); a custom resource's delete is a Status.
+                Step("pod-create-with-nics", "POST", "/pods", pod_with_nics(pod)),
+                Step("network-delete", "DELETE", NETWORKS + "/{name}-net"),
+                Step("network-get-after-delete", "GET", NETWORKS + "/{name}-net"),
             ],
         ),
         Scenario(

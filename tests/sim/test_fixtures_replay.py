@@ -379,7 +379,7 @@ async def test_replay_recorded_fixtures(session: str) -> None:
 
 
 def test_recorder_scenarios_replay_on_the_simulator(tmp_path: Path) -> None:
-    """The scenarios of ``tests/record_fixtures.py`` (recorded from a real Arktos as fixtures 58-80), run
+    """The scenarios of ``tests/record_fixtures.py`` (recorded from a real Arktos as fixtures 58-87), run
     again by the same recorder against the simulator: every exchange must match its recording."""
     tokens = tmp_path / "tokens.csv"
     tokens.write_text(TOKENS)
