@@ -58,6 +58,7 @@ def test_token_issue_has_keystone_shape(stack: Stack) -> None:
         "identity": f"{stack.public_url}/identity",
         "compute": f"{stack.public_url}/compute/v2.1/demo",
         "image": f"{stack.public_url}/image",
+        "network": f"{stack.public_url}/networking",
     }
 
 

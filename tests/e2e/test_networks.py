@@ -59,8 +59,8 @@ def cidr_network(stack: Stack, cli: OpenStackCLI) -> Iterator[dict[str, Any]]:
     arktos(stack, "DELETE", f"{NETWORKS}/{name}")
 
 
-def test_network_server_port_lifecycle_with_the_cli(stack: Stack, cli: OpenStackCLI) -> None:
-    net, vm = unique("net"), unique("vm-net-")
+def test_network_create_list_show_delete_with_the_cli(stack: Stack, cli: OpenStackCLI) -> None:
+    net = unique("net")
     created = cli.json("network", "create", net)
     assert (created["name"], created["status"], created["project_id"]) == (net, "ACTIVE", "demo")
     network_id = created["id"]
@@ -68,7 +68,6 @@ def test_network_server_port_lifecycle_with_the_cli(stack: Stack, cli: OpenStack
     held = arktos(stack, "GET", f"{NETWORKS}/{net}")
     assert held.status_code == 200 and held.json()["metadata"]["uid"] == network_id
     assert held.json()["spec"]["type"] == "flat"
-
     assert net in {n["Name"] for n in cli.json("network", "list")}
     assert cli.json("network", "show", net)["id"] == network_id
     # Nova's network proxy (older clients) answers from the same networks.
@@ -76,7 +75,19 @@ def test_network_server_port_lifecycle_with_the_cli(stack: Stack, cli: OpenStack
         f"/compute/v2.1/demo/os-tenant-networks/{network_id}"
     )
     assert proxied.json() == {"network": {"id": network_id, "cidr": "None", "label": net}}
+    cli.run("network", "delete", net)
+    assert arktos(stack, "GET", f"{NETWORKS}/{net}").status_code == 404
+    missing = cli.run("network", "show", net, check=False)
+    assert missing.returncode != 0 and f"No Network found for {net}" in missing.stderr
 
+
+def test_server_on_a_network_its_port_and_network_in_use(
+    stack: Stack, cli: OpenStackCLI, demo_api: Api
+) -> None:
+    net, vm = unique("net"), unique("vm-net-")
+    made = demo_api.post("/networking/v2.0/networks", json={"network": {"name": net}})
+    assert made.status_code == 201, made.text
+    network_id = made.json()["network"]["id"]
     server = cli.json(
         "server", "create", "--image", IMAGE, "--flavor", "m1.tiny", "--network", net, "--wait", vm
     )
@@ -85,21 +96,19 @@ def test_network_server_port_lifecycle_with_the_cli(stack: Stack, cli: OpenStack
         pod = pod_of(stack, server["id"])
         assert pod["metadata"]["labels"][NETWORK_LABEL] == net
         assert pod["spec"]["nics"] == [{"name": "eth0"}]
-        (address,) = cli.json("server", "show", vm)["addresses"][net]
+        (address,) = server["addresses"][net]
         (port,) = cli.json("port", "list", "--server", vm, "--long")
         assert port["Fixed IP Addresses"] == [{"ip_address": address}]
         assert port["Status"] == "ACTIVE"
-
         refused = cli.run("network", "delete", net, check=False)
         assert refused.returncode != 0
         assert "There are one or more ports still in use on the network" in refused.stderr
         assert arktos(stack, "GET", f"{NETWORKS}/{net}").status_code == 200
     finally:
         cli.run("server", "delete", "--wait", vm)
-    cli.run("network", "delete", net)
+    deleted = demo_api.delete(f"/networking/v2.0/networks/{network_id}")
+    assert deleted.status_code == 204, deleted.text
     assert arktos(stack, "GET", f"{NETWORKS}/{net}").status_code == 404
-    missing = cli.run("network", "show", net, check=False)
-    assert missing.returncode != 0 and f"No Network found for {net}" in missing.stderr
 
 
 def test_server_create_with_a_fixed_ip(stack: Stack, cli: OpenStackCLI, cidr_network: dict[str, Any]) -> None:
