@@ -5,15 +5,16 @@ Nova refuses, with 400 and before anything is created, a create that asks for so
 not have; so does the gateway, with the same words (nova/api/openstack/compute/servers.py
 ``_get_requested_networks``, nova/network/neutron.py ``validate_networks`` and ``_get_security_group_ids``):
 
-- ``networks``: ``"auto"`` and ``"none"`` (2.37's strings, which the gateway accepts at any version), or a
+- ``networks``: ``"auto"`` and ``"none"`` (2.37's strings, which the gateway parses at any version), or a
   list of ``{"uuid": <network id>}``: an id that is not a UUID is "Bad networks format", one the tenant
   has no network of is "Network <id> could not be found."; a ``port`` is "Port id <id> could not be
   found." (Arktos has no ports).
 - ``security_groups``: only ``default`` exists (every VM pod is in it); any other name is
   "Security group <name> not found.".
 
-Which network ids a tenant has is the caller's ``known_network`` (the Neutron facade's networks of that
-tenant); nothing here reads the cluster.
+Which network ids a tenant has is the caller's ``known_network``; nothing here reads the cluster. Server
+create checks the tenant's networks in ``extproc.network.server_nics`` (from the Network watch, told after
+Arktos admits the caller), which also refuses ``"none"`` (every Arktos VM pod is on a network).
 """
 
 from __future__ import annotations

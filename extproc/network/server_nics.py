@@ -59,6 +59,9 @@ def network_not_found(network_id: str) -> str:
 
 
 def _refused_from_store(ctx: RequestContext, token: str | None, tenant: str, message: str) -> Outcome:
+    if ctx.networks is None:
+        # No Network watch (a processor without Arktos): nobody's networks were consulted, nothing to hide.
+        return bad_request(Service.COMPUTE, message)
     probe = arktos_paths.networks(tenant)
     return refuse_after_arktos(ctx, token, bad_request(Service.COMPUTE, message), tenant, probe)
 

@@ -9,6 +9,7 @@ import pytest
 
 from extproc.compute import create_networking
 from extproc.messages import Forward
+from extproc.network import server_nics
 from tests.unit.test_compute_servers import as_reply, create, fault, with_fields
 
 NET = "3e1a5c6e-7d2b-4c8f-9a0b-1c2d3e4f5a6b"
@@ -62,7 +63,6 @@ def test_create_asking_for_what_does_not_exist_is_400_before_arktos(
     "fields",
     [
         {"networks": "auto"},
-        {"networks": "none"},
         {"networks": []},
         {"security_groups": [{"name": "default"}]},
     ],
@@ -74,6 +74,12 @@ def test_what_exists_is_created(fields: dict[str, Any]) -> None:
         "POST",
         "/api/v1/tenants/demo/namespaces/default/pods",
     )
+
+
+def test_no_network_at_all_is_refused_as_arktos_cannot_do_it() -> None:
+    # Every Arktos VM pod is on a network: a server without one cannot exist (issue 15).
+    reply = as_reply(create(with_fields(networks="none")))
+    assert fault(reply) == (400, "badRequest", server_nics.NONE_REFUSED)
 
 
 def test_a_known_network_is_accepted() -> None:
