@@ -22,6 +22,7 @@ store but belonging to another tenant is "not found" in the URL's tenant, as in 
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +53,14 @@ class NicPlan:
 
     network: str | None = None
     nics: tuple[Json, ...] = field(default_factory=tuple)
+
+
+def _canonical(network_id: str) -> str:
+    """Neutron's spelling of a UUID-like id (Nova accepts any case, with or without dashes or braces)."""
+    try:
+        return str(uuid.UUID(network_id))
+    except ValueError:
+        return network_id
 
 
 def network_not_found(network_id: str) -> str:
@@ -93,7 +102,7 @@ def plan(ctx: RequestContext, token: str | None, requested: Any, max_count: int)
         )
     chosen: list[ArktosNetwork] = []
     for entry in entries:
-        network_id = str(entry.get("uuid") or "")
+        network_id = _canonical(str(entry.get("uuid") or ""))
         found = store.by_uid(network_id) if store is not None else None
         if found is None or found.tenant != tenant:
             return _refused_from_store(ctx, token, tenant, network_not_found(network_id))

@@ -502,7 +502,7 @@ def fault(outcome: Any) -> tuple[int, str]:
 
 def test_networks_become_the_pod_label_and_nics() -> None:
     ctx = proven_context(store_with(network_object("net1", NET1_UID)))
-    chosen = plan(ctx, [{"uuid": NET1_UID}, {"uuid": NET1_UID, "fixed_ip": "10.10.0.5"}])
+    chosen = plan(ctx, [{"uuid": NET1_UID}, {"uuid": NET1_UID.upper(), "fixed_ip": "10.10.0.5"}])
     assert chosen == server_nics.NicPlan(
         network="net1", nics=({"name": "eth0"}, {"name": "eth1", "ipAddress": "10.10.0.5"})
     )
