@@ -24,17 +24,15 @@ Used only on the asyncio loop (watch events are applied there), so no lock.
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from extproc.annotations import KEYPAIR_LABEL
+from extproc.watched_index import Indexed, WatchedIndex
 
 CONFIGMAP_PREFIX = "openstack-keypair-"
 KEYPAIR_TYPE = "ssh"
 # Deleted uids remembered (a late ADDED/MODIFIED of a deleted keypair is ignored).
-TOMBSTONES = 10_000
 
 Json = dict[str, Any]
 
@@ -102,73 +100,18 @@ def from_configmap(obj: Any) -> StoredKeypair | None:
     )
 
 
-def _version(obj: Mapping[str, Any]) -> int:
-    try:
-        return int((obj.get("metadata") or {}).get("resourceVersion") or 0)
-    except (TypeError, ValueError):
-        return 0
+def _indexed(obj: Any) -> Indexed[str] | None:
+    found = from_configmap(obj)
+    if found is None:
+        return None
+    return Indexed(found.tenant, found.name, found.uid, found.public_key)
 
 
-class KeypairStore:
+class KeypairStore(WatchedIndex[str]):
+    """tenant -> keypair name -> public key (``WatchedIndex``), for server create."""
+
     def __init__(self) -> None:
-        # tenant -> keypair name -> (public key, uid, resourceVersion)
-        self._keys: dict[str, dict[str, tuple[str, str, int]]] = {}
-        self._deleted: OrderedDict[str, None] = OrderedDict()
-        self.synced = False
-
-    # -- fed by the ConfigMap watch ----------------------------------------------------------------
-
-    def replace_all(self, configmaps: Iterable[Mapping[str, Any]]) -> None:
-        self._keys = {}
-        for obj in configmaps:
-            self._put(obj, only_newer=False)
-        self.synced = True
-
-    def apply_event(self, event_type: str, obj: Mapping[str, Any]) -> None:
-        if event_type == "DELETED":
-            found = from_configmap(obj)
-            if found is not None:
-                self._remove(found.tenant, found.name, found.uid)
-        else:
-            self._put(obj, only_newer=True)
-
-    # -- fed by the replies to keypair writes this processor relays -----------------------------------
-
-    def note_written(self, obj: Mapping[str, Any]) -> None:
-        self._put(obj, only_newer=True)
-
-    def note_deleted(self, tenant: str, name: str, uid: str | None) -> None:
-        self._remove(tenant, name, uid or "")
-
-    # -- read by server create -----------------------------------------------------------------------
+        super().__init__(_indexed)
 
     def public_key(self, tenant: str, name: str) -> str | None:
-        found = self._keys.get(tenant, {}).get(name)
-        return found[0] if found is not None else None
-
-    # -------------------------------------------------------------------------------------------------
-
-    def _put(self, obj: Mapping[str, Any], only_newer: bool) -> None:
-        found = from_configmap(obj)
-        if found is None or found.uid in self._deleted:
-            return
-        version = _version(obj)
-        keys = self._keys.setdefault(found.tenant, {})
-        current = keys.get(found.name)
-        if only_newer and current is not None and current[2] > version:
-            return
-        keys[found.name] = (found.public_key, found.uid, version)
-
-    def _remove(self, tenant: str, name: str, uid: str) -> None:
-        if uid:
-            self._deleted[uid] = None
-            while len(self._deleted) > TOMBSTONES:
-                self._deleted.popitem(last=False)
-        keys = self._keys.get(tenant)
-        if keys is None:
-            return
-        current = keys.get(name)
-        if current is not None and (not uid or current[1] == uid):
-            del keys[name]
-        if not keys:
-            del self._keys[tenant]
+        return self.get(tenant, name)

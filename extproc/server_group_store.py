@@ -22,17 +22,15 @@ deleted group back. Used only on the asyncio loop (watch events are applied ther
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from extproc.annotations import SERVER_GROUP_LABEL
 from extproc.ids import is_server_group_id
+from extproc.watched_index import Indexed, WatchedIndex
 
 CONFIGMAP_PREFIX = "openstack-server-group-"
 # Deleted uids remembered (a late ADDED/MODIFIED of a deleted group is ignored).
-TOMBSTONES = 10_000
 
 AFFINITY = "affinity"
 ANTI_AFFINITY = "anti-affinity"
@@ -100,73 +98,18 @@ def from_configmap(obj: Any) -> StoredServerGroup | None:
     )
 
 
-def _version(obj: Mapping[str, Any]) -> int:
-    try:
-        return int((obj.get("metadata") or {}).get("resourceVersion") or 0)
-    except (TypeError, ValueError):
-        return 0
+def _indexed(obj: Any) -> Indexed[str] | None:
+    found = from_configmap(obj)
+    if found is None:
+        return None
+    return Indexed(found.tenant, found.id, found.uid, found.policy)
 
 
-class ServerGroupStore:
+class ServerGroupStore(WatchedIndex[str]):
+    """tenant -> group id -> the group's policy (``WatchedIndex``), for server create."""
+
     def __init__(self) -> None:
-        # tenant -> group id -> (policy, uid, resourceVersion)
-        self._groups: dict[str, dict[str, tuple[str, str, int]]] = {}
-        self._deleted: OrderedDict[str, None] = OrderedDict()
-        self.synced = False
-
-    # -- fed by the ConfigMap watch ----------------------------------------------------------------
-
-    def replace_all(self, configmaps: Iterable[Mapping[str, Any]]) -> None:
-        self._groups = {}
-        for obj in configmaps:
-            self._put(obj, only_newer=False)
-        self.synced = True
-
-    def apply_event(self, event_type: str, obj: Mapping[str, Any]) -> None:
-        if event_type == "DELETED":
-            found = from_configmap(obj)
-            if found is not None:
-                self._remove(found.tenant, found.id, found.uid)
-        else:
-            self._put(obj, only_newer=True)
-
-    # -- fed by the replies to group writes this processor relays -----------------------------------
-
-    def note_written(self, obj: Mapping[str, Any]) -> None:
-        self._put(obj, only_newer=True)
-
-    def note_deleted(self, tenant: str, group_id: str, uid: str | None) -> None:
-        self._remove(tenant, group_id, uid or "")
-
-    # -- read by server create -----------------------------------------------------------------------
+        super().__init__(_indexed)
 
     def policy(self, tenant: str, group_id: str) -> str | None:
-        found = self._groups.get(tenant, {}).get(group_id)
-        return found[0] if found is not None else None
-
-    # -------------------------------------------------------------------------------------------------
-
-    def _put(self, obj: Mapping[str, Any], only_newer: bool) -> None:
-        found = from_configmap(obj)
-        if found is None or found.uid in self._deleted:
-            return
-        version = _version(obj)
-        groups = self._groups.setdefault(found.tenant, {})
-        current = groups.get(found.id)
-        if only_newer and current is not None and current[2] > version:
-            return
-        groups[found.id] = (found.policy, found.uid, version)
-
-    def _remove(self, tenant: str, group_id: str, uid: str) -> None:
-        if uid:
-            self._deleted[uid] = None
-            while len(self._deleted) > TOMBSTONES:
-                self._deleted.popitem(last=False)
-        groups = self._groups.get(tenant)
-        if groups is None:
-            return
-        current = groups.get(group_id)
-        if current is not None and (not uid or current[1] == uid):
-            del groups[group_id]
-        if not groups:
-            del self._groups[tenant]
+        return self.get(tenant, group_id)

@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 import orjson
 
 from extproc import arktos_paths
+from extproc.config import GatewayConfig
 from extproc.context import RequestContext
 from extproc.errors import Service, echo, error_reply, from_arktos
 from extproc.identity import directory_views as dv
@@ -244,17 +245,27 @@ def list_services(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
     return _for_caller(ctx, "list_services", answer)
 
 
-def show_service(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
+def _show_from_catalog(
+    ctx: RequestContext,
+    params: Mapping[str, str],
+    kind: str,
+    items: Callable[[GatewayConfig, str], list[Json]],
+) -> Outcome:
+    """One ``kind`` (service, endpoint) of the caller's catalog by id, Keystone's 404 for any other id."""
     config = ctx.config
     wanted = params["keystone_id"]
 
     def answer(tenant: str) -> Reply:
-        for found in dv.services(config, tenant):
+        for found in items(config, tenant):
             if found["id"] == wanted:
-                return json_reply(200, {"service": found})
-        return error_reply(Service.IDENTITY, 404, f"Could not find service: {echo(wanted)}.")
+                return json_reply(200, {kind: found})
+        return error_reply(Service.IDENTITY, 404, f"Could not find {kind}: {echo(wanted)}.")
 
-    return _for_caller(ctx, "get_service", answer)
+    return _for_caller(ctx, f"get_{kind}", answer)
+
+
+def show_service(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
+    return _show_from_catalog(ctx, params, "service", dv.services)
 
 
 def list_endpoints(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
@@ -272,16 +283,7 @@ def list_endpoints(ctx: RequestContext, req: ClientRequest, params: Mapping[str,
 
 
 def show_endpoint(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
-    config = ctx.config
-    wanted = params["keystone_id"]
-
-    def answer(tenant: str) -> Reply:
-        for found in dv.endpoints(config, tenant):
-            if found["id"] == wanted:
-                return json_reply(200, {"endpoint": found})
-        return error_reply(Service.IDENTITY, 404, f"Could not find endpoint: {echo(wanted)}.")
-
-    return _for_caller(ctx, "get_endpoint", answer)
+    return _show_from_catalog(ctx, params, "endpoint", dv.endpoints)
 
 
 def not_implemented(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
