@@ -194,33 +194,46 @@ def show_domain(ctx: RequestContext, req: ClientRequest, params: Mapping[str, st
 # The caller, its role assignments, the catalog as services and endpoints
 
 
-def show_user(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
-    config = ctx.config
+def _for_self(
+    ctx: RequestContext,
+    req: ClientRequest,
+    params: Mapping[str, str],
+    action: str,
+    answer: Callable[[str, str], Reply],
+) -> Outcome:
+    """``answer(user_id, tenant)`` when the user in the path is the caller; Keystone's 403 for another user
+    (there is no user store to look anyone else up in: what Keystone answers a non-admin)."""
     user_id = params["keystone_id"]
     token = req.auth_token or ""
 
-    def answer(tenant: str) -> Reply:
+    def mine(tenant: str) -> Reply:
         if user_id != user_id_for_token(token):
-            # No user store: another user cannot be looked up (Keystone's answer to a non-admin).
-            return forbidden("get_user")
-        return json_reply(200, {"user": dv.user(config, user_id, tenant)})
+            return forbidden(action)
+        return answer(user_id, tenant)
 
-    return _for_caller(ctx, "get_user", answer)
+    return _for_caller(ctx, action, mine)
+
+
+def show_user(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
+    config = ctx.config
+    return _for_self(
+        ctx,
+        req,
+        params,
+        "get_user",
+        lambda me, tenant: json_reply(200, {"user": dv.user(config, me, tenant)}),
+    )
 
 
 def list_user_projects(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
     """``/v3/users/{self}/projects`` (``openstack project list --my-projects``): ``auth/projects``."""
     config = ctx.config
-    user_id = params["keystone_id"]
-    token = req.auth_token or ""
 
-    def answer(tenant: str) -> Reply:
-        if user_id != user_id_for_token(token):
-            return forbidden("list_user_projects")
-        collection = f"users/{user_id}/projects"
-        return json_reply(200, dv.projects_body(config, [dv.project(config, tenant)], collection, req.query))
+    def answer(me: str, tenant: str) -> Reply:
+        body = dv.projects_body(config, [dv.project(config, tenant)], f"users/{me}/projects", req.query)
+        return json_reply(200, body)
 
-    return _for_caller(ctx, "list_user_projects", answer)
+    return _for_self(ctx, req, params, "list_user_projects", answer)
 
 
 def list_role_assignments(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
