@@ -4,8 +4,9 @@ Every action Nova's API knows (``@wsgi.action`` of the controllers nova/api/open
 joins to ``/servers/{id}/action``) gets Nova's answer rather than "There is no such action". Like Nova, the
 server is looked up first (``common.get_instance``): ONE GET of the VM pod with the client's token, so
 Arktos authorizes the caller and a missing server is Nova's 404 before anything is said about the action;
-the cache answers instead for a caller Arktos has recently admitted to the tenant (``actions.cached_server``,
-``actions.known_missing``). Then, by what Nova itself would answer on a server Arktos can hold:
+the cache answers instead for a caller Arktos has recently admitted to the tenant
+(``action_support.cached_server``, ``action_support.known_missing``). Then, by what Nova itself would
+answer on a server Arktos can hold:
 
 - ``forceDelete``: Nova deletes in any vm_state, so this is the server delete (with its own lookup),
   answered 202;

@@ -11,11 +11,13 @@ import pytest
 
 from extproc.catalog import CatalogStore, image_entry
 from extproc.cluster_cache import ACTION, POD, REPLICASET, ClusterCache
-from extproc.compute import actions
+from extproc.compute import action_request, actions, image_actions
+from extproc.compute.action_rules import Kind
+from extproc.compute.replies import view_for
 from extproc.config import GatewayConfig
 from extproc.context import RequestContext
 from extproc.messages import ArktosReply, ClientRequest, Forward, Reply
-from extproc.snapshots import SnapshotRequest, snapshot_image
+from extproc.snapshots import SnapshotRequest, snapshot_id_of, snapshot_image
 from extproc.tenant_proofs import TenantProofs
 from tests.shared_fixtures import SHARED_FIXTURES
 
@@ -153,15 +155,15 @@ def test_unparseable_body_is_400(raw: bytes) -> None:
 @pytest.mark.parametrize(
     ("body", "kind"),
     [
-        ({"reboot": {"type": "soft"}}, actions.Kind.REBOOT_SOFT),
-        ({"reboot": {"type": "Hard"}}, actions.Kind.REBOOT_HARD),
-        ({"os-stop": None}, actions.Kind.STOP),
-        ({"os-start": {}}, actions.Kind.START),
+        ({"reboot": {"type": "soft"}}, Kind.REBOOT_SOFT),
+        ({"reboot": {"type": "Hard"}}, Kind.REBOOT_HARD),
+        ({"os-stop": None}, Kind.STOP),
+        ({"os-start": {}}, Kind.START),
     ],
 )
-def test_parse_action(body: Any, kind: actions.Kind) -> None:
-    parsed = actions.parse_action(body)
-    assert isinstance(parsed, actions.ActionRequest)
+def test_parse_action(body: Any, kind: Kind) -> None:
+    parsed = action_request.parse_action(body)
+    assert isinstance(parsed, action_request.ActionRequest)
     assert parsed.kind is kind
 
 
@@ -340,13 +342,13 @@ def test_rebuild_from_another_servers_snapshot_is_400() -> None:
     known = ctx(cache_with(running_pod()), proven(), catalog=_catalog_with_other_snapshot())
     reply = handle(known, {"rebuild": {"imageRef": SNAP_ID}})
     assert isinstance(reply, Reply)
-    assert error(reply) == (400, actions.not_own_snapshot(SNAP_ID, SID))
+    assert error(reply) == (400, image_actions.not_own_snapshot(SNAP_ID, SID))
 
 
 def test_rebuild_refusals_wait_for_arktos_to_say_the_server_exists() -> None:
     """Nova looks the server up first: without the cache's word, one GET of the pod comes before the 400."""
     for ref, message in (
-        (SNAP_ID, actions.not_own_snapshot(SNAP_ID, SID)),
+        (SNAP_ID, image_actions.not_own_snapshot(SNAP_ID, SID)),
         ("nope", "Image nope could not be found."),
         ("queued", "Image queued is not active."),
     ):
@@ -450,7 +452,7 @@ def test_rebuild_of_a_stopped_server_is_allowed_and_stays_shutoff() -> None:
     assert server["status"] == "REBUILD"
     done = rebuilt(pod)
     done["status"]["virtualMachineStatus"]["image"] = OTHER_IMAGE
-    assert actions.view_for(ctx()).show(done)["status"] == "SHUTOFF"
+    assert view_for(ctx()).show(done)["status"] == "SHUTOFF"
 
 
 def test_restore_and_snapshot_of_a_stopped_server_say_why_arktos_cannot() -> None:
@@ -495,7 +497,7 @@ def test_snapshot_properties_keep_the_users_metadata_over_novas() -> None:
     assert image.properties["instance_uuid"] == SID
     assert image.properties["arktos_snapshot_id"] == "arktos-snap-7"
     # Still this server's snapshot (its URL says so), so it is restorable and not bootable.
-    assert actions.snapshot_id_of(image, SID) == "arktos-snap-7"
+    assert snapshot_id_of(image, SID) == "arktos-snap-7"
 
 
 def test_rebuild_from_unknown_image_is_400() -> None:
