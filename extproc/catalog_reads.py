@@ -13,7 +13,8 @@ from collections.abc import Callable
 
 from extproc import arktos_paths, snapshots
 from extproc.annotations import FLAVORS_CONFIGMAP, IMAGES_CONFIGMAP
-from extproc.catalog import Flavor, Image, configmap_tenant, flavors_from_reply, images_from_reply
+from extproc.catalog_configmaps import configmap_tenant, flavors_from_reply, images_from_reply
+from extproc.catalog_entries import Flavor, Image
 from extproc.context import RequestContext
 from extproc.errors import Service, from_arktos
 from extproc.messages import ArktosReply, ArktosRequest, Forward, Reply

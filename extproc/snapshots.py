@@ -39,16 +39,9 @@ import structlog
 from extproc import arktos_paths
 from extproc.annotations import IMAGES_CONFIGMAP
 from extproc.arktos_client import ArktosClient
-from extproc.catalog import (
-    DEFAULT_IMAGES,
-    DELETED_SNAPSHOTS_KEY,
-    CatalogStore,
-    Image,
-    canonical_image_id,
-    image_entry,
-    image_sort_key,
-    parse_images,
-)
+from extproc.catalog import CatalogStore
+from extproc.catalog_configmaps import image_entry, image_sort_key, parse_images
+from extproc.catalog_entries import DEFAULT_IMAGES, DELETED_SNAPSHOTS_KEY, Image, canonical_image_id
 from extproc.cluster_cache import SUBMITTED, ClusterView, action_ref, is_complete, operation_of
 
 log = structlog.get_logger("extproc.snapshots")

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from extproc import annotations as keys
-from extproc.catalog import Image
+from extproc.catalog_entries import Image
 from extproc.compute import instance_actions, schemas, server_lock
 from extproc.compute.action_rules import Kind
 from extproc.compute.create_request import ref_id

@@ -17,7 +17,7 @@ from urllib.parse import quote, urlencode
 
 from jsonschema import Draft4Validator
 
-from extproc.catalog import Flavor
+from extproc.catalog_entries import Flavor
 from extproc.catalog_reads import read_flavors
 from extproc.context import RequestContext
 from extproc.errors import Service, bad_request, echo, not_found

@@ -10,7 +10,7 @@ import orjson
 
 from extproc import annotations as keys
 from extproc import arktos_paths
-from extproc.catalog import Image
+from extproc.catalog_entries import Image
 from extproc.compute import instance_actions, server_lock
 from extproc.compute.action_request import ActionRequest, custom_action, rebuild_patch
 from extproc.compute.action_rules import RESTORE, Kind, refusal

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from extproc.catalog import Image, canonical_image_id
+from extproc.catalog_entries import Image, canonical_image_id
 from extproc.catalog_reads import read_images
 from extproc.compute.flavors import NovaPage, compute_links, parse_nova_page
 from extproc.context import RequestContext

@@ -14,7 +14,7 @@ import orjson
 from extproc import arktos_paths, snapshots
 from extproc.annotations import FLAVORS_CONFIGMAP, IMAGES_CONFIGMAP
 from extproc.arktos_first import refuse_after_arktos
-from extproc.catalog import Flavor, Image
+from extproc.catalog_entries import Flavor, Image
 from extproc.compute import (
     create_networking,
     idempotency,

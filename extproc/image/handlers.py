@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from extproc.catalog import Image, canonical_image_id
+from extproc.catalog_entries import Image, canonical_image_id
 from extproc.catalog_reads import read_images
 from extproc.context import RequestContext
 from extproc.errors import Service, bad_request, not_found

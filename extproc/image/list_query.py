@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from extproc.catalog import IMAGE_STATUSES, IMAGE_VISIBILITIES, Image, canonical_image_id
+from extproc.catalog_entries import IMAGE_STATUSES, IMAGE_VISIBILITIES, Image, canonical_image_id
 from extproc.errors import Service, bad_request
 from extproc.messages import ClientRequest, Reply
 

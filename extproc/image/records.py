@@ -30,7 +30,9 @@ from jsonschema import Draft4Validator
 
 from extproc import arktos_paths
 from extproc.annotations import IMAGES_CONFIGMAP
-from extproc.catalog import DELETED_SNAPSHOTS_KEY, Image, ImagesConfigMap, image_entry
+from extproc.catalog import ImagesConfigMap
+from extproc.catalog_configmaps import image_entry
+from extproc.catalog_entries import DELETED_SNAPSHOTS_KEY, Image
 from extproc.image import schemas
 from extproc.messages import (
     JSON_CONTENT_TYPE,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from extproc.catalog import Image
+from extproc.catalog_entries import Image
 from extproc.config import GatewayConfig
 
 # Newest first, as Glance lists them (fixture 01).

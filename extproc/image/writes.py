@@ -28,7 +28,8 @@ from typing import Any
 import orjson
 
 from extproc import client_json
-from extproc.catalog import DEFAULT_IMAGES, Image, canonical_image_id, configmap_data, parse_images
+from extproc.catalog_configmaps import configmap_data, parse_images
+from extproc.catalog_entries import DEFAULT_IMAGES, Image, canonical_image_id
 from extproc.catalog_reads import read_images
 from extproc.context import RequestContext
 from extproc.errors import Service, error_reply, from_arktos

@@ -9,7 +9,8 @@ from typing import Any
 import orjson
 import pytest
 
-from extproc.catalog import CatalogStore, image_entry
+from extproc.catalog import CatalogStore
+from extproc.catalog_configmaps import image_entry
 from extproc.cluster_cache import ACTION, POD, REPLICASET, ClusterCache
 from extproc.compute import action_request, actions, image_actions
 from extproc.compute.action_rules import Kind

@@ -6,7 +6,9 @@ from typing import Any
 
 import orjson
 
-from extproc.catalog import DEFAULT_IMAGES, DELETED_SNAPSHOTS_KEY, CatalogStore, parse_images
+from extproc.catalog import CatalogStore
+from extproc.catalog_configmaps import parse_images
+from extproc.catalog_entries import DEFAULT_IMAGES, DELETED_SNAPSHOTS_KEY
 from extproc.cluster_cache import ACTION, POD, REPLICASET, ClusterCache
 from extproc.snapshots import (
     SnapshotRecorder,

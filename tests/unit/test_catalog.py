@@ -11,17 +11,9 @@ import pytest
 import yaml
 
 from extproc.annotations import FLAVORS_CONFIGMAP, IMAGES_CONFIGMAP
-from extproc.catalog import (
-    DEFAULT_FLAVORS,
-    DEFAULT_IMAGES,
-    CatalogStore,
-    Flavor,
-    Image,
-    flavors_from_reply,
-    images_from_reply,
-    parse_flavors,
-    parse_images,
-)
+from extproc.catalog import CatalogStore
+from extproc.catalog_configmaps import flavors_from_reply, images_from_reply, parse_flavors, parse_images
+from extproc.catalog_entries import DEFAULT_FLAVORS, DEFAULT_IMAGES, Flavor, Image
 from extproc.messages import ArktosReply
 from tests.shared_fixtures import SHARED_FIXTURES
 
@@ -162,7 +154,7 @@ def test_parse_flavors_optional_fields_and_string_sort() -> None:
     ],
 )
 def test_parse_flavors_skips_bad_entries(value: str, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="extproc.catalog"):
+    with caplog.at_level(logging.WARNING, logger="extproc.catalog_configmaps"):
         flavors = parse_flavors({"bad": value, "good": flavor_json(id="g")})
     assert [f.name for f in flavors] == ["good"]
     assert any("bad" in r.getMessage() for r in caplog.records)
@@ -176,7 +168,7 @@ def test_parse_flavors_skips_duplicate_ids_and_non_string_values() -> None:
 
 
 def test_parse_flavors_ignores_unknown_keys(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="extproc.catalog"):
+    with caplog.at_level(logging.WARNING, logger="extproc.catalog_configmaps"):
         (flavor,) = parse_flavors({"f": flavor_json(colour="blue")})
     assert flavor.name == "f"
     assert "colour" in caplog.text
@@ -247,7 +239,7 @@ def test_parse_images_fields_and_newest_first() -> None:
 )
 def test_parse_images_skips_bad_entries(value: str, caplog: pytest.LogCaptureFixture) -> None:
     good = image_json(id=CIRROS_ID)
-    with caplog.at_level(logging.WARNING, logger="extproc.catalog"):
+    with caplog.at_level(logging.WARNING, logger="extproc.catalog_configmaps"):
         images = parse_images({"bad": value, "good": good})
     assert [i.name for i in images] == ["good"]
     assert "bad" in caplog.text
@@ -277,7 +269,7 @@ def _configmap(name: str) -> dict:
 def test_example_flavors_configmap_parses_cleanly(caplog: pytest.LogCaptureFixture) -> None:
     document = _configmap("openstack-flavors.yaml")
     assert (document["kind"], document["metadata"]["name"]) == ("ConfigMap", FLAVORS_CONFIGMAP)
-    with caplog.at_level(logging.WARNING, logger="extproc.catalog"):
+    with caplog.at_level(logging.WARNING, logger="extproc.catalog_configmaps"):
         flavors = parse_flavors(document["data"])
     assert caplog.records == []
     assert len(flavors) == len(document["data"])
@@ -289,7 +281,7 @@ def test_example_flavors_configmap_parses_cleanly(caplog: pytest.LogCaptureFixtu
 def test_example_images_configmap_parses_cleanly(caplog: pytest.LogCaptureFixture) -> None:
     document = _configmap("openstack-images.yaml")
     assert (document["kind"], document["metadata"]["name"]) == ("ConfigMap", IMAGES_CONFIGMAP)
-    with caplog.at_level(logging.WARNING, logger="extproc.catalog"):
+    with caplog.at_level(logging.WARNING, logger="extproc.catalog_configmaps"):
         images = parse_images(document["data"])
     assert caplog.records == []
     assert len(images) == len(document["data"])

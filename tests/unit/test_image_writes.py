@@ -8,7 +8,9 @@ import orjson
 import pytest
 
 from extproc import app
-from extproc.catalog import DELETED_SNAPSHOTS_KEY, CatalogStore, Image, image_entry
+from extproc.catalog import CatalogStore
+from extproc.catalog_configmaps import image_entry
+from extproc.catalog_entries import DELETED_SNAPSHOTS_KEY, Image
 from extproc.config import GatewayConfig
 from extproc.context import RequestContext
 from extproc.image import records, writes
