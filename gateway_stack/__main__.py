@@ -39,6 +39,12 @@ def _flag_env(name: str) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["mirror"]:
+        # Mirror mode (issue 14): a front Envoy before the user's Nova, a copy of each request to the gateway.
+        from gateway_stack.mirror import launcher
+
+        return launcher.main(args_list[1:])
     ap = argparse.ArgumentParser(prog="python -m gateway_stack", description=__doc__.splitlines()[0])
     ap.add_argument("--workdir", default=os.environ.get("GATEWAY_WORKDIR", ".run"))
     ap.add_argument("--port", type=int, default=_int_env("GATEWAY_PORT", 8080), help="public port")
@@ -65,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "and rejoins)",
     )
     ap.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "info"))
-    args = ap.parse_args(argv)
+    args = ap.parse_args(args_list)
 
     # Installed first: a signal during the (slow) start must stop it, not kill the launcher mid-way.
     signals = StopSignals()

@@ -18,10 +18,20 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from gateway_stack.procs import Child, Interrupted
-from gateway_stack.stack import Stack
+
+
+class Supervised(Protocol):
+    """What a supervisor runs: ``Stack``, or the mirror's stack (``gateway_stack.mirror.launcher``)."""
+
+    abort: Callable[[], bool] | None
+
+    @property
+    def children(self) -> list[Child]: ...
+
+    def restart(self, child: Child) -> None: ...
 
 
 class StopSignals:
@@ -80,7 +90,7 @@ class Supervisor:
 
     def __init__(
         self,
-        stack: Stack,
+        stack: Supervised,
         signals: StopSignals,
         out: TextIO,
         *,
