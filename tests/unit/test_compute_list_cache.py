@@ -243,9 +243,9 @@ def test_failed_writes_and_other_paths_are_not_noted() -> None:
 
 
 def test_written_versions_are_bounded_and_never_forgotten_downwards(monkeypatch: pytest.MonkeyPatch) -> None:
-    from extproc import cluster_cache
+    from extproc import read_your_writes
 
-    monkeypatch.setattr(cluster_cache, "WRITTEN_CAPACITY", 2)
+    monkeypatch.setattr(read_your_writes, "WRITTEN_CAPACITY", 2)
     cache = synced([])
     cache.note_written("t1", "7")
     cache.note_written("t2", "5")
