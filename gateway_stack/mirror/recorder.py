@@ -44,6 +44,8 @@ from gateway_stack.mirror.idmap import IdMap, Kind
 from gateway_stack.mirror.observer import REQUEST_ID_HEADER, ObservedExchange
 
 TOKEN_HEADER = "x-auth-token"
+# The recorder's own reads of the two catalogs say who they are (a primary's logs can tell them apart).
+RECORDER_USER_AGENT = "openstack-gateway-mirror-recorder"
 SUBJECT_TOKEN_HEADER = "x-subject-token"
 AUTH_TOKENS_SUFFIX = "/v3/auth/tokens"
 DEFAULT_MAX_PENDING = 1000
@@ -231,7 +233,10 @@ class Recorder:
         async def read(path: str, query: str, token: str) -> tuple[int, Any]:
             assert self._session is not None
             async with self._session.get(
-                f"{base_url}{path}?{query}", headers={TOKEN_HEADER: token}, ssl=ssl, allow_redirects=False
+                f"{base_url}{path}?{query}",
+                headers={TOKEN_HEADER: token, "user-agent": RECORDER_USER_AGENT},
+                ssl=ssl,
+                allow_redirects=False,
             ) as reply:
                 return reply.status, body_from_bytes(await reply.read(), reply.content_type or "")
 

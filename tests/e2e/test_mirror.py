@@ -152,6 +152,11 @@ def test_client_flow_is_served_by_the_primary_and_mirrored_to_the_shadow(
     mirror.pair("DELETE", f"/compute/v2.1/servers/{server.id}")
     sides = mirror.all_paired(len(mirror.double.requests))
     assert len(sides) == len(mirror.double.requests)
+    # The recorder read the primary's two catalogs once for the project, with the client's token.
+    assert sorted(mirror.double.recorder_reads) == [
+        ("GET", "/compute/v2.1/flavors/detail"),
+        ("GET", "/image/v2/images"),
+    ]
     unpaired = {i: list(s) for i, s in sides.items() if len(s) != 2}
     assert not unpaired, unpaired
     by_request = {
