@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from extproc import annotations as keys
 from extproc import arktos_paths
 from extproc.cluster_cache import ClusterView
@@ -29,18 +31,30 @@ from extproc.compute.server_view import ServerView
 from extproc.context import RequestContext
 from extproc.errors import Service, error_reply
 from extproc.ids import is_label_value
-from extproc.messages import ArktosReply, ArktosRequest, ClientRequest, Forward, Outcome, Reply, json_reply
+from extproc.messages import (
+    JSON_CONTENT_TYPE,
+    ArktosReply,
+    ArktosRequest,
+    ClientRequest,
+    Forward,
+    Outcome,
+    Reply,
+)
 
 Json = dict[str, Any]
 
 
 def _list_reply(view: ServerView, req: ClientRequest, detail: bool, page: Page | Reply) -> Reply:
+    """The page as Nova's list body, joined from the prerendered servers (``ServerView.detail_json``)."""
     if isinstance(page, Reply):
         return page
-    body: Json = {"servers": view.detail(page.pods) if detail else view.index(page.pods)}
+    items = view.detail_json(page.pods) if detail else view.index_json(page.pods)
+    parts = [b'{"servers":[', b",".join(items), b"]"]
     if page.next_marker is not None:
-        body["servers_links"] = [{"rel": "next", "href": next_link(view, req, detail, page.next_marker)}]
-    return json_reply(200, body)
+        links = [{"rel": "next", "href": next_link(view, req, detail, page.next_marker)}]
+        parts += [b',"servers_links":', orjson.dumps(links)]
+    parts.append(b"}")
+    return Reply(200, b"".join(parts), {"content-type": JSON_CONTENT_TYPE})
 
 
 def _list_items(reply: ArktosReply) -> list[Any] | Reply:
@@ -123,21 +137,26 @@ def _list_from_cache(
     probe_path: str,
 ) -> Forward:
     namespace = ctx.config.namespace
+    # The probe's pod is read only to learn the short path's tenant: with the tenant known, a 2xx is all
+    # the answer needs, and Envoy need not send the pod (``Forward.body_on_success``).
+    tenant_known = query.all_tenants or ctx.tenant is not None
 
     def translate(reply: ArktosReply) -> Reply:
+        if tenant_known and 200 <= reply.status < 300:
+            # Envoy sent the status only (the body was not asked for).
+            return answer(None if query.all_tenants else ctx.tenant)
         items = _list_items(reply)
         if isinstance(items, Reply):
             return items
-        if query.all_tenants:
-            tenant = None
-        elif ctx.tenant is not None:
-            tenant = ctx.tenant
-        elif items and isinstance(items[0], dict):
-            tenant = cache_tenant(items[0])
-        else:
-            # The short path's tenant is the caller's, which only Arktos knows; it listed no pod at all.
-            return _list_reply(view, req, detail, select_page(order_servers([]), query))
+        if items and isinstance(items[0], dict):
+            return answer(cache_tenant(items[0]))
+        # The short path's tenant is the caller's, which only Arktos knows; it listed no pod at all.
+        return _list_reply(view, req, detail, select_page(order_servers([]), query))
 
+    def answer(tenant: str | None) -> Reply:
+        return _list_reply(view, req, detail, select_page(ordered_scope(tenant), query))
+
+    def ordered_scope(tenant: str | None) -> Ordered:
         def with_refused_members() -> Ordered:
             # Built once per change of the scope's pods or ReplicaSets, not per list: a batch with many
             # refused members costs its first list, never every later one.
@@ -145,10 +164,9 @@ def _list_from_cache(
             failed = failed_servers(cluster, tenant, namespace)
             return with_servers(ordered, failed) if failed else ordered
 
-        ordered = cluster.memoized(tenant, namespace, "servers-with-refused-members", with_refused_members)
-        return _list_reply(view, req, detail, select_page(ordered, query))
+        return cluster.memoized(tenant, namespace, "servers-with-refused-members", with_refused_members)
 
-    return Forward(ArktosRequest(method="GET", path=probe_path), translate)
+    return Forward(ArktosRequest(method="GET", path=probe_path), translate, body_on_success=not tenant_known)
 
 
 def list_servers(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
