@@ -46,6 +46,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=Path,
         help="append one JSON line per request received, written before the request is answered",
     )
+    p.add_argument(
+        "--watch-delay-seconds",
+        type=float,
+        default=0.0,
+        help="test control: send each watch event this much later (watches lagging behind writes)",
+    )
     p.add_argument("--log-level", default="WARNING")
     args = p.parse_args(argv)
     if (args.tls_cert is None) != (args.tls_key is None):
@@ -64,6 +70,7 @@ async def serve(args: argparse.Namespace) -> None:
         state_file=args.state,
         bootstrap_tenants=[auth.SYSTEM_TENANT, "demo", *tokens.tenants()],
         audit_log=args.audit_log,
+        watch_delay=max(0.0, args.watch_delay_seconds),
     )
     ssl_context = None
     ca_note = ""

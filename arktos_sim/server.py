@@ -51,9 +51,10 @@ class Simulator:
         bootstrap_tenants: Iterable[str] = (auth.SYSTEM_TENANT, "demo"),
         watch_history: int = 10_000,
         audit_log: Path | None = None,
+        watch_delay: float = 0.0,
     ) -> None:
         self.audit = AuditLog(audit_log, tokens) if audit_log is not None else None
-        self.store = Store(history=watch_history)
+        self.store = Store(history=watch_history, watch_delay=watch_delay)
         self.api = Api(self.store, tokens)
         self.state_file = state_file
         if state_file is not None:

@@ -96,6 +96,10 @@ class Watcher:
         self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.max_queue = max_queue
         self.closed = False
+        # Test control (``--watch-delay-seconds``): events reach this watcher that much later, in order, as
+        # from an API server whose watch dispatch lags behind its writes (a write's reply can come first).
+        self.delay = 0.0
+        self._delayed: deque[tuple[float, bytes]] = deque()
 
     def _in_scope(self, obj: Json) -> bool:
         meta = obj["metadata"]
@@ -127,11 +131,26 @@ class Watcher:
         line = self.render(event)
         if line is None:
             return
-        if self.queue.qsize() >= self.max_queue:
+        if self.queue.qsize() + len(self._delayed) >= self.max_queue:
             # A consumer this far behind is cut off, as the API server does; the client re-lists.
             self.close()
             return
+        if self.delay > 0:
+            loop = asyncio.get_running_loop()
+            self._delayed.append((loop.time() + self.delay, line))
+            if len(self._delayed) == 1:
+                loop.call_later(self.delay, self._deliver_due)
+            return
         self.queue.put_nowait(line)
+
+    def _deliver_due(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._delayed and self._delayed[0][0] <= loop.time():
+            _, line = self._delayed.popleft()
+            if not self.closed:
+                self.queue.put_nowait(line)
+        if self._delayed:
+            loop.call_at(self._delayed[0][0], self._deliver_due)
 
     def close(self) -> None:
         if not self.closed:
@@ -171,8 +190,10 @@ Listener = Callable[[Event], None]
 
 
 class Store:
-    def __init__(self, history: int = 10_000) -> None:
+    def __init__(self, history: int = 10_000, watch_delay: float = 0.0) -> None:
         self.rv = 0
+        # Seconds every watch event waits before it is sent (a test control; 0 for an Arktos-like server).
+        self.watch_delay = watch_delay
         self.tables: dict[str, Table] = {rt.table: Table(rt, history) for rt in ALL}
         self.listeners: list[Listener] = []
         self.on_change: Callable[[], None] | None = None
@@ -255,6 +276,7 @@ class Store:
         """Register ``watcher``; queue the initial events: the current state for ``since`` unset/"0", else
         every recorded event after ``since`` (410 Gone when that is older than the kept history)."""
         table = self.tables[rt.table]
+        watcher.delay = self.watch_delay
         if not since or since == "0":
             for entry in table.scan(watcher.tenant, watcher.namespace):
                 if watcher.matches(entry.obj):

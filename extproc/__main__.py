@@ -160,6 +160,12 @@ async def serve(args: argparse.Namespace) -> int:
     # Stand-ins (plumbing tests) take (config, store) only.
     # Keypair generation happens in a worker process, ahead of the requests (see extproc.key_stock).
     key_stock = KeyStock(generate_key_pair)
+    # The processor's own Arktos calls: reconcilers, recorders, server lists whose cache is behind Arktos.
+    arktos = (
+        ArktosClient.connect(args.arktos_url, _token(args), args.arktos_ca, verify=not args.arktos_insecure)
+        if args.arktos_url
+        else None
+    )
     gateway = (
         factory(
             config,
@@ -169,6 +175,7 @@ async def serve(args: argparse.Namespace) -> int:
             key_stock=key_stock,
             server_groups=server_groups,
             networks=networks,
+            arktos=arktos,
         )
         if factory is Gateway
         else factory(config, store)
@@ -205,9 +212,7 @@ async def serve(args: argparse.Namespace) -> int:
         for reflector in reflectors:
             reflector.start()
         # Batch create (issue 5): names the servers of a batch and detaches them from their ReplicaSet.
-        arktos = ArktosClient.connect(
-            args.arktos_url, _token(args), args.arktos_ca, verify=not args.arktos_insecure
-        )
+        assert arktos is not None
         background.append(
             asyncio.create_task(BatchReconciler(cluster, arktos).run(), name="batch reconciler")
         )

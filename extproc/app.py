@@ -25,6 +25,7 @@ from collections.abc import Awaitable
 import orjson
 
 from extproc import headers
+from extproc.batch_reconciler import ArktosRequester
 from extproc.catalog import CatalogStore
 from extproc.cluster_cache import ClusterView
 from extproc.config import GatewayConfig
@@ -124,6 +125,7 @@ class Gateway:
         key_stock: KeyStock | None = None,
         server_groups: ServerGroupStore | None = None,
         networks: NetworkStore | None = None,
+        arktos: ArktosRequester | None = None,
     ) -> None:
         self.config = config
         self.catalog = catalog
@@ -138,6 +140,8 @@ class Gateway:
         self.server_groups = server_groups
         # Every tenant's Networks by Neutron id (their watch; None without one: writes by id find nothing).
         self.networks = networks
+        # The processor's own Arktos calls (server lists whose cache is behind Arktos read the list).
+        self.arktos = arktos
 
     def handle(self, request: ClientRequest, request_id: str) -> Outcome:
         service = Service.COMPUTE
@@ -153,8 +157,7 @@ class Gateway:
             return self._finish(service, failure, request_id, request.method, is_legacy_v2(request.path))
         if isinstance(outcome, Forward):
             translate = self._remember_proof(outcome, request)
-            wrapped = self._wrap(service, translate, request, request_id)
-            return Forward(outcome.upstream, wrapped, outcome.body_on_success)
+            return Forward(outcome.upstream, self._wrap(service, translate, request, request_id))
         return self._finish(service, outcome, request_id, request.method, is_legacy_v2(request.path))
 
     def _handle(self, service: Service, request: ClientRequest, request_id: str) -> Outcome:
@@ -189,6 +192,7 @@ class Gateway:
             self.server_groups,
             compute_version,
             self.networks,
+            self.arktos,
         )
         outcome = match.route.handler(ctx, request, match.params)
         if not isinstance(outcome, (Reply, Forward)):

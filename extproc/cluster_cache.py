@@ -163,6 +163,19 @@ class ClusterView(Protocol):
         went through the processor, so the cache shows them."""
         ...
 
+    def revision(self, resource_version: str | None) -> int | None:
+        """A resourceVersion as the integer revision it is on Arktos (None: none, or not an integer)."""
+        ...
+
+    def shows_revision(self, tenant: str | None, namespace: str, revision: int) -> bool:
+        """True if the pods of (tenant, namespace) (tenant None: every tenant) include every write Arktos
+        had made at ``revision`` (a list's collection resourceVersion)."""
+        ...
+
+    def note_scope_current(self, tenant: str, namespace: str, revision: int) -> None:
+        """Arktos listed the pods of (tenant, namespace) at ``revision`` and they were the cache's."""
+        ...
+
     def derived(self, tenant: str | None, namespace: str, build: Callable[[list[Mapping[str, Any]]], T]) -> T:
         """``build(VM pods of tenant in namespace)`` (tenant None: of every tenant), memoized until a pod of
         that scope changes. ``build`` must not change the pods (they are the cache's own objects)."""
@@ -212,6 +225,15 @@ class ClusterCache(WatchMirror):
 
     def caught_up(self, tenant: str | None) -> bool:
         return self.writes.caught_up(tenant)
+
+    def revision(self, resource_version: str | None) -> int | None:
+        return self.writes.version(resource_version)
+
+    def shows_revision(self, tenant: str | None, namespace: str, revision: int) -> bool:
+        return self.writes.shows_revision(tenant, namespace, revision)
+
+    def note_scope_current(self, tenant: str, namespace: str, revision: int) -> None:
+        self.writes.note_scope_current(tenant, namespace, revision)
 
     # -- batch create replies -------------------------------------------------------------------------
 

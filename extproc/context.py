@@ -10,6 +10,7 @@ from extproc.config import GatewayConfig
 from extproc.messages import ClientRequest, Outcome
 
 if TYPE_CHECKING:
+    from extproc.batch_reconciler import ArktosRequester
     from extproc.catalog import CatalogStore
     from extproc.cluster_cache import ClusterView
     from extproc.key_stock import KeyStock
@@ -44,6 +45,9 @@ class RequestContext:
     compute_version: tuple[int, int] = (2, 1)
     # Every tenant's Networks by Neutron id, kept by their watch (None: no watch, e.g. unit tests).
     networks: NetworkStore | None = None
+    # The processor's own Arktos calls (None: none, e.g. unit tests): a server list whose cache is behind
+    # the revision Arktos authorized it at reads the list itself (extproc.compute.server_list).
+    arktos: ArktosRequester | None = None
 
 
 # A route handler: (context, request, path parameters already validated) -> what to do.

@@ -11,6 +11,17 @@ show the client's own writes. For that it keeps:
   A resourceVersion that is not an integer turns the comparison off (``caught_up`` is then always False and
   lists read Arktos's full list, as without a cache).
 
+That covers this processor's own writes only. Writes through another replica (or anyone) are covered by
+the revision Arktos itself reports: the authorizing ``limit=1`` list carries the collection's
+``resourceVersion``, the store's revision when Arktos read it (fixture 37), so every write acknowledged
+before the list was sent is at or below it. The cache shows them once ``pod_version`` has reached it
+(``shows_revision``). That revision is global (a ConfigMap write moves it too) and Arktos sends no timely
+watch bookmarks, so the pod watch may never reach it in a cluster busy elsewhere or idle after another
+kind's write: the list then reads Arktos itself (``extproc.compute.server_list``) and, when what Arktos
+listed for the scope is exactly what the cache holds, the scope is known current at that revision
+(``note_scope_current``): later lists at the same revision (nothing written anywhere since) are answered from
+the cache at once.
+
 Only the asyncio loop touches it (the cache's), so no lock.
 """
 
@@ -24,6 +35,8 @@ log = structlog.get_logger("extproc.cluster_cache")
 
 # Tenants whose latest write through the processor is remembered one by one; older ones share one bound.
 WRITTEN_CAPACITY = 10_000
+# Scopes (tenant, namespace) whose revision proven current is remembered (oldest forgotten first).
+CURRENT_CAPACITY = 10_000
 
 
 class WriteTracker:
@@ -36,6 +49,8 @@ class WriteTracker:
         self._written_max = -1
         # False once a resourceVersion was not an integer: integer comparison is then meaningless.
         self._versions_comparable = True
+        # (tenant, namespace) -> a revision at which Arktos listed exactly what the cache holds.
+        self._current: OrderedDict[tuple[str, str], int] = OrderedDict()
 
     def version(self, resource_version: str | None) -> int | None:
         if not resource_version:
@@ -75,3 +90,19 @@ class WriteTracker:
 
     def caught_up(self, tenant: str | None) -> bool:
         return self._versions_comparable and self.pod_version >= self.written_version(tenant)
+
+    def shows_revision(self, tenant: str | None, namespace: str, revision: int) -> bool:
+        """True if the cache shows every pod write of (tenant, namespace) (tenant None: of every tenant)
+        Arktos had made at ``revision``."""
+        if not self._versions_comparable:
+            return False
+        if self.pod_version >= revision:
+            return True
+        return tenant is not None and self._current.get((tenant, namespace), -1) >= revision
+
+    def note_scope_current(self, tenant: str, namespace: str, revision: int) -> None:
+        """Arktos listed (tenant, namespace) at ``revision`` and it was exactly what the cache holds."""
+        key = (tenant, namespace)
+        self._current[key] = max(self._current.pop(key, -1), revision)
+        while len(self._current) > CURRENT_CAPACITY:
+            self._current.popitem(last=False)

@@ -92,6 +92,7 @@ class Stack:
         max_body_bytes: int | None = None,
         processor_args: list[str] | None = None,
         cloud_tokens: tuple[str, str] = ("demo-token", "admin-token"),
+        sim_watch_delay_seconds: float = 0.0,
     ) -> None:
         self.workdir = Path(workdir).resolve()
         self.tls = tls
@@ -115,6 +116,8 @@ class Stack:
         self.max_body_bytes = max_body_bytes
         self.processor_args = list(processor_args or [])
         self.cloud_tokens = cloud_tokens  # the Arktos tokens of clouds.yaml's demo user and administrator
+        # The simulator's watches lag its writes by this much (tests of lists answered by several replicas).
+        self.sim_watch_delay_seconds = sim_watch_delay_seconds
 
         self.logs_dir = self.workdir / "logs"
         self.cert_dir = self.workdir / "sim-certs"
@@ -213,6 +216,8 @@ class Stack:
         if self.sim_state is not None:
             argv += ["--state", str(self.sim_state)]
         argv += ["--audit-log", str(self.sim_audit_log)]
+        if self.sim_watch_delay_seconds > 0:
+            argv += ["--watch-delay-seconds", str(self.sim_watch_delay_seconds)]
         self.sim = Child("arktos_sim", argv, self.sim_log, env=self._env(), cwd=REPO_ROOT)
         self.sim.start()
         if self.tls:

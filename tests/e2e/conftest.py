@@ -120,6 +120,7 @@ class StackFactory:
             return Stack(workdir=workdir, cloud_tokens=tokens, **kwargs)
         kwargs.pop("tls", None)  # the real Arktos serves what it serves
         kwargs.pop("vm_boot_seconds", None)  # the node agent's, set once for the session
+        kwargs.pop("sim_watch_delay_seconds", None)  # a real Arktos's watches lag as they do
         return Stack(
             workdir=workdir,
             arktos_url=self.backend.arktos_url,

@@ -138,29 +138,7 @@ def test_short_path_probe_without_pods_is_an_empty_list() -> None:
 def test_refused_probe_is_the_lists_error() -> None:
     forward = forward_of(synced(cluster_pods()), False, tenant="system")
     assert translated(forward, arktos_reply("16-pod-get-crosstenant.json")).status == 403
-    # The short path reads the probe's pod (the caller's tenant): a malformed list is Arktos's fault.
-    short = forward_of(synced(cluster_pods()), False, tenant=None)
-    assert translated(short, ArktosReply(200, {}, b"[]")).status == 500
-
-
-def test_a_probe_of_a_known_tenant_needs_only_its_status() -> None:
-    """Issue 13 lever 3: with the tenant in the URL (or all tenants) the probe's 2xx is the whole answer
-    Arktos gives; Envoy is told not to send the pod (``Forward.body_on_success``)."""
-    pods = cluster_pods()
-    for tenant, query in (("demo", {}), ("demo", {"all_tenants": "1"})):
-        forward = forward_of(synced(pods), True, tenant=tenant, **query)
-        assert forward.body_on_success is False
-        with_body = translated(forward, probe_reply(pods))
-        status_only = translated(forward, ArktosReply(200, {}, b""))
-        assert (status_only.status, status_only.body) == (200, with_body.body)
-        assert len(orjson.loads(status_only.body)["servers"]) > 0
-    # Errors still come with their body (the gRPC layer asks for it) and are translated from it.
-    forward = forward_of(synced(pods), False, tenant="system")
-    assert translated(forward, arktos_reply("16-pod-get-crosstenant.json")).status == 403
-    # The short path needs the probe's pod to know the caller's tenant.
-    assert forward_of(synced(pods), False, tenant=None).body_on_success is True
-    # Without a cache the full list is forwarded and translated from its body.
-    assert forward_of(None, False).body_on_success is True
+    assert translated(forward, ArktosReply(200, {}, b"[]")).status == 500
 
 
 def test_cache_reflects_changes_and_sorts_again() -> None:
