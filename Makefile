@@ -48,6 +48,7 @@ test-arktos: install
 OVERLAY ?= arktos
 manifests: install
 	@$(PY) envoy/render.py --k8s --out k8s/base/envoy.yaml
+	@$(PY) -m gateway_stack.mirror.front_envoy --k8s --out k8s/overlays/mirror/front-envoy.yaml
 	@$(VENV)/bin/kubectl kustomize k8s/overlays/$(OVERLAY)
 
 bench: install

@@ -29,7 +29,19 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 # Scenario groups ``--only`` selects (to iterate on one lever; the README's tables come from full runs).
-GROUPS = ("get", "flavors", "token", "reboot", "create", "delete", "list", "batch", "soak", "failover")
+GROUPS = (
+    "get",
+    "flavors",
+    "images",
+    "token",
+    "reboot",
+    "create",
+    "delete",
+    "list",
+    "batch",
+    "soak",
+    "failover",
+)
 
 
 def _ints(text: str) -> list[int]:
@@ -76,6 +88,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"run only these scenario groups (comma-separated: {', '.join(GROUPS)}); default: all",
     )
     ap.add_argument(
+        "--processors",
+        type=int,
+        default=1,
+        help="processor processes behind the one Envoy (issue 13 lever 4; their CPU counts as the processor)",
+    )
+    ap.add_argument(
         "--workdir", type=Path, default=None, help="stack workdir (default: a temporary directory)"
     )
     args = ap.parse_args(argv)
@@ -107,7 +125,8 @@ def run(args: argparse.Namespace, workdir: Path, say: Callable[[str], None]) -> 
     def wanted(group: str) -> bool:
         return args.only is None or group in args.only
 
-    with BenchStack(workdir) as bs:
+    load_at_start = os.getloadavg()
+    with BenchStack(workdir, processors=args.processors) as bs:
         template = bs.create_template_server()
         small = min(args.sizes) if args.sizes else 20
         ids = bs.ensure_servers(small, keep={template})
@@ -138,6 +157,8 @@ def run(args: argparse.Namespace, workdir: Path, say: Callable[[str], None]) -> 
             do(sc.gateway_show(bs, template))
         if wanted("flavors"):
             do(sc.gateway_flavors(bs))
+        if wanted("images"):
+            do(sc.gateway_images(bs))
         if wanted("token"):
             do(sc.gateway_token(bs))
         if wanted("reboot"):
@@ -201,6 +222,12 @@ def run(args: argparse.Namespace, workdir: Path, say: Callable[[str], None]) -> 
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
             "python": platform.python_version(),
+            # Other work on the machine moves every row together: 1-, 5- and 15-minute load averages.
+            "load_average_at_start": [round(x, 2) for x in load_at_start],
+            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+            # Cores this run may use (taskset/affinity), and processor processes behind Envoy.
+            "cpus_allowed": len(os.sched_getaffinity(0)),
+            "processors": args.processors,
         },
         "settings": {
             "seconds": args.seconds,

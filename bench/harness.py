@@ -44,9 +44,9 @@ class BenchStack:
     """``gateway_stack.Stack`` (simulator, processor, Envoy) plus a second Envoy rendered from the same
     template without the processor (``render_passthrough``), listening on its own loopback port."""
 
-    def __init__(self, workdir: Path, vm_boot_seconds: float = 0.1) -> None:
+    def __init__(self, workdir: Path, vm_boot_seconds: float = 0.1, processors: int = 1) -> None:
         self.workdir = workdir
-        self.stack = Stack(workdir=workdir, vm_boot_seconds=vm_boot_seconds)
+        self.stack = Stack(workdir=workdir, vm_boot_seconds=vm_boot_seconds, processors=processors)
         self.passthrough_port = free_port()
         self.passthrough_admin_port = free_port()
         self.passthrough: Child | None = None
@@ -120,11 +120,12 @@ class BenchStack:
             ("envoy", self.stack.envoy),
             ("envoy_passthrough", self.passthrough),
             ("processor", self.stack.processor),
+            *(("processor", replica) for replica in self.stack.replicas),
             ("arktos", self.stack.sim),
         ):
             if child is None or child.pid is None:
                 continue
-            out[role] = [child.pid, *procstat.descendants(child.pid)]
+            out.setdefault(role, []).extend([child.pid, *procstat.descendants(child.pid)])
         return out
 
     def envoy_counters(self, names: tuple[str, ...]) -> dict[str, int]:

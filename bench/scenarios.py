@@ -90,6 +90,10 @@ def gateway_flavors(bs: BenchStack) -> Scenario:
     return Scenario("GET /flavors/detail", GATEWAY, "get", _gw(bs, "GET", [f"{COMPUTE}/flavors/detail"]))
 
 
+def gateway_images(bs: BenchStack) -> Scenario:
+    return Scenario("GET /image/v2/images", GATEWAY, "get", _gw(bs, "GET", ["/image/v2/images"]))
+
+
 def gateway_token(bs: BenchStack) -> Scenario:
     body = json.dumps(
         {

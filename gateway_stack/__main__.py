@@ -1,5 +1,8 @@
 """``python -m gateway_stack`` (what ``make run`` runs): simulator, processor and Envoy on loopback.
 
+``python -m gateway_stack report CAPTURE --out DIR``: the compatibility report of a mirror capture or a
+replayed Nova session (``gateway_stack/report``).
+
 Environment (README "Environment variables" lists them all): GATEWAY_PORT (public port, default 8080),
 GATEWAY_ADMIN_PORT (Envoy admin, default a free port), GATEWAY_WORKDIR (default .run), GATEWAY_EPHEMERAL
 (1: the simulator keeps nothing), ARKTOS_URL / ARKTOS_CA / ARKTOS_TOKEN (use that Arktos instead of the
@@ -45,6 +48,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from gateway_stack.mirror import launcher
 
         return launcher.main(args_list[1:])
+    if args_list[:1] == ["report"]:
+        # The compatibility report of a capture, or of a recorded Nova session replayed (issue 14).
+        from gateway_stack.report.cli import main as report_main
+
+        return report_main(args_list[1:])
     ap = argparse.ArgumentParser(prog="python -m gateway_stack", description=__doc__.splitlines()[0])
     ap.add_argument("--workdir", default=os.environ.get("GATEWAY_WORKDIR", ".run"))
     ap.add_argument("--port", type=int, default=_int_env("GATEWAY_PORT", 8080), help="public port")

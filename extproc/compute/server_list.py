@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Mapping
 from typing import Any
 
+import orjson
 import structlog
 
 from extproc import annotations as keys
@@ -32,7 +33,15 @@ from extproc.compute.server_view import ServerView
 from extproc.context import RequestContext
 from extproc.errors import Service, error_reply
 from extproc.ids import is_label_value
-from extproc.messages import ArktosReply, ArktosRequest, ClientRequest, Forward, Outcome, Reply, json_reply
+from extproc.messages import (
+    JSON_CONTENT_TYPE,
+    ArktosReply,
+    ArktosRequest,
+    ClientRequest,
+    Forward,
+    Outcome,
+    Reply,
+)
 
 log = structlog.get_logger("extproc.compute.server_list")
 
@@ -45,12 +54,16 @@ FRESHNESS_WAIT_SECONDS = 0.25
 
 
 def _list_reply(view: ServerView, req: ClientRequest, detail: bool, page: Page | Reply) -> Reply:
+    """The page as Nova's list body, joined from the prerendered servers (``ServerView.detail_json``)."""
     if isinstance(page, Reply):
         return page
-    body: Json = {"servers": view.detail(page.pods) if detail else view.index(page.pods)}
+    items = view.detail_json(page.pods) if detail else view.index_json(page.pods)
+    parts = [b'{"servers":[', b",".join(items), b"]"]
     if page.next_marker is not None:
-        body["servers_links"] = [{"rel": "next", "href": next_link(view, req, detail, page.next_marker)}]
-    return json_reply(200, body)
+        links = [{"rel": "next", "href": next_link(view, req, detail, page.next_marker)}]
+        parts += [b',"servers_links":', orjson.dumps(links)]
+    parts.append(b"}")
+    return Reply(200, b"".join(parts), {"content-type": JSON_CONTENT_TYPE})
 
 
 def _list_items(reply: ArktosReply) -> list[Any] | Reply:

@@ -21,6 +21,7 @@ serializes access (the recorder and the replay each own one map).
 from __future__ import annotations
 
 import enum
+import re
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -86,6 +87,9 @@ _CATALOG_BODIES: Mapping[Kind, tuple[str, str]] = {
     Kind.SERVER_GROUP: ("server_groups", "server_group"),
 }
 
+# Kinds whose ids are UUIDs on both clouds: another value in their place is a name being looked up.
+_UUID_KINDS = frozenset({Kind.SERVER, Kind.IMAGE, Kind.NETWORK, Kind.SERVER_GROUP})
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
 _AMBIGUOUS = object()
 DEFAULT_MAX_ENTRIES = 50_000
 
@@ -197,6 +201,12 @@ class IdMap:
             known = table.get(name)
             table.put(name, ident if known is None or known == ident else _AMBIGUOUS)
 
+    def learn_project(self, primary_path: str, shadow_path: str) -> None:
+        """The projects two compute paths of one exchange name (the primary's, and as sent to the shadow)."""
+        primary, shadow = project_segment(primary_path), project_segment(shadow_path)
+        if primary and shadow and primary != shadow:
+            self.pair(Kind.PROJECT, primary, shadow)
+
     def learn(self, request: HttpRequest, primary: HttpResponse | None, shadow: HttpResponse | None) -> None:
         """Everything one exchange both sides answered teaches (catalogs, creates, request ids)."""
         if primary is None or shadow is None:
@@ -281,7 +291,8 @@ class IdMap:
     def _map(self, kind: Kind, value: str, unmapped: list[str]) -> str:
         found = self.shadow_id(kind, value)
         if found is None:
-            if isinstance(self._shadow_ids[kind].get(value), str):
+            by_name = isinstance(self._shadow_ids[kind].get(value), str)
+            if by_name or (kind in _UUID_KINDS and not _UUID.match(value)):
                 return value  # a lookup by name (``GET /flavors/m1.tiny``): the same on both sides
             unmapped.append(f"no shadow id for the primary's {kind} {value}")
             return value
@@ -302,12 +313,10 @@ class IdMap:
         return "/".join(out)
 
     def _rewrite_project_segment(self, segments: list[str]) -> list[str]:
-        # /compute/v2.1/{project_id}/... and /compute/v2/{project_id}/...: the project is the one segment
-        # after the version that is not a Nova collection.
-        if len(segments) > 3 and segments[1] == "compute" and segments[2] in ("v2.1", "v2"):
-            shadow = self.shadow_id(Kind.PROJECT, segments[3])
-            if shadow is not None:
-                segments[3] = quote(shadow, safe="")
+        project = project_segment("/".join(segments))
+        shadow = self.shadow_id(Kind.PROJECT, project) if project else None
+        if shadow is not None:
+            segments[3] = quote(shadow, safe="")
         return segments
 
     def _rewrite_query(self, query: str, path: str, unmapped: list[str]) -> str:
@@ -358,6 +367,49 @@ class IdMap:
         if isinstance(body, list):
             return [self._rewrite_body(item, parent_key, unmapped) for item in body]
         return body
+
+
+# Nova's top-level collections: never a project id in ``/compute/v2.1/{project_id}/...``.
+_NOVA_COLLECTIONS = frozenset({"servers", "flavors", "images", "limits", "extensions"})
+
+
+def project_segment(path: str) -> str | None:
+    """The project of a compute path ``/compute/v2.1/{project_id}/...`` (or ``/compute/v2/...``), if named."""
+    segments = path.split("/")
+    if len(segments) > 3 and segments[1] == "compute" and segments[2] in ("v2.1", "v2"):
+        candidate = segments[3]
+        if candidate and candidate not in _NOVA_COLLECTIONS and not candidate.startswith("os-"):
+            return candidate
+    return None
+
+
+def without_project(path: str) -> str:
+    """A compute path or link without its project segment (``/compute/v2.1/{p}/servers`` and the bookmark
+    ``/compute/{p}/servers``): whether a cloud's links name the project is its catalog's choice."""
+    segments = path.split("/")
+    if len(segments) > 2 and segments[1] == "compute":
+        at = 3 if len(segments) > 3 and segments[2] in ("v2.1", "v2") else 2
+        candidate = segments[at] if len(segments) > at else ""
+        if candidate and candidate not in _NOVA_COLLECTIONS and not candidate.startswith("os-"):
+            if at == 2 and (candidate[:1] == "v" and candidate[1:2].isdigit()):
+                return path
+            del segments[at]
+    return "/".join(segments)
+
+
+def with_project(path: str, project: str) -> str:
+    """A compute path under ``/compute/v2.1`` or ``/compute/v2`` that names no project, with ``project``
+    (the gateway needs it where Nova's URL may omit it: a create on networks)."""
+    segments = path.split("/")
+    if (
+        len(segments) > 3
+        and segments[1] == "compute"
+        and segments[2] in ("v2.1", "v2")
+        and segments[3]
+        and project_segment(path) is None
+    ):
+        segments.insert(3, quote(project, safe=""))
+    return "/".join(segments)
 
 
 def _body_image_id(body: Any) -> str | None:

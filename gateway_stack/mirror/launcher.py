@@ -49,6 +49,7 @@ class MirrorStack:
         if (shadow_url is None) == (gateway is None):
             raise ValueError("the shadow is either a URL or a gateway stack to start")
         self.workdir = workdir.resolve()
+        self.primary_url = primary.rstrip("/")
         self.primary = front_envoy.parse_primary(primary)
         self.primary_ca = primary_ca
         self.shadow_tokens = shadow_tokens.resolve()
@@ -121,6 +122,9 @@ class MirrorStack:
             str(self.shadow_tokens),
             "--capture",
             str(self.capture),
+            "--primary",
+            self.primary_url,
+            *(["--primary-ca", self.primary_ca] if self.primary_ca else []),
             *self.recorder_args,
         ]
         self.recorder = Child("mirror-recorder", argv, log, env=self._env(), cwd=REPO_ROOT)

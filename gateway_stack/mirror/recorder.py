@@ -30,6 +30,7 @@ import aiohttp
 from aiohttp import web
 
 from gateway_stack.mirror.capture import CaptureWriter
+from gateway_stack.mirror.catalog_sync import CatalogSync, Reader, names_unmapped_catalog_ids
 from gateway_stack.mirror.credentials import (
     TokenProjects,
     redact_body,
@@ -43,6 +44,8 @@ from gateway_stack.mirror.idmap import IdMap, Kind
 from gateway_stack.mirror.observer import REQUEST_ID_HEADER, ObservedExchange
 
 TOKEN_HEADER = "x-auth-token"
+# The recorder's own reads of the two catalogs say who they are (a primary's logs can tell them apart).
+RECORDER_USER_AGENT = "openstack-gateway-mirror-recorder"
 SUBJECT_TOKEN_HEADER = "x-subject-token"
 AUTH_TOKENS_SUFFIX = "/v3/auth/tokens"
 DEFAULT_MAX_PENDING = 1000
@@ -112,6 +115,8 @@ class Recorder:
         pair_timeout: float = DEFAULT_PAIR_TIMEOUT,
         shadow_timeout: float = DEFAULT_SHADOW_TIMEOUT,
         shadow_ssl: Any = None,
+        primary_url: str | None = None,
+        primary_ssl: Any = None,
     ) -> None:
         self.capture = capture
         self.shadow_url = shadow_url.rstrip("/")
@@ -121,6 +126,10 @@ class Recorder:
         self.pair_timeout = pair_timeout
         self.shadow_timeout = shadow_timeout
         self.shadow_ssl = shadow_ssl
+        # None: the catalogs are learned only from the lists clients read (no reads of the recorder's own).
+        self.primary_url = primary_url.rstrip("/") if primary_url else None
+        self.primary_ssl = primary_ssl
+        self.catalogs = CatalogSync()
         self.max_pending = max_pending
         self._queue: asyncio.Queue[MirroredRequest] = asyncio.Queue(max_pending)
         self._primaries: OrderedDict[str, asyncio.Future[ExchangeSide]] = OrderedDict()
@@ -220,6 +229,41 @@ class Recorder:
             reply_headers = {k.lower(): v for k, v in reply.headers.items()}
             return HttpResponse(reply.status, reply_headers, body_from_bytes(body, reply.content_type or ""))
 
+    def _reader(self, base_url: str, ssl: Any) -> Reader:
+        async def read(path: str, query: str, token: str) -> tuple[int, Any]:
+            assert self._session is not None
+            async with self._session.get(
+                f"{base_url}{path}?{query}",
+                headers={TOKEN_HEADER: token, "user-agent": RECORDER_USER_AGENT},
+                ssl=ssl,
+                allow_redirects=False,
+            ) as reply:
+                return reply.status, body_from_bytes(await reply.read(), reply.content_type or "")
+
+        return read
+
+    async def _sync_catalogs(
+        self, copy: MirroredRequest, token: str, unmapped: tuple[str, ...], notes: list[str]
+    ) -> bool:
+        """Read both catalogs when due for the copy's project (see ``catalog_sync``); True if read."""
+        primary_token = copy.headers.get(TOKEN_HEADER, "")
+        project = self.token_projects.project_of(primary_token) if primary_token else None
+        if self.primary_url is None or project is None:
+            return False
+        if not self.catalogs.due(project.id, names_unmapped_catalog_ids(unmapped)):
+            return False
+        try:
+            await self.catalogs.sync(
+                project.id,
+                self.idmap,
+                (self._reader(self.primary_url, self.primary_ssl), primary_token),
+                (self._reader(self.shadow_url, self.shadow_ssl), token),
+            )
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            notes.append(f"the two catalogs could not be read: {type(exc).__name__}")
+            return False
+        return True
+
     async def _mirror_one(self, copy: MirroredRequest) -> None:
         request = self._copy_request(copy)
         token, problem = self._shadow_token(copy, request)
@@ -232,6 +276,8 @@ class Recorder:
             shadow_request = replace(request, body=shadow_auth_body(token))
         else:
             rewritten = self.idmap.rewrite(request)
+            if token is not None and await self._sync_catalogs(copy, token, rewritten.unmapped, notes):
+                rewritten = self.idmap.rewrite(request)
             shadow_request = rewritten.request
             notes += rewritten.unmapped
         headers = {k: v for k, v in copy.headers.items() if k.lower() not in _NOT_FORWARDED}

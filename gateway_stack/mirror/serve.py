@@ -44,6 +44,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--shadow", required=True, help="base URL of the gateway (the shadow)")
     ap.add_argument("--shadow-ca", help="CA bundle of the shadow's certificate (https)")
     ap.add_argument("--shadow-tokens", type=Path, required=True)
+    ap.add_argument(
+        "--primary", help="base URL of the primary: its flavors and images are read to map ids by name"
+    )
+    ap.add_argument("--primary-ca", help="CA bundle of the primary's certificate (https)")
     ap.add_argument("--capture", type=Path, required=True)
     ap.add_argument("--capture-file-bytes", type=int, default=DEFAULT_MAX_FILE_BYTES)
     ap.add_argument("--capture-files", type=int, default=DEFAULT_MAX_FILES)
@@ -58,7 +62,16 @@ async def serve(args: argparse.Namespace) -> None:
         args.capture, max_file_bytes=args.capture_file_bytes, max_files=args.capture_files
     )
     shadow_ssl = ssl.create_default_context(cafile=args.shadow_ca) if args.shadow_ca else None
-    recorder = Recorder(capture, args.shadow, tokens, max_pending=args.max_pending, shadow_ssl=shadow_ssl)
+    primary_ssl = ssl.create_default_context(cafile=args.primary_ca) if args.primary_ca else None
+    recorder = Recorder(
+        capture,
+        args.shadow,
+        tokens,
+        max_pending=args.max_pending,
+        shadow_ssl=shadow_ssl,
+        primary_url=args.primary,
+        primary_ssl=primary_ssl,
+    )
     await recorder.start()
 
     limit = 2 * args.max_body_bytes + 1024 * 1024

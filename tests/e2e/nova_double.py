@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from gateway_stack.mirror.recorder import RECORDER_USER_AGENT
 from tests.shared_fixtures import DEVSTACK_FIXTURES
 
 DEVSTACK_HOST = "http://172.31.10.216"
@@ -35,7 +36,9 @@ class NovaDouble:
     public_url: str = ""
     inject: bool = True
     servers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # (method, path) of every client request; the recorder's own catalog reads apart.
     requests: list[tuple[str, str]] = field(default_factory=list)
+    recorder_reads: list[tuple[str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def localize(self, body: Any) -> Any:
@@ -56,10 +59,14 @@ class NovaDouble:
         body.update(self.servers[server_id])
         return body
 
-    def answer(self, method: str, path: str, query: str, body: Any) -> tuple[int, Any, dict[str, str]]:
+    def answer(
+        self, method: str, path: str, query: str, body: Any, user_agent: str = ""
+    ) -> tuple[int, Any, dict[str, str]]:
         params = parse_qs(query)
         with self.lock:
-            self.requests.append((method, path))
+            (self.recorder_reads if user_agent == RECORDER_USER_AGENT else self.requests).append(
+                (method, path)
+            )
             return self._answer(method, path.rstrip("/"), params, body)
 
     def _answer(
@@ -174,7 +181,9 @@ def _handler(double: NovaDouble) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
             body = json.loads(raw) if raw else None
-            status, reply, headers = double.answer(self.command, split.path, split.query, body)
+            status, reply, headers = double.answer(
+                self.command, split.path, split.query, body, self.headers.get("User-Agent", "")
+            )
             if isinstance(reply, dict) and set(reply) == {"$text"}:
                 data, content_type = reply["$text"].encode(), "text/html; charset=UTF-8"
             else:

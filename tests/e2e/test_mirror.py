@@ -18,6 +18,7 @@ import yaml
 from gateway_stack.mirror.capture import capture_files
 from gateway_stack.mirror.launcher import MirrorStack
 from gateway_stack.procs import free_port
+from gateway_stack.report.cli import main as report_main
 from gateway_stack.stack import Stack
 from tests.e2e.conftest import Backend, StackFactory
 from tests.e2e.nova_double import INJECTED_KEY, NovaDouble, NovaDoubleServer
@@ -152,6 +153,11 @@ def test_client_flow_is_served_by_the_primary_and_mirrored_to_the_shadow(
     mirror.pair("DELETE", f"/compute/v2.1/servers/{server.id}")
     sides = mirror.all_paired(len(mirror.double.requests))
     assert len(sides) == len(mirror.double.requests)
+    # The recorder read the primary's two catalogs once for the project, with the client's token.
+    assert sorted(mirror.double.recorder_reads) == [
+        ("GET", "/compute/v2.1/flavors/detail"),
+        ("GET", "/image/v2/images"),
+    ]
     unpaired = {i: list(s) for i, s in sides.items() if len(s) != 2}
     assert not unpaired, unpaired
     by_request = {
@@ -178,6 +184,20 @@ def test_client_flow_is_served_by_the_primary_and_mirrored_to_the_shadow(
     }
     disagreeing = {k: v for k, v in statuses.items() if v[0] != v[1]}
     assert not disagreeing, disagreeing
+    # The report of this capture: every exchange paired, every status the same, the server compared under
+    # the shadow's id, and the key injected into the primary's show flagged as missing from the shadow's.
+    out = mirror.stack.capture.parent / "report"
+    assert report_main([str(mirror.stack.capture), "--out", str(out), "--quiet"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    totals = report["totals"]
+    assert totals["exchanges"] == totals["paired"] == totals["status_agree"] == len(sides), totals
+    show_report = next(
+        e for e in report["endpoints"] if e["endpoint"] == "GET /compute/v2.1/servers/{server_id}"
+    )
+    flagged = {(d["path"], d["kind"]) for d in show_report["differences"]}
+    assert (f"server.{INJECTED_KEY}", "missing") in flagged, flagged
+    assert show_report["excused"]["ids mapped"] >= 1  # the primary's server id is the shadow's
+    assert "server.id" not in {d["path"] for d in show_report["differences"]}
     # No credential was written: not the password, not a token.
     text = "\n".join(p.read_text() for p in capture_files(mirror.stack.capture))
     assert "devstack-password" not in text

@@ -15,6 +15,7 @@ import yaml
 
 from arktos_sim.tls import ensure_cert
 from gateway_stack.arktos_accounts import GATEWAY_RULES
+from gateway_stack.mirror import front_envoy
 from gateway_stack.stack import envoy_binary
 
 # kubernetes-validate 1.24 loads the bundled schemas with jsonschema's deprecated RefResolver.
@@ -140,3 +141,49 @@ def test_the_cluster_role_is_what_make_test_arktos_gives_the_processor(
     ``make test-arktos`` (gateway_stack/arktos_accounts.py): the real control plane has proven it enough."""
     role = next(d for d in manifests if d["kind"] == "ClusterRole")
     assert grants(role["rules"]) == grants(GATEWAY_RULES)
+
+
+def test_the_mirror_overlay_validates_and_runs_the_generated_front_envoy_config(tmp_path: Path) -> None:
+    """k8s/overlays/mirror (issue 14): the gateway as the shadow plus the front Envoy and the recorder."""
+    docs = rendered("mirror")
+    problems = []
+    for doc in docs:
+        try:
+            kubernetes_validate.validate(doc, ARKTOS_KUBERNETES, strict=True)
+        except (kubernetes_validate.ValidationError, kubernetes_validate.SchemaNotFoundError) as exc:
+            problems.append(f"{doc['kind']} {doc['metadata'].get('name')}: {exc}")
+    assert problems == []
+    fresh = subprocess.run(
+        [sys.executable, "-m", "gateway_stack.mirror.front_envoy", "--k8s"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        cwd=REPO,
+    ).stdout
+    generated = (REPO / "k8s" / "overlays" / "mirror" / "front-envoy.yaml").read_text()
+    assert generated == fresh
+    config_map = next(d for d in docs if d["metadata"]["name"].startswith("openstack-mirror-envoy"))
+    assert config_map["data"]["front-envoy.yaml"] == generated
+    mirror = next(
+        d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "openstack-mirror"
+    )
+    pod = mirror["spec"]["template"]["spec"]
+    assert {v["name"]: v for v in pod["volumes"]}["envoy-config"]["configMap"]["name"] == config_map[
+        "metadata"
+    ]["name"]
+    recorder = next(c for c in pod["containers"] if c["name"] == "recorder")
+    # The recorder listens where the generated config sends the observer's stream and the copies.
+    host, port = front_envoy.K8S_OBSERVER
+    assert f"--observer-listen={host}:{port}" in recorder["args"]
+    host, port = front_envoy.K8S_RELAY
+    assert f"--relay-listen={host}:{port}" in recorder["args"]
+    assert f"--primary={front_envoy.K8S_PRIMARY}" in recorder["args"]
+    shadow = next(d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == "openstack-gateway")
+    assert any(a.endswith(f".svc:{shadow['spec']['ports'][0]['port']}") for a in recorder["args"])
+    config = tmp_path / "front-envoy.yaml"
+    config.write_text(generated)
+    result = subprocess.run(
+        [envoy_binary(), "--mode", "validate", "-c", str(config)], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -377,3 +377,49 @@ def test_processor_on_unix_socket(tmp_path) -> None:
         status, _, body = p.request("GET", "/compute/v2.1/servers", headers={"X-Auth-Token": "t"})
         assert (status, body) == (200, b'{"translated": true}')
         assert p.arktos.seen[0].path_qs == "/api/v1/pods"
+
+
+def _status_only(up: ArktosRequest, seen: list[ArktosReply]) -> Forward:
+    """A Forward whose 2xx translation reads only the status (``Forward.body_on_success`` False)."""
+
+    def translate(reply: ArktosReply) -> Reply:
+        seen.append(reply)
+        if 200 <= reply.status < 300:
+            return Reply(200, b'{"from": "cache"}', {"content-type": "application/json"})
+        return Reply(reply.status, b'{"arktos": ' + reply.body + b"}", {"content-type": "application/json"})
+
+    return Forward(up, translate, body_on_success=False)
+
+
+def test_status_only_forward_skips_the_arktos_body(env: Plumbing) -> None:
+    """Lever 3 of issue 13: the reply leaves in the response-headers phase; Envoy never sends the body."""
+    seen: list[ArktosReply] = []
+    env.arktos.body = orjson.dumps({"items": ["x" * 100] * 10_000})  # ~1 MB Envoy discards
+    env.gateway.routes["/compute/v2.1/demo/servers/detail"] = lambda r: _status_only(
+        ArktosRequest("GET", "/api/v1/tenants/demo/namespaces/default/pods?limit=1"), seen
+    )
+    status, headers, body = env.request(
+        "GET", "/compute/v2.1/demo/servers/detail", headers={"X-Auth-Token": "t"}
+    )
+    assert (status, body) == (200, b'{"from": "cache"}')
+    assert headers["content-type"] == "application/json"
+    assert "audit-id" not in headers and "cache-control" not in headers
+    (reply,) = seen
+    assert (reply.status, reply.body) == (200, b"")
+    (up,) = env.arktos.seen
+    assert up.path_qs == "/api/v1/tenants/demo/namespaces/default/pods?limit=1"
+
+
+def test_status_only_forward_reads_the_body_of_an_error(env: Plumbing) -> None:
+    """A non-2xx asks Envoy for the body in the response-headers phase: the error is translated from it."""
+    seen: list[ArktosReply] = []
+    env.arktos.status = 403
+    env.arktos.body = b'{"kind":"Status","code":403}'
+    env.gateway.routes["/compute/v2.1/demo/servers"] = lambda r: _status_only(
+        ArktosRequest("GET", "/api/v1/tenants/demo/namespaces/default/pods?limit=1"), seen
+    )
+    status, headers, body = env.request("GET", "/compute/v2.1/demo/servers", headers={"X-Auth-Token": "t"})
+    assert (status, body) == (403, b'{"arktos": {"kind":"Status","code":403}}')
+    assert headers["content-length"] == str(len(body))
+    (reply,) = seen
+    assert (reply.status, reply.body) == (403, b'{"kind":"Status","code":403}')

@@ -6,13 +6,14 @@ import json
 from typing import Any
 
 from gateway_stack.mirror.exchange import ExchangeSide, HttpRequest, HttpResponse, body_from_bytes
-from gateway_stack.mirror.idmap import IdMap, Kind
+from gateway_stack.mirror.idmap import IdMap, Kind, with_project, without_project
 from tests.shared_fixtures import DEVSTACK_FIXTURES
 
 P_IMAGE = "6db08272-a856-49da-8909-7c4c73ab0bac"
 S_IMAGE = "11111111-2222-3333-4444-555555555555"
 P_SERVER = "bad005cf-17e1-48ad-b9f7-e9f9352beb13"
 S_SERVER = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
+UNKNOWN = "99999999-8888-7777-6666-555555555555"
 
 
 def devstack(name: str) -> dict[str, Any]:
@@ -105,14 +106,14 @@ def test_unknown_ids_are_sent_as_is_and_reported() -> None:
     idmap = learned_catalogs()
     out = idmap.rewrite(
         HttpRequest(
-            "POST", f"/compute/v2.1/servers/{P_SERVER}/action", "", {}, {"rebuild": {"imageRef": "nope"}}
+            "POST", f"/compute/v2.1/servers/{P_SERVER}/action", "", {}, {"rebuild": {"imageRef": UNKNOWN}}
         )
     )
     assert out.request.path == f"/compute/v2.1/servers/{P_SERVER}/action"
-    assert out.request.body == {"rebuild": {"imageRef": "nope"}}
+    assert out.request.body == {"rebuild": {"imageRef": UNKNOWN}}
     assert out.unmapped == (
         f"no shadow id for the primary's server {P_SERVER}",
-        "no shadow id for the primary's image nope",
+        f"no shadow id for the primary's image {UNKNOWN}",
     )
 
 
@@ -120,6 +121,12 @@ def test_a_lookup_by_name_is_not_an_unmapped_id() -> None:
     out = learned_catalogs().rewrite(get("/compute/v2.1/flavors/m1.tiny"))
     assert out.request.path == "/compute/v2.1/flavors/m1.tiny"
     assert out.unmapped == ()
+    # Before any catalog is known: a name where a UUID id goes is a name.
+    by_name = IdMap().rewrite(get("/image/v2/images/cirros-0.5.2-x86_64-disk"))
+    assert by_name.unmapped == ()
+    assert IdMap().rewrite(get(f"/image/v2/images/{P_IMAGE}")).unmapped == (
+        f"no shadow id for the primary's image {P_IMAGE}",
+    )
 
 
 def test_a_name_twice_on_the_shadow_maps_nothing() -> None:
@@ -230,3 +237,17 @@ def test_bodies_that_are_not_json_are_wrapped() -> None:
     assert body_from_bytes(b"404 Not Found\n\nThe resource could not be found.", "text/plain") == {
         "$text": "404 Not Found\n\nThe resource could not be found."
     }
+
+
+def test_project_segments_paired_from_both_paths_and_dropped_or_added() -> None:
+    idmap = IdMap()
+    idmap.learn_project("/compute/v2.1/0123abcd/servers", "/compute/v2.1/demo/servers")
+    assert idmap.shadow_id(Kind.PROJECT, "0123abcd") == "demo"
+    assert without_project("/compute/v2.1/demo/servers/x") == "/compute/v2.1/servers/x"
+    assert without_project("/compute/demo/servers/x") == "/compute/servers/x"  # a bookmark link
+    assert without_project("/compute/v2.1/servers/x") == "/compute/v2.1/servers/x"
+    assert without_project("/compute/v2.1") == "/compute/v2.1"
+    assert with_project("/compute/v2.1/servers", "demo") == "/compute/v2.1/demo/servers"
+    assert with_project("/compute/v2.1/demo/servers", "demo") == "/compute/v2.1/demo/servers"
+    assert with_project("/compute/v2.1/", "demo") == "/compute/v2.1/"
+    assert with_project("/image/v2/images", "demo") == "/image/v2/images"

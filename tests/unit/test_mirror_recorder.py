@@ -3,6 +3,7 @@ exchange from ext_proc messages, the front Envoy's configuration, the recorder's
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 from pathlib import Path
@@ -16,6 +17,7 @@ from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 from gateway_stack.__main__ import main as gateway_stack_main
 from gateway_stack.mirror import front_envoy
 from gateway_stack.mirror.capture import CaptureWriter, RotatingJsonl, capture_files
+from gateway_stack.mirror.catalog_sync import FLAVORS_PATH, CatalogSync, names_unmapped_catalog_ids
 from gateway_stack.mirror.credentials import (
     REDACTED,
     Project,
@@ -27,6 +29,7 @@ from gateway_stack.mirror.credentials import (
     shadow_token_for,
     token_reply_project,
 )
+from gateway_stack.mirror.idmap import IdMap, Kind
 from gateway_stack.mirror.observer import ExchangeAssembler
 from gateway_stack.mirror.recorder import MirroredRequest, Recorder, observed_to_side
 from gateway_stack.stack import envoy_binary
@@ -299,3 +302,44 @@ def test_mirror_command_prints_the_front_config_and_refuses_a_bad_tokens_file(
     assert gateway_stack_main(base) == 2
     assert "expected a mapping" in capsys.readouterr().err
     assert gateway_stack_main([*base[:2], "http://nova/compute", *base[3:]]) == 2
+
+
+# -- the catalogs read by the recorder ------------------------------------------------------------------
+
+
+def test_catalog_sync_maps_ids_by_name_with_glance_paging_and_is_due_once_or_on_unmapped() -> None:
+    pages = {
+        "limit=1000": {
+            "images": [{"id": "p-img-1", "name": "cirros"}],
+            "next": "/v2/images?limit=1000&marker=p-img-1",
+        },
+        "limit=1000&marker=p-img-1": {"images": [{"id": "p-img-2", "name": "ubuntu"}]},
+    }
+    calls: list[tuple[str, str, str]] = []
+
+    async def primary(path: str, query: str, token: str) -> tuple[int, Any]:
+        calls.append((path, query, token))
+        if path == FLAVORS_PATH:
+            return 200, {"flavors": [{"id": "1", "name": "m1.tiny"}]}
+        return 200, pages[query]
+
+    async def shadow(path: str, query: str, token: str) -> tuple[int, Any]:
+        if path == FLAVORS_PATH:
+            return 200, {"flavors": [{"id": "tiny", "name": "m1.tiny"}]}
+        return 200, {"images": [{"id": "s-img-1", "name": "cirros"}, {"id": "s-img-2", "name": "ubuntu"}]}
+
+    now = [100.0]
+    sync = CatalogSync(refresh_seconds=30, clock=lambda: now[0])
+    idmap = IdMap()
+    assert sync.due("p1", unmapped=False)
+    asyncio.run(sync.sync("p1", idmap, (primary, "primary-token"), (shadow, "arktos-token")))
+    assert idmap.shadow_id(Kind.FLAVOR, "1") == "tiny"
+    assert idmap.shadow_id(Kind.IMAGE, "p-img-1") == "s-img-1"
+    assert idmap.shadow_id(Kind.IMAGE, "p-img-2") == "s-img-2"  # from Glance's second page
+    assert {c[2] for c in calls} == {"primary-token"}
+    assert not sync.due("p1", unmapped=False)
+    assert not sync.due("p1", unmapped=True)  # read 0 s ago
+    now[0] += 31
+    assert sync.due("p1", unmapped=True) and not sync.due("p1", unmapped=False)
+    assert names_unmapped_catalog_ids(("no shadow id for the primary's image p-img-9",))
+    assert not names_unmapped_catalog_ids(("no shadow id for the primary's server s-1",))

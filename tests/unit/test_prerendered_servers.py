@@ -1,0 +1,126 @@
+"""Prerendered list items (issue 13 lever 2): ``ServerView.detail_json``/``index_json`` give the bytes of
+exactly what ``detail``/``index`` build, and the memo never answers with a rendering of other inputs."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from extproc import annotations as keys
+from extproc.compute import server_view
+from extproc.compute.server_view import ServerView
+from tests.unit.test_compute_view import DEVSTACK_URL, IMAGE_URL, PROJECT, gateway_pod, running_pod
+
+Json = dict[str, Any]
+
+
+def fresh(pod: Json, rv: str = "100") -> Json:
+    """``pod`` under a uid no other test uses (the memo is process-wide)."""
+    pod["metadata"]["uid"] = str(uuid.uuid4())
+    pod["metadata"]["resourceVersion"] = rv
+    return pod
+
+
+def items(rendered: list[bytes]) -> list[Json]:
+    return [orjson.loads(b) for b in rendered]
+
+
+def test_detail_and_index_bytes_are_the_views() -> None:
+    view = ServerView(DEVSTACK_URL, PROJECT)
+    pods = [fresh(running_pod()), fresh(gateway_pod())]
+    assert items(view.detail_json(pods)) == view.detail(pods)
+    assert items(view.index_json(pods)) == view.index(pods)
+
+
+def test_a_second_page_reuses_the_rendered_bytes() -> None:
+    view = ServerView(DEVSTACK_URL, PROJECT)
+    pod = fresh(running_pod())
+    first = view.detail_json([pod])[0]
+    again = ServerView(DEVSTACK_URL, PROJECT).detail_json([pod])[0]
+    assert again is first
+    assert view.index_json([pod])[0] is view.index_json([pod])[0]
+
+
+def test_a_new_resource_version_is_rendered_again() -> None:
+    view = ServerView(DEVSTACK_URL, PROJECT)
+    pod = fresh(running_pod(), rv="100")
+    assert items(view.detail_json([pod]))[0]["status"] == "ACTIVE"
+    stopped = dict(pod, metadata=dict(pod["metadata"], resourceVersion="101"))
+    stopped["status"] = dict(pod["status"], phase="Failed")
+    assert items(view.detail_json([stopped]))[0]["status"] == view.show(stopped)["status"] != "ACTIVE"
+
+
+def test_the_microversion_and_the_link_project_are_part_of_the_key() -> None:
+    pod = fresh(running_pod())
+    pod["metadata"]["annotations"][keys.LOCKED_BY] = "owner"
+    plain = items(ServerView(DEVSTACK_URL, PROJECT).detail_json([pod]))[0]
+    at_2_9 = items(ServerView(DEVSTACK_URL, PROJECT, version=(2, 9)).detail_json([pod]))[0]
+    other_project = items(ServerView(DEVSTACK_URL, "other").detail_json([pod]))[0]
+    assert "locked" not in plain
+    assert at_2_9["locked"] is True
+    assert "/other/" in other_project["links"][0]["href"]
+    assert f"/{PROJECT}/" in plain["links"][0]["href"]
+
+
+def test_a_pending_task_is_read_per_request() -> None:
+    pod = fresh(running_pod())
+    task: dict[str, str | None] = {"now": None}
+
+    def lookup(p: Mapping[str, Any]) -> str | None:
+        return task["now"]
+
+    view = ServerView(DEVSTACK_URL, PROJECT, task_lookup=lookup)
+    assert items(view.detail_json([pod]))[0]["status"] == "ACTIVE"
+    task["now"] = "rebooting"
+    assert items(view.detail_json([pod]))[0]["status"] == "REBOOT"
+    task["now"] = None
+    assert items(view.detail_json([pod]))[0]["status"] == "ACTIVE"
+
+
+def test_the_catalog_image_is_read_per_request() -> None:
+    pod = fresh(running_pod())
+    del pod["metadata"]["annotations"][keys.IMAGE_ID]
+    pod["spec"]["virtualMachine"]["image"] = IMAGE_URL
+    catalog: dict[str, str] = {}
+
+    def lookup(tenant: str | None, url: str) -> str | None:
+        return catalog.get(url)
+
+    view = ServerView(DEVSTACK_URL, PROJECT, image_lookup=lookup)
+    assert items(view.detail_json([pod]))[0]["image"] == ""
+    catalog[IMAGE_URL] = "11111111-2222-3333-4444-555555555555"
+    assert items(view.detail_json([pod]))[0]["image"]["id"] == catalog[IMAGE_URL]
+
+
+def test_a_displayed_name_given_without_a_new_version_shows() -> None:
+    # Batch members get their name from the processor's mark, on a copy with the same uid and version.
+    view = ServerView(DEVSTACK_URL, PROJECT)
+    pod = fresh(running_pod())
+    renamed = dict(pod, metadata=dict(pod["metadata"]))
+    renamed["metadata"]["annotations"] = {**pod["metadata"]["annotations"], keys.DISPLAY_NAME: "batch-1"}
+    assert items(view.detail_json([pod]))[0]["name"] == "test-2"
+    assert items(view.detail_json([renamed]))[0]["name"] == "batch-1"
+    assert items(view.index_json([renamed]))[0]["name"] == "batch-1"
+
+
+def test_a_pod_without_uid_or_version_is_never_memoized() -> None:
+    view = ServerView(DEVSTACK_URL, PROJECT)
+    pod = running_pod()
+    pod["metadata"].pop("uid", None)
+    pod["metadata"].pop("resourceVersion", None)
+    before = len(server_view._rendered)
+    assert items(view.detail_json([pod])) == view.detail([pod])
+    assert items(view.index_json([pod])) == view.index([pod])
+    assert len(server_view._rendered) == before
+
+
+def test_the_memo_is_bounded(monkeypatch: Any) -> None:
+    monkeypatch.setattr(server_view, "RENDERED_CAPACITY", 3)
+    monkeypatch.setattr(server_view, "_rendered", {})
+    view = ServerView(DEVSTACK_URL, PROJECT)
+    pods = [fresh(running_pod()) for _ in range(5)]
+    assert items(view.detail_json(pods)) == view.detail(pods)
+    assert len(server_view._rendered) == 3
