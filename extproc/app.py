@@ -178,6 +178,10 @@ class Gateway:
             if isinstance(version, headers.VersionError):
                 return error_reply(service, version.status, version.message)
             compute_version = version
+            until = match.route.served_until
+            if until is not None and compute_version > until:
+                # Nova's VersionNotFoundForAPIMethod: a bare 404, "as if the method were not implemented".
+                return error_reply(service, 404, GENERIC_NOT_FOUND)
         refused = content_type_refusal(match.service, request)
         if refused is not None:
             return refused

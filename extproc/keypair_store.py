@@ -6,7 +6,8 @@ One keypair is one ConfigMap in the tenant's gateway namespace (the namespace of
   "_", up to 255) are no Arktos names, and a name derived from the keypair name makes every keypair
   operation ONE Arktos call with the client's token: create is a POST (Arktos's own 409 AlreadyExists is
   Nova's 409), show a GET, delete a DELETE, list one list by the label ``openstack.arktos.io/keypair``;
-- ``data``: ``name``, ``public_key``, ``fingerprint``, ``user_id`` (who created it), ``type`` (``ssh``).
+- ``data``: ``name``, ``public_key``, ``fingerprint``, ``user_id`` (who created it, or whom an
+  administrator created it for), ``type`` (``ssh``, or ``x509`` for an imported certificate).
 
 Why a ConfigMap and not a Secret: the ConfigMap holds only public data (the private key of a generated
 keypair is returned once and never stored), Arktos's RBAC protects it per tenant like the catalog
@@ -32,6 +33,7 @@ from extproc.watched_index import Indexed, WatchedIndex
 
 CONFIGMAP_PREFIX = "openstack-keypair-"
 KEYPAIR_TYPE = "ssh"
+X509_TYPE = "x509"
 # Deleted uids remembered (a late ADDED/MODIFIED of a deleted keypair is ignored).
 
 Json = dict[str, Any]
@@ -53,9 +55,13 @@ class StoredKeypair:
     created_at: str  # the ConfigMap's creationTimestamp (RFC 3339)
     uid: str
     tenant: str
+    # Nova's keypair type (microversion 2.2): "ssh" or "x509".
+    key_type: str = KEYPAIR_TYPE
 
 
-def keypair_configmap(name: str, public_key: str, fingerprint: str, user_id: str) -> Json:
+def keypair_configmap(
+    name: str, public_key: str, fingerprint: str, user_id: str, key_type: str = KEYPAIR_TYPE
+) -> Json:
     """The ConfigMap a keypair create POSTs."""
     return {
         "apiVersion": "v1",
@@ -66,7 +72,7 @@ def keypair_configmap(name: str, public_key: str, fingerprint: str, user_id: str
             "public_key": public_key,
             "fingerprint": fingerprint,
             "user_id": user_id,
-            "type": KEYPAIR_TYPE,
+            "type": key_type,
         },
     }
 
@@ -97,6 +103,7 @@ def from_configmap(obj: Any) -> StoredKeypair | None:
         created_at=str(meta.get("creationTimestamp") or ""),
         uid=str(meta.get("uid") or ""),
         tenant=str(meta.get("tenant") or "system"),
+        key_type=X509_TYPE if data.get("type") == X509_TYPE else KEYPAIR_TYPE,
     )
 
 

@@ -12,7 +12,8 @@ expect 404 before they list and match). Compute routes exist twice: ``/compute/v
 legacy ``/compute/v2`` (the same API without microversions).
 
 Unknown paths are 404 and known paths with another method are 405, both answered here: an unknown route
-is never forwarded to Arktos.
+is never forwarded to Arktos. A compute route Nova removed at a microversion (``served_until``: the proxy
+APIs, gone from 2.36) is Nova's bare 404 at that version and later (``extproc.app``).
 """
 
 from __future__ import annotations
@@ -68,6 +69,9 @@ def _can_be_project(raw: str) -> bool:
 
 
 GENERIC_NOT_FOUND = "The resource could not be found."
+# Nova's APIs that proxied to Glance and nova-network (images, os-networks, os-tenant-networks,
+# os-floating-ip-pools...) exist up to 2.35 (api_version_request.MAX_PROXY_API_SUPPORT_VERSION).
+MAX_PROXY_API_VERSION = (2, 35)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +129,8 @@ class Route:
     # Answered without a token (discovery documents, token issuance), as Nova/Glance/Keystone do; every
     # other route gets keystonemiddleware's 401 when the request has no X-Auth-Token.
     public: bool = False
+    # The last compute microversion the route exists at (Nova's ``@wsgi.api_version("2.1", max)``); None: all.
+    served_until: tuple[int, int] | None = None
     segments: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -135,11 +141,13 @@ class Route:
         object.__setattr__(self, "segments", segments)
 
 
-def v21(method: str, path: str, handler: Handler) -> tuple[Route, ...]:
+def v21(
+    method: str, path: str, handler: Handler, served_until: tuple[int, int] | None = None
+) -> tuple[Route, ...]:
     """A compute route under ``/compute/v2.1`` and ``/compute/v2.1/{project_id}``, and the same under the
     legacy ``/compute/v2`` (``/compute/v2/{project_id}``)."""
     return tuple(
-        Route(method, f"{prefix}{project}{path}", handler)
+        Route(method, f"{prefix}{project}{path}", handler, served_until=served_until)
         for prefix in (COMPUTE_PREFIX, LEGACY_PREFIX)
         for project in ("", f"/{PROJECT_SEGMENT}")
     )
@@ -179,10 +187,10 @@ COMPUTE_ROUTES: tuple[Route, ...] = (
     *v21("GET", "/flavors/detail", flavors.list_flavors_detail),
     *v21("GET", "/flavors/{flavor_id}", flavors.show_flavor),
     *v21("GET", "/flavors/{flavor_id}/os-extra_specs", flavors.show_extra_specs),
-    *v21("GET", "/images", images.list_images),
-    *v21("GET", "/images/detail", images.list_images_detail),
-    *v21("GET", "/images/{image_id}", images.show_image),
-    *v21("DELETE", "/images/{image_id}", image_writes.delete_image_nova),
+    *v21("GET", "/images", images.list_images, MAX_PROXY_API_VERSION),
+    *v21("GET", "/images/detail", images.list_images_detail, MAX_PROXY_API_VERSION),
+    *v21("GET", "/images/{image_id}", images.show_image, MAX_PROXY_API_VERSION),
+    *v21("DELETE", "/images/{image_id}", image_writes.delete_image_nova, MAX_PROXY_API_VERSION),
     *v21("GET", "/limits", quota_sets.limits),
     *v21("GET", "/os-quota-sets/{tenant_id}", quota_sets.show_quota_set),
     *v21("PUT", "/os-quota-sets/{tenant_id}", quota_sets.update_quota_set),
@@ -195,11 +203,13 @@ COMPUTE_ROUTES: tuple[Route, ...] = (
     *v21("POST", "/os-keypairs", keypairs.create_keypair),
     *v21("GET", "/os-keypairs/{keypair_name}", keypairs.show_keypair),
     *v21("DELETE", "/os-keypairs/{keypair_name}", keypairs.delete_keypair),
-    *v21("GET", "/os-floating-ip-pools", versions.floating_ip_pools),
-    *v21("GET", "/os-networks", compute_networks.list_networks),
-    *v21("GET", "/os-networks/{network_id}", compute_networks.show_network),
-    *v21("GET", "/os-tenant-networks", compute_networks.list_tenant_networks),
-    *v21("GET", "/os-tenant-networks/{network_id}", compute_networks.show_tenant_network),
+    *v21("GET", "/os-floating-ip-pools", versions.floating_ip_pools, MAX_PROXY_API_VERSION),
+    *v21("GET", "/os-networks", compute_networks.list_networks, MAX_PROXY_API_VERSION),
+    *v21("GET", "/os-networks/{network_id}", compute_networks.show_network, MAX_PROXY_API_VERSION),
+    *v21("GET", "/os-tenant-networks", compute_networks.list_tenant_networks, MAX_PROXY_API_VERSION),
+    *v21(
+        "GET", "/os-tenant-networks/{network_id}", compute_networks.show_tenant_network, MAX_PROXY_API_VERSION
+    ),
     *v21("GET", "/os-server-groups", server_groups.list_groups),
     *v21("POST", "/os-server-groups", server_groups.create_group),
     *v21("GET", "/os-server-groups/{server_group_id}", server_groups.show_group),

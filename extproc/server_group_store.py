@@ -5,7 +5,8 @@ One server group is one ConfigMap in the tenant's gateway namespace (the namespa
 - name ``openstack-server-group-<group id>`` (the id is a UUID the gateway makes up), so show and delete are
   ONE Arktos call each with the client's token (a GET, a DELETE), create one POST, list one list by the
   label ``openstack.arktos.io/server-group`` (whose value is the group id);
-- ``data``: ``name``, ``policy`` (affinity, anti-affinity, soft-affinity, soft-anti-affinity), ``user_id``
+- ``data``: ``name``, ``policy`` (affinity, anti-affinity, soft-affinity, soft-anti-affinity), optionally
+  ``max_server_per_host`` (Nova's 2.64 rule; only 1, which anti-affinity is), ``user_id``
   (who created it).
 
 Members are not recorded in the ConfigMap: a server joins a group at create, when its pod gets the same label
@@ -41,6 +42,9 @@ POLICIES = frozenset({AFFINITY, ANTI_AFFINITY, SOFT_AFFINITY, SOFT_ANTI_AFFINITY
 Json = dict[str, Any]
 
 
+MAX_SERVER_PER_HOST = "max_server_per_host"
+
+
 def configmap_name(group_id: str) -> str:
     return CONFIGMAP_PREFIX + group_id
 
@@ -56,15 +60,23 @@ class StoredServerGroup:
     created_at: str  # the ConfigMap's creationTimestamp (RFC 3339)
     uid: str
     tenant: str
+    # Nova's rules (microversion 2.64): only ``max_server_per_host`` exists, and only 1 is what Arktos's pod
+    # anti-affinity does; None when the group has no rule.
+    max_server_per_host: int | None = None
 
 
-def group_configmap(group_id: str, name: str, policy: str, user_id: str) -> Json:
+def group_configmap(
+    group_id: str, name: str, policy: str, user_id: str, max_server_per_host: int | None = None
+) -> Json:
     """The ConfigMap a server group create POSTs."""
+    data = {"name": name, "policy": policy, "user_id": user_id}
+    if max_server_per_host is not None:
+        data[MAX_SERVER_PER_HOST] = str(max_server_per_host)
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {"name": configmap_name(group_id), "labels": {SERVER_GROUP_LABEL: group_id}},
-        "data": {"name": name, "policy": policy, "user_id": user_id},
+        "data": data,
     }
 
 
@@ -95,7 +107,13 @@ def from_configmap(obj: Any) -> StoredServerGroup | None:
         created_at=str(meta.get("creationTimestamp") or ""),
         uid=str(meta.get("uid") or ""),
         tenant=str(meta.get("tenant") or "system"),
+        max_server_per_host=_positive(data.get(MAX_SERVER_PER_HOST)),
     )
+
+
+def _positive(value: Any) -> int | None:
+    text = str(value) if isinstance(value, str) else ""
+    return int(text) if text.isdigit() and 0 < len(text) <= 9 and int(text) > 0 else None
 
 
 def _indexed(obj: Any) -> Indexed[str] | None:

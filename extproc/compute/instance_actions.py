@@ -26,7 +26,20 @@ fails without them, so every caller gets them, the ``traceback`` only the system
 role of the gateway's tokens), which is Nova's rule from 2.51.
 
 A delete is not recorded: once Arktos has deleted the pod the history is gone with it, and at 2.1 Nova
-answers 404 for a deleted server's actions as well (listing them arrived with 2.21).
+answers 404 for a deleted server's actions as well. From 2.21 Nova reads a deleted server's actions; here
+they are gone with the pod, so the answer stays the 404 of an unknown server.
+
+Microversions, gated beside each field as Nova's controller does:
+
+- 2.58: ``updated_at`` in each action (the start time: neither a record nor an Action tells when the action
+  last changed); the list takes ``limit``, ``marker`` (a request id; unknown: 400) and ``changes-since``
+  (actions updated at or after it), and a full page carries ``links`` to the next; any other query
+  parameter is a 400 (Nova's schema is strict from 2.58).
+- 2.62: each event carries ``hostId`` (Nova's hash of the host with the project, the pod's node), and
+  ``host`` (the node's name) for administrators.
+- 2.66: ``changes-before`` (actions updated at or before it; before ``changes-since``: Nova's 400).
+- 2.84: each event carries ``details`` (the Arktos Action's error message, else null) for administrators.
+- 2.102: show refuses any query parameter.
 
 Reads: one GET of the pod with the client's token (Arktos authorizes it, and 404 is Nova's
 ``Instance <id> could not be found.``); the Actions come from the processor's watch, only for that pod of
@@ -45,9 +58,18 @@ import orjson
 from extproc import annotations as keys
 from extproc import arktos_paths
 from extproc.cluster_cache import action_ref, is_complete, operation_of
-from extproc.compute.server_view import is_server, state_of
+from extproc.compute import marker_paging
+from extproc.compute.query_schema import (
+    ALL_QUERIES_STRICT_FROM,
+    NON_NEGATIVE_INTEGER,
+    STRING,
+    QuerySchema,
+    parse_date_time,
+    single,
+)
+from extproc.compute.server_view import host_id, is_server, state_of
 from extproc.context import RequestContext
-from extproc.errors import Service, echo, error_reply, from_arktos
+from extproc.errors import Service, bad_request, echo, error_reply, from_arktos
 from extproc.identity.views import SYSTEM_TENANT
 from extproc.messages import (
     ArktosReply,
@@ -61,6 +83,28 @@ from extproc.messages import (
 from extproc.users import user_id_for_token
 
 Json = dict[str, Any]
+Version = tuple[int, int]
+
+# The microversions that change instance actions (nova/api/openstack/compute/instance_actions.py).
+PAGING_FROM: Version = (2, 58)  # limit, marker, changes-since, links; ``updated_at``
+EVENT_HOST_FROM: Version = (2, 62)  # ``hostId``; ``host`` for administrators
+CHANGES_BEFORE_FROM: Version = (2, 66)
+EVENT_DETAILS_FROM: Version = (2, 84)  # ``details`` for administrators
+
+_DATE_TIME = single({"type": "string", "format": "date-time"})
+_LIST_V258 = {
+    "limit": single(NON_NEGATIVE_INTEGER),
+    "marker": single(STRING),
+    "changes-since": _DATE_TIME,
+}
+# Nova's index_query (anything, ignored), index_query_v258 and index_query_v266: strict from 2.58.
+_LIST_QUERIES: Mapping[Version, QuerySchema] = {
+    (2, 1): QuerySchema({}),
+    PAGING_FROM: QuerySchema(_LIST_V258, strict_from=PAGING_FROM),
+    CHANGES_BEFORE_FROM: QuerySchema({**_LIST_V258, "changes-before": _DATE_TIME}, strict_from=PAGING_FROM),
+}
+_SHOW_QUERY = QuerySchema({}, strict_from=ALL_QUERIES_STRICT_FROM)
+CHANGES_ORDER = "The value of changes-since must be less than or equal to changes-before."
 
 # Nova's action names (nova/compute/instance_actions.py) of what the gateway does.
 CREATE = "create"
@@ -277,10 +321,10 @@ def history(
 # -- views (nova/api/openstack/compute/instance_actions.py, microversion 2.1) -----------------------------
 
 
-def action_view(entry: Entry, server_id: str, tenant: str | None) -> Json:
+def action_view(entry: Entry, server_id: str, tenant: str | None, version: Version = (2, 1)) -> Json:
     record = entry.record
     failed = entry.arktos_action is not None and _failed(entry.arktos_action)
-    return {
+    view: Json = {
         "action": record.action,
         "instance_uuid": server_id,
         "request_id": record.request_id,
@@ -289,6 +333,9 @@ def action_view(entry: Entry, server_id: str, tenant: str | None) -> Json:
         "start_time": record.start_time,
         "message": "Error" if failed else None,
     }
+    if version >= PAGING_FROM:
+        view["updated_at"] = record.start_time
+    return view
 
 
 def _failed(action: Mapping[str, Any]) -> bool:
@@ -296,9 +343,29 @@ def _failed(action: Mapping[str, Any]) -> bool:
     return bool(status.get("error") or status.get("errorMessage"))
 
 
-def events_view(entry: Entry, with_traceback: bool, vm_state: str = "") -> list[Json]:
+def _error_details(action: Mapping[str, Any] | None) -> str | None:
+    status = (action or {}).get("status") or {}
+    found = status.get("errorMessage") or status.get("error")
+    return str(found) if found else None
+
+
+@dataclass(frozen=True, slots=True)
+class EventFacts:
+    """What an event view may show besides the event: the served version, whether the caller is an
+    administrator (Nova's ``events`` and ``events:details`` policies), and the server's node and project."""
+
+    version: Version = (2, 1)
+    admin: bool = False
+    node: str = ""
+    project: str = ""
+
+
+def events_view(
+    entry: Entry, with_traceback: bool, vm_state: str = "", facts: EventFacts | None = None
+) -> list[Json]:
     """The compute event of an action whose outcome Arktos tells, else none: a completed Action's, and the
     create's from the VM's state (``vm_state`` of the pod now: built once it left ``building``)."""
+    facts = facts or EventFacts()
     action = entry.arktos_action
     name = _EVENTS.get(entry.record.action)
     if name is None:
@@ -318,6 +385,12 @@ def events_view(entry: Entry, with_traceback: bool, vm_state: str = "") -> list[
     }
     if with_traceback:
         event["traceback"] = None
+    if facts.version >= EVENT_HOST_FROM:
+        if facts.admin:
+            event["host"] = facts.node or None
+        event["hostId"] = host_id(facts.project, facts.node)
+    if facts.version >= EVENT_DETAILS_FROM and facts.admin:
+        event["details"] = _error_details(action)
     return [event]
 
 
@@ -366,15 +439,59 @@ def _pod_get(ctx: RequestContext, sid: str) -> ArktosRequest:
     return ArktosRequest(method="GET", path=arktos_paths.pod(ctx.tenant, ctx.config.namespace, sid))
 
 
+def _changes_filter(req: ClientRequest, version: Version) -> tuple[str, str] | Reply:
+    """The (since, before) bounds of a 2.58+ list in Nova's time format ("" for none), or Nova's 400."""
+    bounds: list[str] = []
+    for name in ("changes-since", "changes-before"):
+        raw = req.query_one(name) if version >= PAGING_FROM else None
+        if raw is None or (name == "changes-before" and version < CHANGES_BEFORE_FROM):
+            bounds.append("")
+            continue
+        moment = parse_date_time(raw)
+        if moment is None:  # the query schema has refused it already
+            return bad_request(
+                Service.COMPUTE, f"Invalid input for query parameters {name}. Value: {echo(raw)}."
+            )
+        bounds.append(nova_time(moment if moment.tzinfo else moment.replace(tzinfo=UTC)))
+    since, before = bounds
+    if since and before and before < since:
+        return bad_request(Service.COMPUTE, CHANGES_ORDER)
+    return since, before
+
+
 def list_instance_actions(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
     sid = params["server_id"]
+    version = ctx.compute_version
+    query = _LIST_QUERIES[max(since for since in _LIST_QUERIES if since <= version)]
+    refused = query.refusal(req, version)
+    if refused is not None:
+        return refused
+    changes = _changes_filter(req, version)
+    if isinstance(changes, Reply):
+        return changes
+    since, before = changes
 
     def translate(reply: ArktosReply) -> Reply:
         pod = _pod_of(sid, reply)
         if isinstance(pod, Reply):
             return pod
         entries = _entries_of(ctx, sid, pod)
-        return json_reply(200, {"instanceActions": [action_view(e, sid, ctx.tenant) for e in entries]})
+        if version < PAGING_FROM:
+            return json_reply(200, {"instanceActions": [action_view(e, sid, ctx.tenant) for e in entries]})
+        wanted = [
+            e
+            for e in entries
+            if (not since or e.record.start_time >= since) and (not before or e.record.start_time <= before)
+        ]
+        page = marker_paging.page_of(wanted, lambda e: e.record.request_id, marker_paging.page_request(req))
+        if isinstance(page, Reply):
+            return page
+        body: Json = {"instanceActions": [action_view(e, sid, ctx.tenant, version) for e in page]}
+        last = page[-1].record.request_id if page else None
+        links = marker_paging.next_links(ctx, req, f"servers/{sid}/os-instance-actions", len(page), last)
+        if links:
+            body["links"] = links
+        return json_reply(200, body)
 
     return Forward(_pod_get(ctx, sid), translate)
 
@@ -382,6 +499,10 @@ def list_instance_actions(ctx: RequestContext, req: ClientRequest, params: Mappi
 def show_instance_action(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
     sid = params["server_id"]
     request_id = params["request_id"]
+    version = ctx.compute_version
+    refused = _SHOW_QUERY.refusal(req, version)
+    if refused is not None:
+        return refused
 
     def translate(reply: ArktosReply) -> Reply:
         pod = _pod_of(sid, reply)
@@ -391,12 +512,16 @@ def show_instance_action(ctx: RequestContext, req: ClientRequest, params: Mappin
         entry = next((e for e in entries if e.record.request_id == request_id), None)
         if entry is None:
             return error_reply(Service.COMPUTE, 404, f"Action {echo(request_id)} not found")
-        shown = action_view(entry, sid, ctx.tenant)
+        shown = action_view(entry, sid, ctx.tenant, version)
         # NOTE: below 2.51 Nova's default policy shows ``events`` to administrators only, but the openstack
         # CLI's ``server event show`` fails on an action without them; every caller gets them, with the
         # traceback for administrators only (Nova's rule from 2.51).
         vm_state = state_of(pod).vm_state
-        shown["events"] = events_view(entry, with_traceback=ctx.tenant == SYSTEM_TENANT, vm_state=vm_state)
+        admin = ctx.tenant == SYSTEM_TENANT
+        node = str((pod.get("spec") or {}).get("nodeName") or "")
+        project = str(shown["project_id"] or "")
+        facts = EventFacts(version, admin, node, project)
+        shown["events"] = events_view(entry, with_traceback=admin, vm_state=vm_state, facts=facts)
         return json_reply(200, {"instanceAction": shown})
 
     return Forward(_pod_get(ctx, sid), translate)

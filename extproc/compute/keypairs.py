@@ -1,4 +1,4 @@
-"""Nova keypairs (``/os-keypairs``, microversion 2.1) as one Arktos ConfigMap each.
+"""Nova keypairs (``/os-keypairs``) as one Arktos ConfigMap each.
 
 Each request is ONE Arktos call with the client's token (see ``extproc.keypair_store`` for the ConfigMap):
 
@@ -6,14 +6,29 @@ Each request is ONE Arktos call with the client's token (see ``extproc.keypair_s
   index shape ``{"keypairs": [{"keypair": {name, public_key, fingerprint}}]}``, ordered by name.
 - ``GET /os-keypairs/{name}``: GET of its ConfigMap; Nova's show shape (``id``, ``user_id``,
   ``created_at``, ``deleted``...). 404 ``Keypair <name> not found for user <user id>``.
-- ``POST /os-keypairs``: validated with Nova's 2.1 schema (name of letters, digits, spaces, ``-``, ``_``,
-  1-255 characters, no other keys); ``public_key`` imports a key (400 ``Keypair data is invalid: failed to
-  generate fingerprint`` when it is no SSH public key), without it a key is generated as Nova 2.1 does
-  (RSA 2048, the private key in PEM returned once in ``private_key``, never stored), taken from the
-  processor's ``KeyStock`` (made in a worker process: generation must not stall the event loop; an empty
+- ``POST /os-keypairs``: validated with Nova's schema of the served microversion (name of letters, digits,
+  spaces, ``-``, ``_``, 1-255 characters, no other keys); ``public_key`` imports a key (400 ``Keypair data
+  is invalid: failed to generate fingerprint`` when it is no SSH public key), without it a key is generated
+  as Nova does (RSA 2048, the private key in PEM returned once in ``private_key``, never stored), taken from
+  the processor's ``KeyStock`` (made in a worker process: generation must not stall the event loop; an empty
   stock is 503 with Retry-After). POST of the ConfigMap: Arktos's 409 AlreadyExists is Nova's 409
-  ``Key pair '<name>' already exists.`` 200 at 2.1.
-- ``DELETE /os-keypairs/{name}``: DELETE of its ConfigMap; 202 at 2.1.
+  ``Key pair '<name>' already exists.``
+- ``DELETE /os-keypairs/{name}``: DELETE of its ConfigMap.
+
+Microversions, gated beside each field as Nova's controller and view builder do:
+
+- 2.2: ``type`` (``ssh`` or ``x509``) in the create body and in every view; create answers 201 (200
+  before), delete 204 (202 before). An ``x509`` keypair imports a PEM certificate (fingerprint: SHA-1 of
+  the certificate, Nova's ``generate_x509_fingerprint``); generating one (Nova makes a WinRM certificate)
+  is a 400 saying why: the VMs Arktos runs take SSH keys only.
+- 2.10: ``user_id`` in the create body and as a query parameter of list/show/delete. Keypairs here belong
+  to the tenant, each labelled with its user: ``user_id`` lists (shows) only that user's keypairs. Naming
+  another user than the caller's is Nova's administrator policy: allowed in the system tenant (whose path
+  Arktos authorizes only for its administrators), otherwise Nova's 403. A delete does not read the keypair
+  first, so its ``user_id`` is checked against that policy only.
+- 2.35: ``limit`` and ``marker`` (a keypair name; unknown: 400), ``keypairs_links`` when the page is full.
+- 2.75: unknown query parameters are a 400 (``extproc.compute.query_schema``).
+- 2.92: no generation (``public_key`` required), names may also hold ``@`` and ``.``.
 
 ``fingerprint`` is Nova's: the MD5 of the key blob (the base64 field of the public key), as colon hex
 (what ``ssh-keygen -l -E md5`` prints). Keys are parsed and generated with ``cryptography``.
@@ -34,18 +49,28 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
+from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jsonschema import Draft4Validator
 
 from extproc import arktos_paths, client_json
 from extproc.annotations import KEYPAIR_LABEL
-from extproc.compute import schemas
+from extproc.compute import marker_paging, schemas
+from extproc.compute.query_schema import PAGINATION, STRING, QuerySchema, multi
 from extproc.compute.server_view import parse_time, usage_time
 from extproc.context import RequestContext
 from extproc.errors import Service, bad_request, error_reply, from_arktos, parse_status
-from extproc.keypair_store import StoredKeypair, configmap_name, from_configmap, keypair_configmap
+from extproc.identity.views import SYSTEM_TENANT
+from extproc.keypair_store import (
+    KEYPAIR_TYPE,
+    X509_TYPE,
+    StoredKeypair,
+    configmap_name,
+    from_configmap,
+    keypair_configmap,
+)
 from extproc.messages import (
     JSON_CONTENT_TYPE,
     ArktosReply,
@@ -59,41 +84,90 @@ from extproc.messages import (
 from extproc.users import user_id_for_token
 
 Json = dict[str, Any]
+Version = tuple[int, int]
 
-# -- schema (nova/api/openstack/compute/schemas/keypairs.py ``create``, 2.1) ----------------------------
+# -- microversions (nova/api/openstack/compute/keypairs.py, views/keypairs.py) ---------------------------
 
-KEYPAIR_NAME: Json = {
-    "allOf": [
-        schemas.NAME,
-        {"type": "string", "pattern": r"^[_\- a-zA-Z0-9]+$", "minLength": 1, "maxLength": 255},
-    ]
-}
+KEY_TYPE_FROM: Version = (2, 2)  # ``type``; 201 on create, 204 on delete
+OTHER_USERS_FROM: Version = (2, 10)  # ``user_id`` in the create body and the query
+PAGING_FROM: Version = (2, 35)  # ``limit``, ``marker``, ``keypairs_links``
+NO_GENERATION_FROM: Version = (2, 92)  # ``public_key`` required; ``@`` and ``.`` in names
 
-KEYPAIR_CREATE: Json = {
-    "type": "object",
-    "properties": {
-        "keypair": {
-            "type": "object",
-            "properties": {"name": KEYPAIR_NAME, "public_key": {"type": "string"}},
-            "required": ["name"],
-            "additionalProperties": False,
+# -- schemas (nova/api/openstack/compute/schemas/keypairs.py) -------------------------------------------
+
+
+def _keypair_name(pattern: str) -> Json:
+    return {"allOf": [schemas.NAME, {"type": "string", "pattern": pattern, "minLength": 1, "maxLength": 255}]}
+
+
+KEYPAIR_NAME = _keypair_name(r"^[_\- a-zA-Z0-9]+$")
+KEYPAIR_NAME_V292 = _keypair_name(r"^[_\-\@\. a-zA-Z0-9]+$")
+_KEY_TYPE: Json = {"type": "string", "enum": [KEYPAIR_TYPE, X509_TYPE]}
+
+
+def _create_schema(name: Json, extra: Json, required: list[str]) -> Json:
+    return {
+        "type": "object",
+        "properties": {
+            "keypair": {
+                "type": "object",
+                "properties": {"name": name, "public_key": {"type": "string"}, **extra},
+                "required": required,
+                "additionalProperties": False,
+            },
         },
-    },
-    "required": ["keypair"],
-    "additionalProperties": False,
+        "required": ["keypair"],
+        "additionalProperties": False,
+    }
+
+
+KEYPAIR_CREATE = _create_schema(KEYPAIR_NAME, {}, ["name"])
+# Nova's create (2.1), create_v22, create_v210, create_v292, by the first version each applies to.
+_CREATE_VALIDATORS: Mapping[Version, Draft4Validator] = {
+    since: Draft4Validator(schema, format_checker=schemas.FORMATS)
+    for since, schema in (
+        ((2, 1), KEYPAIR_CREATE),
+        (KEY_TYPE_FROM, _create_schema(KEYPAIR_NAME, {"type": _KEY_TYPE}, ["name"])),
+        (OTHER_USERS_FROM, _create_schema(KEYPAIR_NAME, {"type": _KEY_TYPE, "user_id": STRING}, ["name"])),
+        (
+            NO_GENERATION_FROM,
+            _create_schema(KEYPAIR_NAME_V292, {"type": _KEY_TYPE, "user_id": STRING}, ["name", "public_key"]),
+        ),
+    )
 }
 
-_CREATE_VALIDATOR = Draft4Validator(KEYPAIR_CREATE, format_checker=schemas.FORMATS)
+# Query parameters: none at 2.1 (others ignored); user_id from 2.10; paging from 2.35; strict from 2.75.
+_INDEX_QUERIES: Mapping[Version, QuerySchema] = {
+    (2, 1): QuerySchema({}),
+    OTHER_USERS_FROM: QuerySchema({"user_id": multi(STRING)}),
+    PAGING_FROM: QuerySchema({"user_id": multi(STRING), **PAGINATION}),
+}
+_ITEM_QUERIES: Mapping[Version, QuerySchema] = {
+    (2, 1): QuerySchema({}),
+    OTHER_USERS_FROM: QuerySchema({"user_id": multi(STRING)}),
+}
+
+
+def _by_version(table: Mapping[Version, Any], version: Version) -> Any:
+    return table[max(since for since in table if since <= version)]
+
 
 INVALID_KEYPAIR = "Keypair data is invalid: failed to generate fingerprint"
+INVALID_X509 = (
+    "Keypair data is invalid: failed to generate X509 fingerprint. Error message: no PEM certificate"
+)
+X509_GENERATION_UNSUPPORTED = (
+    "Generating an x509 keypair is not supported: the VMs Arktos runs take SSH keys only; import a "
+    "certificate with public_key instead."
+)
 INVALID_KEY_NAME = "Invalid key_name provided."
 GENERATED_COMMENT = "Generated-by-Nova"
 RSA_BITS = 2048
 
 
-def validate_create(body: Any) -> str | None:
-    """Nova's 400 message for an invalid create body, None when it is valid."""
-    return schemas.validate(_CREATE_VALIDATOR, body)
+def validate_create(body: Any, version: Version = (2, 1)) -> str | None:
+    """Nova's 400 message for an invalid create body at ``version``, None when it is valid."""
+    return schemas.validate(_by_version(_CREATE_VALIDATORS, version), body)
 
 
 # -- key material (nova/crypto.py) ------------------------------------------------------------------------
@@ -107,6 +181,16 @@ def fingerprint(public_key: str) -> str | None:
     except (ValueError, IndexError, UnicodeError, UnsupportedAlgorithm, binascii.Error):
         return None
     digest = hashlib.md5(blob, usedforsecurity=False).hexdigest()
+    return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
+
+
+def x509_fingerprint(certificate: str) -> str | None:
+    """Nova's ``generate_x509_fingerprint``: a PEM certificate's SHA-1 as colon hex; None if it is none."""
+    try:
+        cert = x509.load_pem_x509_certificate(certificate.encode("utf-8"))
+    except (ValueError, TypeError, UnicodeError):
+        return None
+    digest = cert.fingerprint(hashes.SHA1()).hex()  # Nova's fingerprint, not a signature
     return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
 
 
@@ -131,34 +215,32 @@ def keypair_id(keypair: StoredKeypair) -> int:
     return int(hashlib.sha256(keypair.uid.encode()).hexdigest()[:8], 16) & 0x7FFFFFFF
 
 
-def index_entry(keypair: StoredKeypair) -> Json:
-    return {
-        "keypair": {
-            "name": keypair.name,
-            "public_key": keypair.public_key,
-            "fingerprint": keypair.fingerprint,
-        }
-    }
+def index_entry(keypair: StoredKeypair, version: Version = (2, 1)) -> Json:
+    entry: Json = {"name": keypair.name, "public_key": keypair.public_key, "fingerprint": keypair.fingerprint}
+    if version >= KEY_TYPE_FROM:
+        entry["type"] = keypair.key_type
+    return {"keypair": entry}
 
 
-def show_body(keypair: StoredKeypair) -> Json:
+def show_body(keypair: StoredKeypair, version: Version = (2, 1)) -> Json:
     created = parse_time(keypair.created_at)
-    return {
-        "keypair": {
-            "name": keypair.name,
-            "public_key": keypair.public_key,
-            "fingerprint": keypair.fingerprint,
-            "user_id": keypair.user_id,
-            "created_at": usage_time(created) if created else None,
-            "deleted": False,
-            "deleted_at": None,
-            "id": keypair_id(keypair),
-            "updated_at": None,
-        }
+    shown: Json = {
+        "name": keypair.name,
+        "public_key": keypair.public_key,
+        "fingerprint": keypair.fingerprint,
+        "user_id": keypair.user_id,
+        "created_at": usage_time(created) if created else None,
+        "deleted": False,
+        "deleted_at": None,
+        "id": keypair_id(keypair),
+        "updated_at": None,
     }
+    if version >= KEY_TYPE_FROM:
+        shown["type"] = keypair.key_type
+    return {"keypair": shown}
 
 
-def create_body(keypair: StoredKeypair, private_key: str | None) -> Json:
+def create_body(keypair: StoredKeypair, private_key: str | None, version: Version = (2, 1)) -> Json:
     body: Json = {
         "name": keypair.name,
         "public_key": keypair.public_key,
@@ -167,6 +249,8 @@ def create_body(keypair: StoredKeypair, private_key: str | None) -> Json:
     }
     if private_key is not None:
         body["private_key"] = private_key
+    if version >= KEY_TYPE_FROM:
+        body["type"] = keypair.key_type
     return {"keypair": body}
 
 
@@ -178,8 +262,8 @@ def _user_id(req: ClientRequest) -> str:
     return user_id_for_token(token) if token else ""
 
 
-def _not_found(name: str, req: ClientRequest) -> Reply:
-    return error_reply(Service.COMPUTE, 404, f"Keypair {name} not found for user {_user_id(req)}")
+def _not_found(name: str, user_id: str) -> Reply:
+    return error_reply(Service.COMPUTE, 404, f"Keypair {name} not found for user {user_id}")
 
 
 def _loaded(reply: ArktosReply) -> Any:
@@ -189,7 +273,30 @@ def _loaded(reply: ArktosReply) -> Any:
         return None
 
 
+def _owner(ctx: RequestContext, req: ClientRequest, policy: str, asked: str | None) -> str | Reply:
+    """The user whose keypairs a request is about: the caller's, or ``asked`` (from 2.10). Another user than
+    the caller is Nova's administrator policy: the system tenant's path, which Arktos authorizes."""
+    caller = _user_id(req)
+    if asked is None or ctx.compute_version < OTHER_USERS_FROM or asked == caller:
+        return caller
+    if ctx.tenant != SYSTEM_TENANT:
+        return error_reply(
+            Service.COMPUTE, 403, f"Policy doesn't allow os_compute_api:os-keypairs:{policy} to be performed."
+        )
+    return asked
+
+
 def list_keypairs(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
+    version = ctx.compute_version
+    refused = _by_version(_INDEX_QUERIES, version).refusal(req, version)
+    if refused is not None:
+        return refused
+    asked = req.query_one("user_id") if version >= OTHER_USERS_FROM else None
+    owner = _owner(ctx, req, "index", asked)
+    if isinstance(owner, Reply):
+        return owner
+    paged = version >= PAGING_FROM
+    page = marker_paging.page_request(req)
     path = arktos_paths.configmaps(ctx.tenant, ctx.config.namespace, {"labelSelector": KEYPAIR_LABEL})
 
     def translate(reply: ArktosReply) -> Reply:
@@ -198,25 +305,46 @@ def list_keypairs(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
         if not isinstance(items, list):
             return from_arktos(Service.COMPUTE, reply)
         found = [k for k in map(from_configmap, items) if k is not None]
+        if asked is not None:
+            found = [k for k in found if k.user_id == owner]
         found.sort(key=lambda k: k.name)
-        return json_reply(200, {"keypairs": [index_entry(k) for k in found]})
+        if not paged:
+            return json_reply(200, {"keypairs": [index_entry(k, version) for k in found]})
+        shown = marker_paging.page_of(found, lambda k: k.name, page)
+        if isinstance(shown, Reply):
+            return shown
+        body: Json = {"keypairs": [index_entry(k, version) for k in shown]}
+        links = marker_paging.next_links(
+            ctx, req, "os-keypairs", len(shown), shown[-1].name if shown else None
+        )
+        if links:
+            body["keypairs_links"] = links
+        return json_reply(200, body)
 
     return Forward(ArktosRequest(method="GET", path=path), translate)
 
 
 def show_keypair(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
     name = params["keypair_name"]
+    version = ctx.compute_version
+    refused = _by_version(_ITEM_QUERIES, version).refusal(req, version)
+    if refused is not None:
+        return refused
+    asked = req.query_one("user_id") if version >= OTHER_USERS_FROM else None
+    owner = _owner(ctx, req, "show", asked)
+    if isinstance(owner, Reply):
+        return owner
     path = arktos_paths.configmap(ctx.tenant, ctx.config.namespace, configmap_name(name))
 
     def translate(reply: ArktosReply) -> Reply:
         if reply.status == 404:
-            return _not_found(name, req)
+            return _not_found(name, owner)
         if reply.status != 200:
             return from_arktos(Service.COMPUTE, reply)
         found = from_configmap(_loaded(reply))
-        if found is None or found.name != name:
-            return _not_found(name, req)
-        return json_reply(200, show_body(found))
+        if found is None or found.name != name or (asked is not None and found.user_id != owner):
+            return _not_found(name, owner)
+        return json_reply(200, show_body(found, version))
 
     return Forward(ArktosRequest(method="GET", path=path), translate)
 
@@ -229,17 +357,29 @@ def create_keypair(ctx: RequestContext, req: ClientRequest, params: Mapping[str,
         body = client_json.loads(req.body)
     except orjson.JSONDecodeError:
         return bad_request(Service.COMPUTE, "Malformed request body")
-    problem = validate_create(body)
+    version = ctx.compute_version
+    problem = validate_create(body, version)
     if problem is not None:
         return bad_request(Service.COMPUTE, problem)
     requested: Mapping[str, Any] = body["keypair"]
     name: str = requested["name"]
+    key_type: str = requested.get("type", KEYPAIR_TYPE)
+    owner = _owner(ctx, req, "create", requested.get("user_id"))
+    if isinstance(owner, Reply):
+        return owner
     private_key: str | None = None
     if "public_key" in requested:
         public_key: str = requested["public_key"]
-        found_fingerprint = fingerprint(public_key)
-        if found_fingerprint is None:
-            return bad_request(Service.COMPUTE, INVALID_KEYPAIR)
+        if key_type == X509_TYPE:
+            found_fingerprint = x509_fingerprint(public_key)
+            if found_fingerprint is None:
+                return bad_request(Service.COMPUTE, INVALID_X509)
+        else:
+            found_fingerprint = fingerprint(public_key)
+            if found_fingerprint is None:
+                return bad_request(Service.COMPUTE, INVALID_KEYPAIR)
+    elif key_type == X509_TYPE:
+        return bad_request(Service.COMPUTE, X509_GENERATION_UNSUPPORTED)
     else:
         generated = ctx.key_stock.take() if ctx.key_stock is not None else generate_key_pair()
         if generated is None:
@@ -250,8 +390,7 @@ def create_keypair(ctx: RequestContext, req: ClientRequest, params: Mapping[str,
         private_key, public_key = generated
         found_fingerprint = fingerprint(public_key)
         assert found_fingerprint is not None
-    user_id = _user_id(req)
-    configmap = keypair_configmap(name, public_key, found_fingerprint, user_id)
+    configmap = keypair_configmap(name, public_key, found_fingerprint, owner, key_type)
     store = ctx.keypairs
 
     def translate(reply: ArktosReply) -> Reply:
@@ -265,8 +404,7 @@ def create_keypair(ctx: RequestContext, req: ClientRequest, params: Mapping[str,
             return from_arktos(Service.COMPUTE, reply)
         if store is not None:
             store.note_written(created)
-        # Nova 2.1 answers a keypair create with 200 (201 from 2.2).
-        return json_reply(200, create_body(stored, private_key))
+        return json_reply(201 if version >= KEY_TYPE_FROM else 200, create_body(stored, private_key, version))
 
     upstream = ArktosRequest(
         method="POST",
@@ -279,13 +417,20 @@ def create_keypair(ctx: RequestContext, req: ClientRequest, params: Mapping[str,
 
 def delete_keypair(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
     name = params["keypair_name"]
+    version = ctx.compute_version
+    refused = _by_version(_ITEM_QUERIES, version).refusal(req, version)
+    if refused is not None:
+        return refused
+    owner = _owner(ctx, req, "delete", req.query_one("user_id"))
+    if isinstance(owner, Reply):
+        return owner
     path = arktos_paths.configmap(ctx.tenant, ctx.config.namespace, configmap_name(name))
     store = ctx.keypairs
     tenant = ctx.tenant
 
     def translate(reply: ArktosReply) -> Reply:
         if reply.status == 404:
-            return _not_found(name, req)
+            return _not_found(name, owner)
         if reply.status not in (200, 202):
             return from_arktos(Service.COMPUTE, reply)
         if store is not None and tenant is not None:
@@ -293,8 +438,8 @@ def delete_keypair(ctx: RequestContext, req: ClientRequest, params: Mapping[str,
             details = status.get("details")
             uid = details.get("uid") if isinstance(details, dict) else None
             store.note_deleted(tenant, name, str(uid) if uid else None)
-        # Nova 2.1 answers a keypair delete with 202 and no body (204 from 2.2).
-        return Reply(status=202)
+        # Nova answers a keypair delete with 202 at 2.1, 204 from 2.2; no body either way.
+        return Reply(status=204 if version >= KEY_TYPE_FROM else 202)
 
     return Forward(ArktosRequest(method="DELETE", path=path), translate)
 

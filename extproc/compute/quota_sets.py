@@ -1,4 +1,4 @@
-"""Nova's quota sets (``/os-quota-sets/{project}``) and absolute limits (``/limits``) at microversion 2.1.
+"""Nova's quota sets (``/os-quota-sets/{project}``) and absolute limits (``/limits``).
 
 Every answer that says something about a tenant comes after Arktos let the client's token read that tenant's
 ResourceQuotas (one list with the client's token); the values are ``extproc.compute.tenant_quota``'s mapping:
@@ -15,6 +15,16 @@ ResourceQuotas (one list with the client's token); the values are ``extproc.comp
   instances, cores and ram are Arktos quotas; another resource set to another value than the gateway's is a
   400 saying so. ``?user_id=`` (Nova's per-user quotas) is a 400: Arktos has no per-user quotas;
 - ``GET /limits`` (``?tenant_id=`` for another project): Nova's ``absolute`` limits and usage.
+
+Microversions, as Nova's controllers gate them:
+- 2.36: the nova-network resources (``fixed_ips``, ``floating_ips``, ``security_groups``,
+  ``security_group_rules``) leave quota sets; ``maxTotalFloatingIps``, ``maxSecurityGroups``,
+  ``maxSecurityGroupRules`` and their usage leave ``/limits``;
+- 2.39: ``maxImageMeta`` goes (the image-metadata proxy is gone);
+- 2.57: the personality resources (``injected_files``, ``injected_file_content_bytes``,
+  ``injected_file_path_bytes``; ``maxPersonality``, ``maxPersonalitySize``) go;
+- 2.75: an unknown query parameter is a 400 (``extproc.compute.query_schema``; 2.102 for ``defaults``).
+An update naming a resource no longer shown is Nova's 400 (its schema no longer lists it).
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ from jsonschema import Draft4Validator
 
 from extproc import arktos_paths, client_json, ids
 from extproc.compute import schemas, tenant_quota
+from extproc.compute.query_schema import ALL_QUERIES_STRICT_FROM, STRING, QuerySchema, multi
 from extproc.compute.quota import pod_quota
 from extproc.compute.tenant_quota import COUNTED, FIXED_LIMITS, MAX_LIMIT, QuotaChange
 from extproc.context import RequestContext
@@ -44,8 +55,39 @@ from extproc.messages import (
 )
 
 Json = dict[str, Any]
+Version = tuple[int, int]
 
-# -- schema (nova/api/openstack/compute/schemas/quota_sets.py ``update``, 2.0-2.35) ---------------------
+# -- microversions (nova/api/openstack/compute/quota_sets.py, limits.py) --------------------------------
+
+NETWORK_QUOTAS_GONE_FROM: Version = (2, 36)
+NETWORK_QUOTAS = frozenset({"fixed_ips", "floating_ips", "security_group_rules", "security_groups"})
+IMAGE_META_LIMIT_GONE_FROM: Version = (2, 39)
+PERSONALITY_QUOTAS_GONE_FROM: Version = (2, 57)
+PERSONALITY_QUOTAS = frozenset({"injected_files", "injected_file_content_bytes", "injected_file_path_bytes"})
+
+
+def hidden_resources(version: Version) -> frozenset[str]:
+    """The quota resources Nova no longer shows (nor accepts in an update) at ``version``."""
+    hidden: frozenset[str] = frozenset()
+    if version >= NETWORK_QUOTAS_GONE_FROM:
+        hidden |= NETWORK_QUOTAS
+    if version >= PERSONALITY_QUOTAS_GONE_FROM:
+        hidden |= PERSONALITY_QUOTAS
+    return hidden
+
+
+def shown_resources(version: Version) -> tuple[str, ...]:
+    hidden = hidden_resources(version)
+    return tuple(name for name in tenant_quota.RESOURCES if name not in hidden)
+
+
+# Query parameters (schemas/quota_sets.py, limits.py): user_id on a project's quota (Arktos has none per user:
+# shown the same, refused on update), tenant_id on /limits; defaults takes none.
+_PROJECT_QUERY = QuerySchema({"user_id": multi(STRING)})
+_DEFAULTS_QUERY = QuerySchema({}, strict_from=ALL_QUERIES_STRICT_FROM)
+_LIMITS_QUERY = QuerySchema({"tenant_id": multi(STRING)})
+
+# -- schema (nova/api/openstack/compute/schemas/quota_sets.py ``update``, ``update_v236``, ``update_v257``) -
 
 _QUOTA_VALUE: Json = {
     "type": ["integer", "string"],
@@ -53,22 +95,35 @@ _QUOTA_VALUE: Json = {
     "minimum": -1,
     "maximum": MAX_LIMIT,
 }
-QUOTA_UPDATE: Json = {
-    "type": "object",
-    "properties": {
-        "quota_set": {
-            "type": "object",
-            "properties": {
-                **{name: _QUOTA_VALUE for name in tenant_quota.RESOURCES},
-                "force": schemas.BOOLEAN,
+
+
+def quota_update_schema(resources: tuple[str, ...]) -> Json:
+    return {
+        "type": "object",
+        "properties": {
+            "quota_set": {
+                "type": "object",
+                "properties": {**{name: _QUOTA_VALUE for name in resources}, "force": schemas.BOOLEAN},
+                "additionalProperties": False,
             },
-            "additionalProperties": False,
         },
-    },
-    "required": ["quota_set"],
-    "additionalProperties": False,
+        "required": ["quota_set"],
+        "additionalProperties": False,
+    }
+
+
+QUOTA_UPDATE = quota_update_schema(tenant_quota.RESOURCES)
+# One validator per schema Nova has: 2.1-2.35, 2.36-2.56, 2.57 on.
+_UPDATE_VALIDATORS: Mapping[Version, Draft4Validator] = {
+    since: Draft4Validator(quota_update_schema(shown_resources(since)), format_checker=schemas.FORMATS)
+    for since in ((2, 1), NETWORK_QUOTAS_GONE_FROM, PERSONALITY_QUOTAS_GONE_FROM)
 }
-_UPDATE_VALIDATOR = Draft4Validator(QUOTA_UPDATE, format_checker=schemas.FORMATS)
+
+
+def _update_validator(version: Version) -> Draft4Validator:
+    return _UPDATE_VALIDATORS[max(since for since in _UPDATE_VALIDATORS if since <= version)]
+
+
 # A string value is digits (the schema's pattern); more than this many cannot be a valid limit.
 _MAX_DIGITS = len(str(MAX_LIMIT))
 
@@ -128,12 +183,17 @@ def _proven(ctx: RequestContext, req: ClientRequest, tenant: str) -> bool:
 def show_quota_set(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
     """``GET /os-quota-sets/{project}`` (``?user_id=`` shows the same: there are no per-user quotas)."""
     project = params["tenant_id"]
+    version = ctx.compute_version
+    refused = _PROJECT_QUERY.refusal(req, version)
+    if refused is not None:
+        return refused
 
     def translate(reply: ArktosReply) -> Reply:
         quotas = _items(reply)
         if quotas is None:
             return from_arktos(Service.COMPUTE, reply)
-        return json_reply(200, tenant_quota.quota_set(tenant_quota.limits(quotas), project))
+        shown = shown_resources(version)
+        return json_reply(200, tenant_quota.quota_set(tenant_quota.limits(quotas), project, shown))
 
     return Forward(_list_quotas(ctx, project), translate)
 
@@ -141,13 +201,18 @@ def show_quota_set(ctx: RequestContext, req: ClientRequest, params: Mapping[str,
 def show_quota_detail(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
     """``GET /os-quota-sets/{project}/detail``."""
     project = params["tenant_id"]
+    version = ctx.compute_version
+    refused = _PROJECT_QUERY.refusal(req, version)
+    if refused is not None:
+        return refused
 
     def translate(reply: ArktosReply) -> Reply:
         quotas = _items(reply)
         if quotas is None:
             return from_arktos(Service.COMPUTE, reply)
         used = _in_use(ctx, project, quotas)
-        return json_reply(200, tenant_quota.detail_set(tenant_quota.limits(quotas), used, project))
+        shown = shown_resources(version)
+        return json_reply(200, tenant_quota.detail_set(tenant_quota.limits(quotas), used, project, shown))
 
     return Forward(_list_quotas(ctx, project), translate)
 
@@ -155,12 +220,21 @@ def show_quota_detail(ctx: RequestContext, req: ClientRequest, params: Mapping[s
 def show_quota_defaults(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
     """``GET /os-quota-sets/{project}/defaults``: the same for every project (Nova's configuration; here a
     tenant without ResourceQuotas), so nothing to ask Arktos and nothing told about the project."""
-    return json_reply(200, tenant_quota.quota_set(tenant_quota.limits([]), params["tenant_id"]))
+    version = ctx.compute_version
+    refused = _DEFAULTS_QUERY.refusal(req, version)
+    if refused is not None:
+        return refused
+    shown = shown_resources(version)
+    return json_reply(200, tenant_quota.quota_set(tenant_quota.limits([]), params["tenant_id"], shown))
 
 
 def limits(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
     """``GET /limits``: Nova's absolute limits (``views/limits.py``) of the URL's project, or of
     ``?tenant_id=`` (Arktos decides whether the caller may read that tenant)."""
+    version = ctx.compute_version
+    refused = _LIMITS_QUERY.refusal(req, version)
+    if refused is not None:
+        return refused
     tenant = ctx.tenant
     asked = req.query_one("tenant_id")
     if asked is not None:
@@ -174,7 +248,7 @@ def limits(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -
             return from_arktos(Service.COMPUTE, reply)
         limit = tenant_quota.limits(quotas)
         used = _in_use(ctx, _tenant_of(tenant, quotas), quotas)
-        return json_reply(200, absolute_limits(limit, used))
+        return json_reply(200, absolute_limits(limit, used, version))
 
     return Forward(_list_quotas(ctx, tenant), translate)
 
@@ -204,22 +278,30 @@ _USED_NAMES: Mapping[str, str] = {
 }
 
 
-def absolute_limits(limit: Mapping[str, int], used: Mapping[str, int]) -> Json:
+# Nova's /limits hides fewer resources than its quota sets: fixed_ips and injected_file_path_bytes have no
+# limit name anyway.
+def absolute_limits(limit: Mapping[str, int], used: Mapping[str, int], version: Version = (2, 1)) -> Json:
+    hidden = hidden_resources(version)
     absolute: Json = {}
     for resource, names in _LIMIT_NAMES.items():
+        if resource in hidden:
+            continue
         for name in names:
+            if name == "maxImageMeta" and version >= IMAGE_META_LIMIT_GONE_FROM:
+                continue
             absolute[name] = limit[resource]
     for name, resource in _USED_NAMES.items():
-        absolute[name] = used.get(resource, 0)
+        if resource not in hidden:
+            absolute[name] = used.get(resource, 0)
     return {"limits": {"rate": [], "absolute": dict(sorted(absolute.items()))}}
 
 
 # -- PUT --------------------------------------------------------------------------------------------------
 
 
-def parse_update(body: Any) -> tuple[QuotaChange, bool] | str:
+def parse_update(body: Any, version: Version = (2, 1)) -> tuple[QuotaChange, bool] | str:
     """The counted limits a validated ``quota_set`` changes and its ``force``, or Nova's 400 message."""
-    problem = schemas.validate(_UPDATE_VALIDATOR, body)
+    problem = schemas.validate(_update_validator(version), body)
     if problem is not None:
         return problem
     requested: Mapping[str, Any] = body["quota_set"]
@@ -246,6 +328,10 @@ def update_quota_set(ctx: RequestContext, req: ClientRequest, params: Mapping[st
     """``PUT /os-quota-sets/{project}``: one ResourceQuota write (see the module docstring); 200 with the
     project's limits after it, without ``id`` (Nova's update view)."""
     project = params["tenant_id"]
+    version = ctx.compute_version
+    refused = _PROJECT_QUERY.refusal(req, version)
+    if refused is not None:
+        return refused
     if req.query_one("user_id") is not None:
         return bad_request(Service.COMPUTE, PER_USER_UNSUPPORTED)
     if not req.body:
@@ -254,7 +340,7 @@ def update_quota_set(ctx: RequestContext, req: ClientRequest, params: Mapping[st
         body = client_json.loads(req.body)
     except orjson.JSONDecodeError:
         return bad_request(Service.COMPUTE, "Malformed request body")
-    parsed = parse_update(body)
+    parsed = parse_update(body, version)
     if isinstance(parsed, str):
         return bad_request(Service.COMPUTE, parsed)
     change, force = parsed
@@ -267,7 +353,9 @@ def update_quota_set(ctx: RequestContext, req: ClientRequest, params: Mapping[st
             quotas = _items(reply)
             if quotas is None:
                 return from_arktos(Service.COMPUTE, reply)
-            return json_reply(200, tenant_quota.quota_set(tenant_quota.limits(quotas), None))
+            return json_reply(
+                200, tenant_quota.quota_set(tenant_quota.limits(quotas), None, shown_resources(version))
+            )
 
         return Forward(_list_quotas(ctx, project), unchanged)
     if (
@@ -315,6 +403,7 @@ def update_quota_set(ctx: RequestContext, req: ClientRequest, params: Mapping[st
             return from_arktos(Service.COMPUTE, reply)
         if not isinstance(written, dict):
             return from_arktos(Service.COMPUTE, reply)
-        return json_reply(200, tenant_quota.quota_set(tenant_quota.limits([*others, written]), None))
+        written_limits = tenant_quota.limits([*others, written])
+        return json_reply(200, tenant_quota.quota_set(written_limits, None, shown_resources(version)))
 
     return Forward(upstream, translate)

@@ -219,11 +219,11 @@ def _message(error: ValidationError) -> str:
         return INVALID_NAME
     if error.path:
         field, value = echo(error.path[-1]), echo(error.instance)
-        return f"Invalid input for field/attribute {field}. Value: {value}. {_reason(error)}"
-    return _reason(error)
+        return f"Invalid input for field/attribute {field}. Value: {value}. {reason(error)}"
+    return reason(error)
 
 
-def _reason(error: ValidationError) -> str:
+def reason(error: ValidationError) -> str:
     """jsonschema's reason, with the client's value in it shortened (``'xxx...' is too long``)."""
     message = error.message
     if len(message) <= ECHO_LIMIT:

@@ -9,8 +9,14 @@ with the client's token, so Arktos's authorization decides every read and write:
   ``tenants/all`` path, which the gateway does not build from client input).
 - ``GET /os-server-groups/{id}``: GET of its ConfigMap; 404 ``Instance group <id> could not be found.``
 - ``POST /os-server-groups``: Nova's create schema of the served microversion (2.1: ``policies``, one of
-  ``affinity`` / ``anti-affinity``; from 2.15 also ``soft-affinity`` / ``soft-anti-affinity``), a new UUID,
-  POST of the ConfigMap; 200 with the group, as Nova.
+  ``affinity`` / ``anti-affinity``; from 2.15 also ``soft-affinity`` / ``soft-anti-affinity``; from 2.64 a
+  single ``policy`` and optional ``rules``), a new UUID, POST of the ConfigMap; 200 with the group, as Nova.
+  The one rule, ``max_server_per_host``, is for anti-affinity only (Nova's 400 otherwise); 1 is what pod
+  anti-affinity does, more is the 409 Nova answers where it cannot apply such a rule (said why).
+
+Views by microversion: ``project_id`` and ``user_id`` from 2.13; from 2.64 ``policy`` and ``rules`` replace
+``policies`` and the always-empty ``metadata``. The list's query (``all_projects``, ``limit``, ``offset``)
+refuses other parameters from 2.75, show's any from 2.102.
 - ``DELETE /os-server-groups/{id}``: DELETE of its ConfigMap; 204. As in Nova, members keep running (and keep
   their pod affinity).
 
@@ -39,9 +45,16 @@ from typing import Any
 import orjson
 from jsonschema import Draft4Validator
 
-from extproc import arktos_paths, client_json, headers
+from extproc import arktos_paths, client_json
 from extproc.annotations import SERVER_GROUP_LABEL
 from extproc.compute import schemas
+from extproc.compute.query_schema import (
+    ALL_QUERIES_STRICT_FROM,
+    NON_NEGATIVE_INTEGER,
+    STRING,
+    QuerySchema,
+    multi,
+)
 from extproc.context import RequestContext
 from extproc.errors import Service, bad_request, echo, error_reply, from_arktos, parse_status
 from extproc.messages import (
@@ -74,11 +87,26 @@ MAX_LIMIT = 1000
 # The node label Arktos's scheduler spreads or packs the group's pods by: one node is one Nova host.
 HOST_TOPOLOGY_KEY = "kubernetes.io/hostname"
 SOFT_POLICY_WEIGHT = 100
-# The microversions whose server group shapes this module implements. 2.64 replaces ``policies`` by
-# ``policy`` + ``rules`` (tests/unit/test_server_groups.py fails if the gateway serves it before this does).
-SOFT_POLICIES_VERSION: Version = (2, 15)
+# The microversions that change server groups (nova/api/openstack/compute/server_groups.py).
 PROJECT_IN_VIEW_VERSION: Version = (2, 13)
-LAST_IMPLEMENTED_VERSION: Version = (2, 63)
+SOFT_POLICIES_VERSION: Version = (2, 15)
+POLICY_AND_RULES_VERSION: Version = (2, 64)
+
+ONLY_ANTI_AFFINITY_RULES = "Only anti-affinity policy supports rules."
+# Nova's 409 where a deployment cannot apply the rule, with the reason here.
+MAX_SERVER_PER_HOST_UNSUPPORTED = (
+    "Creating an anti-affinity group with rule max_server_per_host > 1 is not yet supported. (Arktos "
+    "spreads a group's servers with pod anti-affinity: one per host.)"
+)
+
+_LIST_QUERY = QuerySchema(
+    {
+        "all_projects": multi(STRING),
+        "limit": multi(NON_NEGATIVE_INTEGER),
+        "offset": multi(NON_NEGATIVE_INTEGER),
+    }
+)
+_SHOW_QUERY = QuerySchema({}, strict_from=ALL_QUERIES_STRICT_FROM)
 
 
 def group_not_found(group_id: str) -> str:
@@ -115,31 +143,83 @@ def _create_schema(policies: list[str]) -> Json:
     }
 
 
+_EVERY_POLICY = [ANTI_AFFINITY, AFFINITY, SOFT_ANTI_AFFINITY, SOFT_AFFINITY]
+# create_v264: one ``policy`` string and optional ``rules``.
+CREATE_V264: Json = {
+    "type": "object",
+    "properties": {
+        "server_group": {
+            "type": "object",
+            "properties": {
+                "name": schemas.NAME,
+                "policy": {"type": "string", "enum": _EVERY_POLICY},
+                "rules": {
+                    "type": "object",
+                    "properties": {
+                        "max_server_per_host": {
+                            "type": ["integer", "string"],
+                            "pattern": "^[0-9]*$",
+                            "minimum": 1,
+                            "minLength": 1,
+                        }
+                    },
+                    "additionalProperties": False,
+                },
+            },
+            "required": ["name", "policy"],
+            "additionalProperties": False,
+        }
+    },
+    "required": ["server_group"],
+    "additionalProperties": False,
+}
+
 _CREATE_V21 = Draft4Validator(_create_schema([ANTI_AFFINITY, AFFINITY]), format_checker=schemas.FORMATS)
-_CREATE_V215 = Draft4Validator(
-    _create_schema([ANTI_AFFINITY, AFFINITY, SOFT_ANTI_AFFINITY, SOFT_AFFINITY]),
-    format_checker=schemas.FORMATS,
-)
+_CREATE_V215 = Draft4Validator(_create_schema(_EVERY_POLICY), format_checker=schemas.FORMATS)
+_CREATE_V264 = Draft4Validator(CREATE_V264, format_checker=schemas.FORMATS)
 
 
 def validate_create(body: Any, version: Version) -> str | None:
     """Nova's 400 message for an invalid create body at ``version``, None when it is valid."""
-    validator = _CREATE_V215 if version >= SOFT_POLICIES_VERSION else _CREATE_V21
+    if version >= POLICY_AND_RULES_VERSION:
+        validator = _CREATE_V264
+    else:
+        validator = _CREATE_V215 if version >= SOFT_POLICIES_VERSION else _CREATE_V21
     return schemas.validate(validator, body)
+
+
+def requested_policy(body: Mapping[str, Any], version: Version) -> tuple[str, int | None] | Reply:
+    """The policy and ``max_server_per_host`` of a valid create body, or Nova's refusal of its rules."""
+    group: Mapping[str, Any] = body["server_group"]
+    if version < POLICY_AND_RULES_VERSION:
+        return str(group["policies"][0]), None
+    policy = str(group["policy"])
+    rules: Mapping[str, Any] = group.get("rules") or {}
+    if rules and policy != ANTI_AFFINITY:
+        return bad_request(Service.COMPUTE, ONLY_ANTI_AFFINITY_RULES)
+    raw = rules.get("max_server_per_host")
+    if raw is None:
+        return policy, None
+    digits = str(raw).lstrip("0")
+    if digits != "1":
+        return error_reply(Service.COMPUTE, 409, MAX_SERVER_PER_HOST_UNSUPPORTED)
+    return policy, 1
 
 
 # -- views (nova/api/openstack/compute/server_groups.py _format_server_group) ---------------------------
 
 
 def group_view(group: StoredServerGroup, members: list[str], version: Version, project_id: str) -> Json:
-    view: Json = {
-        "id": group.id,
-        "name": group.name,
-        "policies": [group.policy],
-        "members": members,
-        # Nova: "exposed to the user, but never used"; always empty before 2.64.
-        "metadata": {},
-    }
+    view: Json = {"id": group.id, "name": group.name}
+    if version >= POLICY_AND_RULES_VERSION:
+        view["policy"] = group.policy
+        rules = {"max_server_per_host": group.max_server_per_host} if group.max_server_per_host else {}
+        view["rules"] = rules
+    else:
+        view["policies"] = [group.policy]
+        # Nova: "exposed to the user, but never used"; always empty, and gone from 2.64.
+        view["metadata"] = {}
+    view["members"] = members
     if version >= PROJECT_IN_VIEW_VERSION:
         view["project_id"] = project_id
         view["user_id"] = group.user_id
@@ -247,12 +327,6 @@ def _loaded(reply: ArktosReply) -> Any:
         return None
 
 
-def _version(req: ClientRequest) -> Version:
-    served = headers.negotiate_compute_version(req.headers)
-    # The gateway has already refused a request with an invalid version (extproc.app).
-    return served if isinstance(served, tuple) else headers.MIN_COMPUTE_VERSION
-
-
 _MAX_DIGITS = 9
 # Nova's index_query: limit and offset are non_negative_integer (nova/api/validation/parameter_types.py).
 _NON_NEGATIVE_INTEGER = Draft4Validator(
@@ -274,6 +348,10 @@ def _page_param(req: ClientRequest, name: str) -> int | Reply:
 
 
 def list_groups(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
+    version = ctx.compute_version
+    refused = _LIST_QUERY.refusal(req, version)
+    if refused is not None:
+        return refused
     offset = _page_param(req, "offset")
     if isinstance(offset, Reply):
         return offset
@@ -282,7 +360,6 @@ def list_groups(ctx: RequestContext, req: ClientRequest, params: Mapping[str, st
         return limit
     # Nova's common.limited: limit 0 (or none) means the maximum.
     limit = min(MAX_LIMIT, limit or MAX_LIMIT)
-    version = _version(req)
     path = arktos_paths.configmaps(ctx.tenant, ctx.config.namespace, {"labelSelector": SERVER_GROUP_LABEL})
 
     def translate(reply: ArktosReply) -> Reply:
@@ -303,7 +380,10 @@ def list_groups(ctx: RequestContext, req: ClientRequest, params: Mapping[str, st
 
 def show_group(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
     group_id = params["server_group_id"]
-    version = _version(req)
+    version = ctx.compute_version
+    refused = _SHOW_QUERY.refusal(req, version)
+    if refused is not None:
+        return refused
     path = arktos_paths.configmap(ctx.tenant, ctx.config.namespace, configmap_name(group_id))
 
     def translate(reply: ArktosReply) -> Reply:
@@ -329,16 +409,17 @@ def create_group(ctx: RequestContext, req: ClientRequest, params: Mapping[str, s
         body = client_json.loads(req.body)
     except orjson.JSONDecodeError:
         return bad_request(Service.COMPUTE, "Malformed request body")
-    version = _version(req)
+    version = ctx.compute_version
     problem = validate_create(body, version)
     if problem is not None:
         return bad_request(Service.COMPUTE, problem)
-    requested: Mapping[str, Any] = body["server_group"]
+    policy = requested_policy(body, version)
+    if isinstance(policy, Reply):
+        return policy
     token = req.auth_token
     group_id = str(uuid.uuid4())
-    configmap = group_configmap(
-        group_id, requested["name"], requested["policies"][0], user_id_for_token(token) if token else ""
-    )
+    user_id = user_id_for_token(token) if token else ""
+    configmap = group_configmap(group_id, body["server_group"]["name"], policy[0], user_id, policy[1])
     store = ctx.server_groups
 
     def translate(reply: ArktosReply) -> Reply:

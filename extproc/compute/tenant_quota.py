@@ -151,18 +151,21 @@ def in_use(pods: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     return used
 
 
-def quota_set(values: Mapping[str, int], project_id: str | None) -> Json:
-    """``{"quota_set": {...}}`` in Nova's 2.1 shape; ``id`` only when a project is given (not on update)."""
+def quota_set(values: Mapping[str, int], project_id: str | None, shown: Iterable[str] = RESOURCES) -> Json:
+    """``{"quota_set": {...}}`` of the ``shown`` resources (every one at 2.1; fewer from 2.36, see
+    ``quota_sets.shown_resources``); ``id`` only when a project is given (not on update)."""
     body: Json = {"id": project_id} if project_id is not None else {}
-    body.update({name: values[name] for name in RESOURCES})
+    body.update({name: values[name] for name in shown})
     return {"quota_set": body}
 
 
-def detail_set(limit: Mapping[str, int], used: Mapping[str, int], project_id: str) -> Json:
-    """``GET .../detail``: every resource as ``{"in_use", "limit", "reserved"}`` (Nova has no reservations
-    any more and shows 0)."""
+def detail_set(
+    limit: Mapping[str, int], used: Mapping[str, int], project_id: str, shown: Iterable[str] = RESOURCES
+) -> Json:
+    """``GET .../detail``: each ``shown`` resource as ``{"in_use", "limit", "reserved"}`` (Nova has no
+    reservations any more and shows 0)."""
     body: Json = {"id": project_id}
-    for name in RESOURCES:
+    for name in shown:
         body[name] = {"in_use": used.get(name, 0), "limit": limit[name], "reserved": 0}
     return {"quota_set": body}
 

@@ -1,4 +1,4 @@
-"""Nova's simple tenant usage (``/os-simple-tenant-usage``, microversion 2.1) from the tenants' VM pods.
+"""Nova's simple tenant usage (``/os-simple-tenant-usage``) from the tenants' VM pods.
 
 - ``GET /os-simple-tenant-usage?start=&end=&detailed=1``: every tenant's usage (Nova's admin-only index): one
   list of ``/api/v1/tenants/all/pods`` with the client's token, so only whom Arktos lets read every tenant
@@ -18,6 +18,11 @@ usage is that of the servers that still exist. vCPUs and memory are the VM's own
 ``start``/``end`` take Nova's three formats (``2024-01-20T10:00:00``, with ``.ffffff``, or
 ``2024-01-20 10:00:00.ffffff``); an omitted one is now, an end past now is now, and a start that is not
 before the end is Nova's 400.
+
+At most ``CONF.api.max_limit`` (1,000) servers are counted, oldest first, as Nova does. From 2.40 the servers
+are paged with ``limit`` and ``marker`` (a server id; unknown: 400), and a full page carries
+``tenant_usages_links`` (``tenant_usage_links`` for one tenant) to the next; from 2.75 an unknown query
+parameter is a 400.
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ import orjson
 from extproc import annotations as keys
 from extproc import arktos_paths
 from extproc.catalog import CatalogStore
-from extproc.compute import tenant_quota
+from extproc.compute import marker_paging, tenant_quota
+from extproc.compute.query_schema import PAGINATION, STRING, QuerySchema, multi
 from extproc.compute.server_view import (
     display_name,
     is_server,
@@ -57,6 +63,16 @@ Json = dict[str, Any]
 _FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%d %H:%M:%S.%f")
 INVALID_TIME = "Invalid datetime string: Datetime is in invalid format"
 START_AFTER_END = "Invalid start time. The start time cannot occur after the end time."
+Version = tuple[int, int]
+
+PAGING_FROM: Version = (2, 40)
+_PERIOD = {"start": multi(STRING), "end": multi(STRING)}
+# Nova's index_query, index_query_v240 (show: the same without ``detailed``); strict from 2.75.
+_INDEX_QUERIES = {
+    False: QuerySchema({**_PERIOD, "detailed": multi(STRING)}),
+    True: QuerySchema({**_PERIOD, "detailed": multi(STRING), **PAGINATION}),
+}
+_SHOW_QUERIES = {False: QuerySchema(_PERIOD), True: QuerySchema({**_PERIOD, **PAGINATION})}
 
 
 def _first(req: ClientRequest, name: str) -> str | None:
@@ -128,22 +144,18 @@ def server_usage(
     }
 
 
-def tenant_usages(
-    pods: Iterable[Mapping[str, Any]],
-    catalog: CatalogStore,
-    start: datetime,
-    stop: datetime,
-    now: datetime,
-    detailed: bool,
+def server_usages(
+    pods: Iterable[Mapping[str, Any]], catalog: CatalogStore, start: datetime, stop: datetime, now: datetime
 ) -> list[Json]:
-    """Nova's per-tenant summaries of ``pods``' servers, in the order their tenants first appear."""
+    """The ``server_usages`` entries of the servers of ``pods`` that existed during the period, in order."""
+    found = (server_usage(pod, catalog, start, stop, now) for pod in pods if is_server(pod))
+    return [info for info in found if info is not None]
+
+
+def summaries(infos: Iterable[Json], start: datetime, stop: datetime, detailed: bool) -> list[Json]:
+    """Nova's per-tenant summaries of server usages, in the order their tenants first appear."""
     found: dict[str, Json] = {}
-    for pod in pods:
-        if not is_server(pod):
-            continue
-        info = server_usage(pod, catalog, start, stop, now)
-        if info is None:
-            continue
+    for info in infos:
         summary = found.get(info["tenant_id"])
         if summary is None:
             summary = {"tenant_id": info["tenant_id"]}
@@ -165,6 +177,36 @@ def tenant_usages(
         if detailed:
             summary["server_usages"].append(info)
     return list(found.values())
+
+
+def tenant_usages(
+    pods: Iterable[Mapping[str, Any]],
+    catalog: CatalogStore,
+    start: datetime,
+    stop: datetime,
+    now: datetime,
+    detailed: bool,
+) -> list[Json]:
+    """Nova's per-tenant summaries of ``pods``' servers, in the order their tenants first appear."""
+    return summaries(server_usages(pods, catalog, start, stop, now), start, stop, detailed)
+
+
+def _counted(infos: list[Json], req: ClientRequest, version: Version) -> list[Json] | Reply:
+    """The servers a request counts: the first 1,000 at 2.1, its page from 2.40."""
+    if version < PAGING_FROM:
+        return infos[: marker_paging.MAX_LIMIT]
+    return marker_paging.page_of(
+        infos, lambda info: str(info["instance_id"]), marker_paging.page_request(req)
+    )
+
+
+def _links(
+    ctx: RequestContext, req: ClientRequest, version: Version, collection: str, page: list[Json]
+) -> list[Json]:
+    if version < PAGING_FROM:
+        return []
+    last = str(page[-1]["instance_id"]) if page else None
+    return marker_paging.next_links(ctx, req, collection, len(page), last)
 
 
 def _pods(reply: ArktosReply) -> list[Mapping[str, Any]] | None:
@@ -189,6 +231,10 @@ def _now() -> datetime:
 
 def list_usage(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
     """``GET /os-simple-tenant-usage``: every tenant's usage (whom Arktos lets list every tenant's pods)."""
+    version = ctx.compute_version
+    refused = _INDEX_QUERIES[version >= PAGING_FROM].refusal(req, version)
+    if refused is not None:
+        return refused
     now = _now()
     found = period(req, now)
     if isinstance(found, str):
@@ -201,8 +247,14 @@ def list_usage(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str
         pods = _pods(reply)
         if pods is None:
             return from_arktos(Service.COMPUTE, reply)
-        usages = tenant_usages(pods, catalog, start, stop, now, detailed)
-        return json_reply(200, {"tenant_usages": usages})
+        page = _counted(server_usages(pods, catalog, start, stop, now), req, version)
+        if isinstance(page, Reply):
+            return page
+        body: Json = {"tenant_usages": summaries(page, start, stop, detailed)}
+        links = _links(ctx, req, version, "os-simple-tenant-usage", page)
+        if links:
+            body["tenant_usages_links"] = links
+        return json_reply(200, body)
 
     return Forward(ArktosRequest("GET", arktos_paths.all_tenants_pods()), translate)
 
@@ -210,6 +262,10 @@ def list_usage(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str
 def show_usage(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
     """``GET /os-simple-tenant-usage/{project}``: that tenant's usage with its servers."""
     tenant = params["tenant_id"]
+    version = ctx.compute_version
+    refused = _SHOW_QUERIES[version >= PAGING_FROM].refusal(req, version)
+    if refused is not None:
+        return refused
     now = _now()
     found = period(req, now)
     if isinstance(found, str):
@@ -221,7 +277,14 @@ def show_usage(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str
         pods = _pods(reply)
         if pods is None:
             return from_arktos(Service.COMPUTE, reply)
-        usages = tenant_usages(pods, catalog, start, stop, now, detailed=True)
-        return json_reply(200, {"tenant_usage": usages[0] if usages else {}})
+        page = _counted(server_usages(pods, catalog, start, stop, now), req, version)
+        if isinstance(page, Reply):
+            return page
+        usages = summaries(page, start, stop, detailed=True)
+        body: Json = {"tenant_usage": usages[0] if usages else {}}
+        links = _links(ctx, req, version, f"os-simple-tenant-usage/{tenant}", page)
+        if links:
+            body["tenant_usage_links"] = links
+        return json_reply(200, body)
 
     return Forward(ArktosRequest("GET", arktos_paths.pods(tenant, ctx.config.namespace)), translate)

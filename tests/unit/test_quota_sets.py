@@ -67,9 +67,14 @@ def proven(tenant: str = "demo") -> TenantProofs:
 
 
 def context(
-    tenant: str | None = "demo", cluster: ClusterCache | None = None, proofs: TenantProofs | None = None
+    tenant: str | None = "demo",
+    cluster: ClusterCache | None = None,
+    proofs: TenantProofs | None = None,
+    version: tuple[int, int] = (2, 1),
 ) -> RequestContext:
-    return RequestContext(GatewayConfig(), CatalogStore(), "req-1", tenant, cluster, proofs)
+    return RequestContext(
+        GatewayConfig(), CatalogStore(), "req-1", tenant, cluster, proofs, compute_version=version
+    )
 
 
 def request(method: str = "GET", body: Any = None, **query: str) -> ClientRequest:
@@ -370,3 +375,113 @@ def test_create_quota_reads_counts_as_arktos_stores_them() -> None:
     counted = {"spec": {"hard": {"pods": "1k"}}, "status": {"used": {"pods": "2"}}}
     assert pod_quota([counted]) == PodQuota(1000, 2)
     assert pod_quota([{"spec": {"hard": {"pods": "1500m"}}, "status": {"used": {"pods": "0"}}}]) is None
+
+
+# -- microversions (Nova's quota_sets.py and limits.py gates) ----------------------------------------------
+
+NETWORK_QUOTAS = {"fixed_ips", "floating_ips", "security_group_rules", "security_groups"}
+PERSONALITY_QUOTAS = {"injected_files", "injected_file_content_bytes", "injected_file_path_bytes"}
+
+
+@pytest.mark.parametrize(
+    ("version", "gone"),
+    [
+        ((2, 35), set()),
+        ((2, 36), NETWORK_QUOTAS),
+        ((2, 56), NETWORK_QUOTAS),
+        ((2, 57), NETWORK_QUOTAS | PERSONALITY_QUOTAS),
+    ],
+)
+def test_quota_set_resources_leave_at_236_and_257(version: tuple[int, int], gone: set[str]) -> None:
+    every = set(tenant_quota.RESOURCES)
+    _, shown = answered(
+        quota_sets.show_quota_set(context(version=version), request(), {"tenant_id": "demo"}),
+        listed(recorded_quota()),
+    )
+    assert set(shown["quota_set"]) == (every - gone) | {"id"}
+    _, detail = answered(
+        quota_sets.show_quota_detail(context(version=version), request(), {"tenant_id": "demo"}),
+        listed(recorded_quota()),
+    )
+    assert set(detail["quota_set"]) == (every - gone) | {"id"}
+    defaults = quota_sets.show_quota_defaults(context(version=version), request(), {"tenant_id": "demo"})
+    assert isinstance(defaults, Reply)
+    assert set(orjson.loads(defaults.body)["quota_set"]) == (every - gone) | {"id"}
+
+
+@pytest.mark.parametrize(
+    ("version", "resource", "accepted"),
+    [
+        ((2, 35), "floating_ips", True),
+        ((2, 36), "floating_ips", False),
+        ((2, 56), "injected_files", True),
+        ((2, 57), "injected_files", False),
+    ],
+)
+def test_quota_update_refuses_a_resource_gone_at_its_version(
+    version: tuple[int, int], resource: str, accepted: bool
+) -> None:
+    value = tenant_quota.FIXED_LIMITS[resource]
+    outcome = quota_sets.update_quota_set(
+        context(version=version), request("PUT", {"quota_set": {resource: value}}), {"tenant_id": "demo"}
+    )
+    if accepted:
+        assert isinstance(outcome, Forward)
+    else:
+        assert refused(outcome) == (
+            400,
+            f"Invalid input for field/attribute quota_set. Value: {{'{resource}': {value}}}. "
+            f"Additional properties are not allowed ('{resource}' was unexpected)",
+        )
+
+
+LIMIT_NAMES_236 = {"maxTotalFloatingIps", "maxSecurityGroups", "maxSecurityGroupRules"}
+USED_NAMES_236 = {"totalFloatingIpsUsed", "totalSecurityGroupsUsed"}
+
+
+@pytest.mark.parametrize(
+    ("version", "gone"),
+    [
+        ((2, 35), set()),
+        ((2, 36), LIMIT_NAMES_236 | USED_NAMES_236),
+        ((2, 38), LIMIT_NAMES_236 | USED_NAMES_236),
+        ((2, 39), LIMIT_NAMES_236 | USED_NAMES_236 | {"maxImageMeta"}),
+        ((2, 56), LIMIT_NAMES_236 | USED_NAMES_236 | {"maxImageMeta"}),
+        (
+            (2, 57),
+            LIMIT_NAMES_236 | USED_NAMES_236 | {"maxImageMeta", "maxPersonality", "maxPersonalitySize"},
+        ),
+    ],
+)
+def test_absolute_limits_shrink_at_236_239_257(version: tuple[int, int], gone: set[str]) -> None:
+    at_21 = set(quota_sets.absolute_limits(tenant_quota.limits([]), {}, (2, 1))["limits"]["absolute"])
+    assert len(at_21) == 19
+    _, body = answered(quota_sets.limits(context(version=version), request(), {}), listed(recorded_quota()))
+    assert set(body["limits"]["absolute"]) == at_21 - gone
+
+
+@pytest.mark.parametrize(
+    ("handler", "params", "allowed"),
+    [
+        (quota_sets.show_quota_set, {"tenant_id": "demo"}, "user_id"),
+        (quota_sets.show_quota_detail, {"tenant_id": "demo"}, "user_id"),
+        (quota_sets.limits, {}, "tenant_id"),
+    ],
+)
+def test_unknown_query_parameters_are_refused_from_275(
+    handler: Any, params: dict[str, str], allowed: str
+) -> None:
+    assert isinstance(handler(context(version=(2, 74)), request(bogus="1"), params), Forward)
+    assert refused(handler(context(version=(2, 75)), request(bogus="1"), params)) == (
+        400,
+        "Additional properties are not allowed ('bogus' was unexpected)",
+    )
+    assert isinstance(handler(context(version=(2, 75)), request(**{allowed: "demo"}), params), Forward)
+
+
+def test_defaults_refuse_unknown_query_parameters_from_2102() -> None:
+    ok = quota_sets.show_quota_defaults(context(version=(2, 101)), request(bogus="1"), {"tenant_id": "demo"})
+    assert ok.status == 200
+    assert refused(
+        quota_sets.show_quota_defaults(context(version=(2, 102)), request(bogus="1"), {"tenant_id": "demo"})
+    ) == (400, "Additional properties are not allowed ('bogus' was unexpected)")

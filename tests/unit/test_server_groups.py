@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
-from extproc import headers, keypair_store, routes, server_group_store
+from extproc import keypair_store, routes, server_group_store
 from extproc.annotations import SERVER_GROUP_LABEL
 from extproc.catalog import CatalogStore
 from extproc.catalog_watch import CatalogWatch
@@ -193,10 +193,75 @@ def test_create_refused_by_arktos_is_passed_on_in_novas_words() -> None:
     assert status == 403
 
 
-def test_served_microversions_are_all_implemented_here() -> None:
-    """2.64 turns ``policies`` into ``policy`` + ``rules``: raising the gateway's maximum past 2.63 needs
-    this module to learn that shape first."""
-    assert headers.MAX_COMPUTE_VERSION <= server_groups.LAST_IMPLEMENTED_VERSION
+def versioned(version: tuple[int, int], tenant: str | None = "demo") -> RequestContext:
+    return RequestContext(GatewayConfig(), CatalogStore(), "req-1", tenant, compute_version=version)
+
+
+def test_policy_and_rules_replace_policies_and_metadata_from_2_64() -> None:
+    stored = server_group_store.from_configmap(group_configmap())
+    assert stored is not None
+    assert set(server_groups.group_view(stored, [], (2, 63), "demo")) == VIEW_KEYS | {"project_id", "user_id"}
+    view = server_groups.group_view(stored, [], (2, 64), "demo")
+    assert set(view) == {"id", "name", "policy", "rules", "members", "project_id", "user_id"}
+    assert (view["policy"], view["rules"]) == ("anti-affinity", {})
+
+
+def test_create_takes_policy_and_rules_from_2_64() -> None:
+    at_264 = {"server_group": {"name": "g", "policy": "anti-affinity", "rules": {"max_server_per_host": "1"}}}
+    assert message_of(server_groups.create_group(versioned((2, 63)), request("POST", at_264), {}))[0] == 400
+    forward = as_forward(server_groups.create_group(versioned((2, 64)), request("POST", at_264), {}))
+    posted = orjson.loads(forward.upstream.body or b"")
+    assert posted["data"] == {
+        "name": "g",
+        "policy": "anti-affinity",
+        "user_id": USER,
+        "max_server_per_host": "1",
+    }
+    created = group_configmap()
+    created["data"]["max_server_per_host"] = "1"
+    status, body = body_of(forward.translate(reply(201, created)))
+    assert status == 200
+    assert (body["server_group"]["policy"], body["server_group"]["rules"]) == (
+        "anti-affinity",
+        {"max_server_per_host": 1},
+    )
+    # The 2.1 body is refused from 2.64: policies is gone, policy is required.
+    status, text = message_of(
+        server_groups.create_group(versioned((2, 64)), request("POST", create_body()), {})
+    )
+    assert status == 400 and "'policy' is a required property" in text
+
+
+@pytest.mark.parametrize(
+    ("rules", "policy", "status", "message"),
+    [
+        ({"max_server_per_host": 2}, "anti-affinity", 409, server_groups.MAX_SERVER_PER_HOST_UNSUPPORTED),
+        ({"max_server_per_host": 1}, "affinity", 400, "Only anti-affinity policy supports rules."),
+        ({"max_server_per_host": 0}, "anti-affinity", 400, "0 is less than the minimum of 1"),
+        ({"other": 1}, "anti-affinity", 400, "'other' was unexpected"),
+    ],
+)
+def test_rules_nova_refuses_or_arktos_cannot_apply(
+    rules: dict[str, Any], policy: str, status: int, message: str
+) -> None:
+    body = {"server_group": {"name": "g", "policy": policy, "rules": rules}}
+    got_status, text = message_of(server_groups.create_group(versioned((2, 64)), request("POST", body), {}))
+    assert got_status == status and message in text
+
+
+def test_list_refuses_unknown_query_parameters_from_2_75_and_show_from_2_102() -> None:
+    bogus = request("GET", bogus="1")
+    assert isinstance(server_groups.list_groups(versioned((2, 74)), bogus, {}), Forward)
+    assert message_of(server_groups.list_groups(versioned((2, 75)), bogus, {})) == (
+        400,
+        "Additional properties are not allowed ('bogus' was unexpected)",
+    )
+    assert isinstance(
+        server_groups.list_groups(versioned((2, 75)), request("GET", limit="1", offset="1"), {}), Forward
+    )
+    params = {"server_group_id": GROUP_ID}
+    assert isinstance(server_groups.show_group(versioned((2, 101)), bogus, params), Forward)
+    assert message_of(server_groups.show_group(versioned((2, 102)), bogus, params))[0] == 400
 
 
 # -- show, list, delete ------------------------------------------------------------------------------------

@@ -135,3 +135,62 @@ def test_bad_times_are_novas_400_before_arktos(handler: Any) -> None:
         orjson.loads(reply.body)["badRequest"]["message"]
         == "Invalid datetime string: Datetime is in invalid format"
     )
+
+
+# -- microversions: 2.40 paging, 2.75 strict query ---------------------------------------------------------
+
+
+def versioned(version: tuple[int, int]) -> RequestContext:
+    return RequestContext(
+        GatewayConfig(public_url="http://gw"), CatalogStore(), "req-1", "demo", compute_version=version
+    )
+
+
+def paged_request(**query: str) -> ClientRequest:
+    return ClientRequest(
+        "GET", "/", {"start": ["2026-11-01T00:00:00"], **{k: [v] for k, v in query.items()}}, {}
+    )
+
+
+def test_servers_are_paged_from_240() -> None:
+    pods = [pod(n, f"2026-11-2{i}T00:00:00Z") for i, n in enumerate(["a", "b", "c"], start=1)]
+    server_ids = [p["metadata"]["name"] for p in pods]
+    whole = usage.show_usage(versioned((2, 39)), paged_request(limit="2"), {"tenant_id": "demo"})
+    body = answered(whole, pods)
+    assert len(body["tenant_usage"]["server_usages"]) == 3
+    assert "tenant_usage_links" not in body
+    first = answered(
+        usage.show_usage(versioned((2, 40)), paged_request(limit="2"), {"tenant_id": "demo"}), pods
+    )
+    assert [s["instance_id"] for s in first["tenant_usage"]["server_usages"]] == server_ids[:2]
+    assert first["tenant_usage_links"] == [
+        {
+            "rel": "next",
+            "href": "http://gw/compute/v2.1/demo/os-simple-tenant-usage/demo"
+            f"?limit=2&marker={server_ids[1]}&start=2026-11-01T00%3A00%3A00",
+        }
+    ]
+    rest = usage.list_usage(
+        versioned((2, 40)), paged_request(limit="2", marker=server_ids[1], detailed="1"), {}
+    )
+    body = answered(rest, pods)
+    assert [s["instance_id"] for s in body["tenant_usages"][0]["server_usages"]] == server_ids[2:]
+    assert "tenant_usages_links" not in body
+    unknown = usage.list_usage(versioned((2, 40)), paged_request(marker="nope"), {})
+    assert isinstance(unknown, Forward)
+    refused = unknown.translate(ArktosReply(200, {}, orjson.dumps({"items": pods})))
+    assert isinstance(refused, Reply)
+    assert (refused.status, orjson.loads(refused.body)["badRequest"]["message"]) == (
+        400,
+        "Marker nope could not be found.",
+    )
+
+
+def test_unknown_query_parameters_are_refused_from_275() -> None:
+    assert isinstance(usage.list_usage(versioned((2, 74)), paged_request(bogus="1"), {}), Forward)
+    refused = usage.list_usage(versioned((2, 75)), paged_request(bogus="1"), {})
+    assert isinstance(refused, Reply) and refused.status == 400
+    # detailed is the index's parameter, not show's.
+    assert isinstance(
+        usage.show_usage(versioned((2, 75)), paged_request(detailed="1"), {"tenant_id": "demo"}), Reply
+    )
