@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from extproc.compute.query_schema import ALL_QUERIES_STRICT_FROM, QuerySchema
 from extproc.context import RequestContext
 from extproc.headers import MAX_VERSION_STRING, MIN_VERSION_STRING
 from extproc.messages import ClientRequest, Reply, json_reply
@@ -102,8 +103,15 @@ def legacy_version_show(ctx: RequestContext, req: ClientRequest, params: Mapping
     return json_reply(200, {"version": v20_entry(ctx)})
 
 
+# Nova's index_query takes no parameter; from 2.102 any is a 400 (index_query_v2102).
+_ZONES_QUERY = QuerySchema({}, strict_from=ALL_QUERIES_STRICT_FROM)
+
+
 def availability_zones(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Reply:
-    """``GET /os-availability-zone``: the one zone every server is in."""
+    """``GET /os-availability-zone``: the one zone every server is in (no microversion changes its shape)."""
+    refused = _ZONES_QUERY.refusal(req, ctx.compute_version)
+    if refused is not None:
+        return refused
     return json_reply(
         200,
         {
