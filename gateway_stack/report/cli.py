@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gateway_stack.mirror.idmap import IdMap
-from gateway_stack.report.capture import load_capture
+from gateway_stack.report.capture import ReadStats, read_capture
 from gateway_stack.report.render import html_page, terminal_table
 from gateway_stack.report.replay import Replay, SessionError, load_session, replay_to_capture
 from gateway_stack.report.summary import summarize
@@ -60,9 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         print(f"report: {source}: no such capture directory or session file", file=sys.stderr)
         return 2
-    capture = load_capture(capture_dir)
-    summary = summarize(capture.pairs, IdMap(), max_examples=max(0, args.examples))
-    summary.unreadable_lines = capture.unreadable_lines
+    stats = ReadStats()
+    summary = summarize(read_capture(capture_dir, stats), IdMap(), max_examples=max(0, args.examples))
+    summary.unreadable_lines = stats.unreadable_lines
     report = summary.to_json(str(source))
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")

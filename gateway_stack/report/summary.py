@@ -22,6 +22,8 @@ from gateway_stack.report.rules import RULES
 KIND_ORDER = {"missing": 0, "type": 1, "value": 2, "extra": 3}
 # Bodies in examples are cut beyond this many characters of JSON (a 1,000-server list would drown a page).
 EXAMPLE_BODY_CHARS = 6000
+# Distinct places kept per endpoint (bodies with ever new keys, e.g. metadata, cannot grow the report).
+MAX_PLACES = 500
 
 
 @dataclass(slots=True)
@@ -55,6 +57,7 @@ class Endpoint:
     identical: int = 0  # paired, same status, no difference left once the rules applied
     statuses: Counter[str] = field(default_factory=Counter)
     places: dict[tuple[str, str], Place] = field(default_factory=dict)
+    places_dropped: int = 0  # differences at places beyond MAX_PLACES, counted only
     excused: Counter[str] = field(default_factory=Counter)
     notes: Counter[str] = field(default_factory=Counter)
     examples: list[Example] = field(default_factory=list)
@@ -84,22 +87,41 @@ def _score(comparison: Comparison) -> int:
 
 
 @dataclass(slots=True)
+class Totals:
+    exchanges: int = 0
+    paired: int = 0
+    status_agree: int = 0
+    identical: int = 0
+    with_differences: int = 0
+
+    def add(self, comparison: Comparison) -> None:
+        self.exchanges += 1
+        if not comparison.paired:
+            return
+        self.paired += 1
+        self.status_agree += comparison.status_agrees
+        same = comparison.status_agrees and not comparison.real_differences
+        self.identical += same
+        self.with_differences += not same
+
+
+@dataclass(slots=True)
 class Summary:
     endpoints: list[Endpoint]
-    comparisons: list[Comparison]
+    counts: Totals
     unreadable_lines: int = 0
     max_examples: int = 2
 
     @property
     def totals(self) -> dict[str, int]:
-        paired = [c for c in self.comparisons if c.paired]
+        c = self.counts
         return {
-            "exchanges": len(self.comparisons),
-            "paired": len(paired),
-            "unpaired": len(self.comparisons) - len(paired),
-            "status_agree": sum(1 for c in paired if c.status_agrees),
-            "identical": sum(1 for c in paired if c.status_agrees and not c.real_differences),
-            "with_differences": sum(1 for c in paired if c.real_differences or not c.status_agrees),
+            "exchanges": c.exchanges,
+            "paired": c.paired,
+            "unpaired": c.exchanges - c.paired,
+            "status_agree": c.status_agree,
+            "identical": c.identical,
+            "with_differences": c.with_differences,
             "unreadable_lines": self.unreadable_lines,
         }
 
@@ -145,6 +167,7 @@ def _endpoint_json(e: Endpoint) -> dict[str, Any]:
             {"path": p.path, "kind": p.kind, "count": p.count, "primary": p.primary, "shadow": p.shadow}
             for p in sorted_places(e)
         ],
+        "differences_beyond_listed_places": e.places_dropped,
         "excused": dict(e.excused.most_common()),
         "notes": dict(e.notes.most_common()),
         "examples": [
@@ -168,17 +191,18 @@ def _status_label(status: int | None) -> str:
 
 
 def summarize(pairs: Iterable[Pair], idmap: IdMap | None = None, max_examples: int = 2) -> Summary:
-    """Every pair compared (learning ids as it goes) and summed up per endpoint, worst endpoint first."""
+    """Every pair compared (learning ids as it goes) and summed up per endpoint, worst endpoint first; only
+    the counts and a few clipped examples are kept, so a capture of any size is read in bounded memory."""
     idmap = idmap or IdMap()
     by_endpoint: dict[str, Endpoint] = {}
-    comparisons: list[Comparison] = []
+    totals = Totals()
     for pair in pairs:
         # Learned first: a create's own new ids (and a catalog's) are then excused as mapped ids.
         if pair.primary is not None and pair.shadow is not None:
             idmap.learn_project(pair.primary.request.path, pair.shadow.request.path)
             idmap.learn(pair.primary.request, pair.primary.response, pair.shadow.response)
         comparison = compare_pair(pair.id, pair.primary, pair.shadow, idmap)
-        comparisons.append(comparison)
+        totals.add(comparison)
         _add(
             by_endpoint.setdefault(comparison.endpoint, Endpoint(comparison.endpoint)),
             comparison,
@@ -186,7 +210,7 @@ def summarize(pairs: Iterable[Pair], idmap: IdMap | None = None, max_examples: i
             max_examples,
         )
     endpoints = sorted(by_endpoint.values(), key=lambda e: (e.severity, e.endpoint), reverse=True)
-    return Summary(endpoints, comparisons, max_examples=max_examples)
+    return Summary(endpoints, totals, max_examples=max_examples)
 
 
 def _add(endpoint: Endpoint, comparison: Comparison, pair: Pair, max_examples: int) -> None:

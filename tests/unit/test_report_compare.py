@@ -9,7 +9,7 @@ from typing import Any
 
 from gateway_stack.mirror.exchange import ExchangeSide, HttpRequest, HttpResponse
 from gateway_stack.mirror.idmap import IdMap, Kind
-from gateway_stack.report.capture import load_capture, pair_sides
+from gateway_stack.report.capture import ReadStats, pair_sides, read_capture
 from gateway_stack.report.compare import compare_bodies, compare_pair, endpoint_of
 from gateway_stack.report.render import html_page, terminal_table
 from gateway_stack.report.rules import RULES
@@ -221,9 +221,9 @@ def test_summary_pairs_learns_and_orders_worst_first(tmp_path: Path) -> None:
     (tmp_path / "capture-0002.jsonl").write_text(
         "".join(s.to_line() + "\n" for s in lines[5:]) + '{"torn": \n'
     )
-    capture = load_capture(tmp_path)
-    assert capture.files == 2 and capture.unreadable_lines == 1
-    summary = summarize(capture.pairs)
+    stats = ReadStats()
+    summary = summarize(read_capture(tmp_path, stats))
+    assert stats.files == 2 and stats.unreadable_lines == 1
     assert summary.totals == {
         "exchanges": 6,
         "paired": 5,
@@ -268,3 +268,19 @@ def test_report_renders_the_same_numbers_everywhere_and_escapes() -> None:
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "server.status" in page and "ids mapped" in page
     json.dumps(report)  # report.json is plain JSON
+
+
+def test_pairs_stream_and_waiting_sides_are_bounded() -> None:
+    request = HttpRequest("GET", "/compute/v2.1/flavors")
+    lines = [side(str(n), "primary", request, 200, {}) for n in range(5)]
+    lines.insert(2, side("0", "shadow", request, 200, {}))
+    pairs = list(pair_sides(iter(lines), max_waiting=2))
+    # "0" completes as soon as its shadow side is read; "1" and "2" wait, and the oldest waiting side is
+    # handed on alone when a third would wait.
+    assert [(p.id, p.primary is not None, p.shadow is not None) for p in pairs] == [
+        ("0", True, True),
+        ("1", True, False),
+        ("2", True, False),
+        ("3", True, False),
+        ("4", True, False),
+    ]
