@@ -30,7 +30,6 @@ import orjson
 
 from extproc.catalog_entries import (
     CONTAINER_FORMATS,
-    DEFAULT_FLAVORS,
     DEFAULT_IMAGES,
     DEFAULT_TIMESTAMP,
     DELETED_SNAPSHOTS_KEY,
@@ -152,8 +151,24 @@ def _decode(kind: str, name: Any, raw: Any) -> dict[str, Any]:
     return spec
 
 
+# "name" is there for entries whose data key cannot be the name (a ConfigMap key allows only [-._a-zA-Z0-9];
+# flavors created through the API are keyed by id); "projects" lists who may use a private flavor.
 _FLAVOR_KEYS = frozenset(
-    {"id", "ram", "vcpus", "disk", "ephemeral", "swap", "rxtx_factor", "is_public", "disabled", "extra_specs"}
+    {
+        "id",
+        "name",
+        "ram",
+        "vcpus",
+        "disk",
+        "ephemeral",
+        "swap",
+        "rxtx_factor",
+        "is_public",
+        "disabled",
+        "extra_specs",
+        "description",
+        "projects",
+    }
 )
 
 
@@ -166,9 +181,18 @@ def _flavor(name: str, spec: Mapping[str, Any]) -> Flavor:
     rxtx = spec.get("rxtx_factor", 1.0)
     if isinstance(rxtx, bool) or not isinstance(rxtx, int | float) or rxtx <= 0:
         raise _BadEntry(f"rxtx_factor must be a positive number, not {rxtx!r}")
+    shown_name = spec.get("name", name)
+    if not isinstance(shown_name, str) or not shown_name.strip() or len(shown_name) > 255:
+        raise _BadEntry("name must be 1 to 255 characters")
+    description = spec.get("description")
+    if description is not None and (not isinstance(description, str) or len(description) > 65535):
+        raise _BadEntry("description must be a string of at most 65535 characters")
+    projects = spec.get("projects") or []
+    if not isinstance(projects, list) or not all(isinstance(p, str) and p for p in projects):
+        raise _BadEntry("projects must be a list of project ids")
     return Flavor(
         id=flavor_id,
-        name=name,
+        name=shown_name,
         ram=_int(spec, "ram", minimum=1),
         vcpus=_int(spec, "vcpus", minimum=1),
         disk=_int(spec, "disk"),
@@ -178,7 +202,31 @@ def _flavor(name: str, spec: Mapping[str, Any]) -> Flavor:
         is_public=_bool(spec, "is_public", True),
         disabled=_bool(spec, "disabled", False),
         extra_specs=_str_map(spec, "extra_specs"),
+        description=description,
+        projects=tuple(dict.fromkeys(projects)),
     )
+
+
+def flavor_entry(flavor: Flavor) -> str:
+    """The ConfigMap value ``parse_flavors`` reads back as ``flavor`` (the inverse, for writers)."""
+    spec: dict[str, Any] = {
+        "id": flavor.id,
+        "name": flavor.name,
+        "ram": flavor.ram,
+        "vcpus": flavor.vcpus,
+        "disk": flavor.disk,
+        "ephemeral": flavor.ephemeral,
+        "swap": flavor.swap,
+        "rxtx_factor": flavor.rxtx_factor,
+        "is_public": flavor.is_public,
+        "disabled": flavor.disabled,
+        "extra_specs": dict(flavor.extra_specs),
+    }
+    if flavor.description is not None:
+        spec["description"] = flavor.description
+    if flavor.projects:
+        spec["projects"] = list(flavor.projects)
+    return orjson.dumps(spec).decode()
 
 
 _Entry = TypeVar("_Entry", Flavor, Image)
@@ -353,13 +401,14 @@ def configmap_tenant(reply: ArktosReply) -> str | None:
 
 
 def flavors_from_reply(reply: ArktosReply) -> list[Flavor] | None:
-    """Flavors from Arktos's answer to ``GET .../configmaps/openstack-flavors``.
+    """A tenant's own flavors from Arktos's answer to ``GET .../configmaps/openstack-flavors``.
 
-    200: the ConfigMap's flavors; 404: the defaults (the tenant has no ConfigMap); anything else: None, and
-    the caller turns ``reply`` into an error (``errors.from_arktos``).
+    200: the ConfigMap's flavors; 404: none (the tenant has no ConfigMap: it sees the cluster-wide set only,
+    see ``catalog.visible_flavors``); anything else: None, and the caller turns ``reply`` into an error
+    (``errors.from_arktos``).
     """
     if reply.status == 404:
-        return list(DEFAULT_FLAVORS)
+        return []
     if reply.status == 200:
         data = configmap_data(reply)
         return None if data is None else parse_flavors(data)

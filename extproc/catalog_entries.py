@@ -82,6 +82,10 @@ class Flavor:
     is_public: bool = True
     disabled: bool = False
     extra_specs: Mapping[str, str] = field(default_factory=lambda: _EMPTY, hash=False)
+    # Nova's flavor description (shown from microversion 2.55).
+    description: str | None = None
+    # A private flavor of the cluster-wide set: the projects (Arktos tenants) given access to it.
+    projects: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,9 @@
 """Client reads of a tenant's flavors and images: one GET of its catalog ConfigMap, with the client's token.
 
+Flavors: the tenant's own ConfigMap (read through Arktos, which so admits the caller into the tenant) joined
+with the cluster-wide flavors the tenant may see (public ones and private ones it was given access to, from
+the processor's watch of the system tenant's ConfigMap: ``catalog.visible_flavors``).
+
 Nova's ``/flavors`` and ``/images`` and Glance's ``/v2/images`` all answer from the same ConfigMaps
 (``openstack-flavors``, ``openstack-images``), fetched through Arktos so that Arktos authorizes every read.
 A missing ConfigMap (404) means the built-in defaults; any other failure becomes the service's error.
@@ -13,24 +17,34 @@ from collections.abc import Callable
 
 from extproc import arktos_paths, snapshots
 from extproc.annotations import FLAVORS_CONFIGMAP, IMAGES_CONFIGMAP
+from extproc.catalog import SYSTEM_TENANT, visible_flavors
 from extproc.catalog_configmaps import configmap_tenant, flavors_from_reply, images_from_reply
-from extproc.catalog_entries import Flavor, Image
+from extproc.catalog_entries import DEFAULT_FLAVORS, Flavor, Image
 from extproc.context import RequestContext
 from extproc.errors import Service, from_arktos
 from extproc.messages import ArktosReply, ArktosRequest, Forward, Reply
 
 
-def read_flavors(ctx: RequestContext, answer: Callable[[list[Flavor]], Reply]) -> Forward:
-    """GET the flavors ConfigMap of the URL's tenant (else the caller's own) and ``answer`` from it."""
+def read_flavors(ctx: RequestContext, token: str | None, answer: Callable[[list[Flavor]], Reply]) -> Forward:
+    """GET the flavors ConfigMap of the URL's tenant (else the caller's own) with the caller's ``token`` and
+    ``answer`` from it."""
     upstream = ArktosRequest(
         method="GET", path=arktos_paths.configmap(ctx.tenant, ctx.config.namespace, FLAVORS_CONFIGMAP)
     )
 
     def translate(reply: ArktosReply) -> Reply:
-        flavors = flavors_from_reply(reply)
-        if flavors is None:
+        own = flavors_from_reply(reply)
+        if own is None:
             return from_arktos(Service.COMPUTE, reply)
-        return answer(flavors)
+        _learn_short_path_tenant(ctx, token, reply)
+        tenant = ctx.tenant or configmap_tenant(reply)
+        if tenant is None and ctx.proofs is not None:
+            tenant = ctx.proofs.own_tenant(token)
+        if tenant == SYSTEM_TENANT:
+            # The system tenant's ConfigMap is the cluster-wide set itself, just read with the caller's token.
+            cluster = own if reply.status == 200 else list(DEFAULT_FLAVORS)
+            return answer(visible_flavors(cluster, tenant, ()))
+        return answer(visible_flavors(ctx.catalog.cluster_flavors(), tenant, own))
 
     return Forward(upstream, translate)
 
@@ -41,11 +55,13 @@ def read_images(
     answer: Callable[[list[Image]], Reply],
     tenant: str | None = None,
     refused: Reply | None = None,
+    token: str | None = None,
 ) -> Forward:
     """GET the images ConfigMap of ``tenant`` (default: the URL's, else the caller's own) and ``answer``.
 
     Snapshots in flight are overlaid from the cluster cache for the tenant Arktos has just let the caller
-    read. ``refused`` replaces a 403 (an image of another tenant must look like no image at all).
+    read. ``refused`` replaces a 403 (an image of another tenant must look like no image at all). ``token``
+    (the caller's) lets a short-path read teach which tenant the token's short paths resolve to.
     """
     path_tenant = tenant or ctx.tenant
     upstream = ArktosRequest(
@@ -58,7 +74,16 @@ def read_images(
             if reply.status == 403 and refused is not None:
                 return refused
             return from_arktos(service, reply)
+        if tenant is None:
+            _learn_short_path_tenant(ctx, token, reply)
         readable = configmap_tenant(reply) or path_tenant
         return answer(snapshots.with_live_state(images, readable, ctx.cluster))
 
     return Forward(upstream, translate)
+
+
+def _learn_short_path_tenant(ctx: RequestContext, token: str | None, reply: ArktosReply) -> None:
+    """On a short path, the ConfigMap's tenant is the caller's own: remember it so that the caller's
+    short-path creates resolve flavors and images in the very catalog its lists show (``server_create``)."""
+    if ctx.tenant is None and ctx.proofs is not None:
+        ctx.proofs.learn_own_tenant(token, configmap_tenant(reply))

@@ -53,6 +53,8 @@ class TenantProofs:
         self.ttl = ttl
         self.clock = clock
         self._proofs: OrderedDict[str, dict[str, float]] = OrderedDict()
+        # sha256(token) -> the tenant Arktos resolves the token's short paths to (see ``own_tenant``).
+        self._own: OrderedDict[str, str] = OrderedDict()
 
     def record(self, token: str | None, arktos_path: str, status: int) -> None:
         """Remember a 2xx answer from Arktos to ``token`` on ``arktos_path`` (anything else is ignored)."""
@@ -91,3 +93,21 @@ class TenantProofs:
             (when, tenant) for tenant, when in tenants.items() if when >= oldest and tenant != ALL_TENANTS
         ]
         return [tenant for _, tenant in sorted(fresh, reverse=True)]
+
+    def learn_own_tenant(self, token: str | None, tenant: str | None) -> None:
+        """Remember that Arktos resolved ``token``'s short path to ``tenant`` (a 2xx reply naming it)."""
+        if not token or not tenant:
+            return
+        key = _key(token)
+        self._own.pop(key, None)
+        self._own[key] = tenant
+        while len(self._own) > self.capacity:
+            self._own.popitem(last=False)
+
+    def own_tenant(self, token: str | None) -> str | None:
+        """The tenant of ``token``'s short paths, if Arktos has told (None: only Arktos knows).
+
+        Not a proof of access (it never expires: a token's tenant does not change): it only says which
+        tenant's catalog a short-path request is about. Arktos still authorizes every write on the short path.
+        """
+        return self._own.get(_key(token)) if token else None

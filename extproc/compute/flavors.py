@@ -27,6 +27,7 @@ from extproc.messages import (
     Reply,
     json_reply,
 )
+from extproc.query_regex import Pattern, Refused, compile_filter
 
 # CONF.api.max_limit
 NOVA_MAX_LIMIT = 1000
@@ -48,12 +49,20 @@ def compute_links(ctx: RequestContext, collection: str, item_id: str) -> list[di
 
 
 def flavor_basic(ctx: RequestContext, flavor: Flavor) -> dict[str, Any]:
-    return {"id": flavor.id, "name": flavor.name, "links": compute_links(ctx, "flavors", flavor.id)}
+    view: dict[str, Any] = {
+        "id": flavor.id,
+        "name": flavor.name,
+        "links": compute_links(ctx, "flavors", flavor.id),
+    }
+    if ctx.compute_version >= (2, 55):
+        view["description"] = flavor.description
+    return view
 
 
 def flavor_show(ctx: RequestContext, flavor: Flavor) -> dict[str, Any]:
+    """Nova's flavor view (``nova/api/openstack/compute/views/flavors.py`` ``show``), gated as it is."""
     # Key order as Nova's view (fixture 06).
-    return {
+    view: dict[str, Any] = {
         "id": flavor.id,
         "name": flavor.name,
         "ram": flavor.ram,
@@ -67,6 +76,17 @@ def flavor_show(ctx: RequestContext, flavor: Flavor) -> dict[str, Any]:
         "rxtx_factor": flavor.rxtx_factor,
         "links": compute_links(ctx, "flavors", flavor.id),
     }
+    version = ctx.compute_version
+    if version >= (2, 55):
+        view["description"] = flavor.description
+    if version >= (2, 61):
+        # Nova's default policy lets every project reader see extra specs (os-flavor-extra-specs:index).
+        view["extra_specs"] = dict(flavor.extra_specs)
+    if version >= (2, 75):
+        view["swap"] = flavor.swap  # no swap is 0 from 2.75 (below: "")
+    if version >= (2, 102):
+        del view["OS-FLV-DISABLED:disabled"], view["rxtx_factor"]
+    return view
 
 
 def flavor_not_found(flavor_id: str) -> Reply:
@@ -95,7 +115,7 @@ def show_flavor(ctx: RequestContext, req: ClientRequest, params: Mapping[str, st
                 return json_reply(200, {"flavor": flavor_show(ctx, flavor)})
         return flavor_not_found(flavor_id)
 
-    return read_flavors(ctx, answer)
+    return read_flavors(ctx, req.auth_token, answer)
 
 
 def show_extra_specs(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
@@ -107,7 +127,7 @@ def show_extra_specs(ctx: RequestContext, req: ClientRequest, params: Mapping[st
                 return json_reply(200, {"extra_specs": dict(flavor.extra_specs)})
         return flavor_not_found(flavor_id)
 
-    return read_flavors(ctx, answer)
+    return read_flavors(ctx, req.auth_token, answer)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -144,9 +164,25 @@ class _FlavorQuery:
     sort_key: str
     reverse: bool
     page: NovaPage
+    name: Pattern | None = None
 
 
-def _parse_query(req: ClientRequest) -> _FlavorQuery | Reply:
+# Nova's index_query schema; from 2.75 any other query parameter is a 400 (index_query_v275), and 2.102 adds
+# the name filter (index_query_v2102).
+_QUERY_PARAMETERS = frozenset({"limit", "marker", "is_public", "minRam", "minDisk", "sort_key", "sort_dir"})
+
+
+def _parse_query(ctx: RequestContext, req: ClientRequest) -> _FlavorQuery | Reply:
+    if ctx.compute_version >= (2, 75):
+        known = _QUERY_PARAMETERS | ({"name"} if ctx.compute_version >= (2, 102) else set())
+        unexpected = [name for name in req.query if name not in known]
+        if unexpected:
+            names = ", ".join(repr(name) for name in unexpected)
+            verb = "was" if len(unexpected) == 1 else "were"
+            return bad_request(
+                Service.COMPUTE, f"Additional properties are not allowed ({echo(names)} {verb} unexpected)"
+            )
+
     def integer(name: str, label: str) -> int | Reply | None:
         raw = req.query_one(name)
         if raw is None:
@@ -183,7 +219,15 @@ def _parse_query(req: ClientRequest) -> _FlavorQuery | Reply:
     page = parse_nova_page(req)
     if isinstance(page, Reply):
         return page
-    return _FlavorQuery(min_ram, min_disk, is_public, sort_key, sort_dir == "desc", page)
+    name: Pattern | None = None
+    raw_name = req.query_one("name") if ctx.compute_version >= (2, 102) else None
+    if raw_name:
+        # Nova matches the name as a regex (2.102); run in linear time as the server list's.
+        compiled = compile_filter("name", raw_name)
+        if isinstance(compiled, Refused):
+            return bad_request(Service.COMPUTE, compiled.message)
+        name = compiled
+    return _FlavorQuery(min_ram, min_disk, is_public, sort_key, sort_dir == "desc", page, name)
 
 
 def _wanted(query: _FlavorQuery, flavor: Flavor) -> bool:
@@ -193,13 +237,15 @@ def _wanted(query: _FlavorQuery, flavor: Flavor) -> bool:
         return False
     if query.min_disk is not None and flavor.disk < query.min_disk:
         return False
+    if query.name is not None and query.name.search(flavor.name) is None:
+        return False
     # Every flavor of the tenant's ConfigMap is accessible to the tenant: is_public=True (the default)
     # means "public or accessible", i.e. all of them.
     return query.is_public is not False or not flavor.is_public
 
 
 def _list(ctx: RequestContext, req: ClientRequest, detail: bool) -> Outcome:
-    query = _parse_query(req)
+    query = _parse_query(ctx, req)
     if isinstance(query, Reply):
         return query
     collection = "flavors/detail" if detail else "flavors"
@@ -218,7 +264,7 @@ def _list(ctx: RequestContext, req: ClientRequest, detail: bool) -> Outcome:
             body["flavors_links"] = links
         return json_reply(200, body)
 
-    return read_flavors(ctx, answer)
+    return read_flavors(ctx, req.auth_token, answer)
 
 
 @dataclass(frozen=True, slots=True)

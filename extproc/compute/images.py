@@ -156,7 +156,7 @@ def _list(ctx: RequestContext, req: ClientRequest, detail: bool) -> Outcome:
     page = parse_nova_page(req)
     if isinstance(page, Reply):
         return page
-    return read_images(ctx, Service.COMPUTE, _lister(ctx, req, detail, wanted, page))
+    return read_images(ctx, Service.COMPUTE, _lister(ctx, req, detail, wanted, page), token=req.auth_token)
 
 
 def _lister(

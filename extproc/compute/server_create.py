@@ -35,6 +35,7 @@ from extproc.compute.create_request import (
 from extproc.compute.replies import arktos_error, request_json, view_for
 from extproc.context import RequestContext
 from extproc.errors import Service, bad_request, error_reply
+from extproc.identity.handlers import token_tenant
 from extproc.messages import (
     JSON_CONTENT_TYPE,
     ArktosReply,
@@ -65,11 +66,16 @@ def create_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
         )
 
     token = req.auth_token
-    chosen = _flavor_and_image(ctx, create)
+    # The caller's catalog, the one its flavor and image lists read: the URL's tenant, else (short path) the
+    # tenant Arktos resolves the token's short paths to, when Arktos has told (issue 17 item 2).
+    catalog_tenant = ctx.tenant or (ctx.proofs.own_tenant(token) if ctx.proofs is not None else None)
+    chosen = _flavor_and_image(ctx, create, catalog_tenant)
+    if catalog_tenant is None and _depends_on_tenant(ctx, create, chosen):
+        return _learn_own_tenant(ctx, token)
     if isinstance(chosen, _CatalogRefusal):
         # Decided from the watch-fed catalog: told only once Arktos has let the caller into the tenant.
         probe = arktos_paths.configmap(ctx.tenant, ctx.config.namespace, chosen.configmap)
-        return refuse_after_arktos(ctx, token, chosen.reply, ctx.tenant, probe)
+        return refuse_after_arktos(ctx, token, chosen.reply, catalog_tenant, probe)
     flavor, image = chosen
     # Only what exists everywhere is consulted here (the "default" group; there are no ports): nothing to
     # hide. The networks are the tenant's own: ``server_nics`` checks them (after Arktos admits the caller).
@@ -151,13 +157,16 @@ class _CatalogRefusal:
     configmap: str
 
 
-def _flavor_and_image(ctx: RequestContext, create: CreateRequest) -> tuple[Flavor, Image] | _CatalogRefusal:
-    """The create's flavor and image in the URL tenant's catalog, or Nova's 400 (nova/compute/api.py)."""
-    flavor = ctx.catalog.find_flavor(ctx.tenant, create.flavor_ref)
+def _flavor_and_image(
+    ctx: RequestContext, create: CreateRequest, tenant: str | None
+) -> tuple[Flavor, Image] | _CatalogRefusal:
+    """The create's flavor and image in ``tenant``'s catalog (None: the built-in defaults), or Nova's 400
+    (nova/compute/api.py)."""
+    flavor = ctx.catalog.find_flavor(tenant, create.flavor_ref)
     if flavor is None:
         message = f"Flavor {create.flavor_ref} could not be found."
         return _CatalogRefusal(bad_request(Service.COMPUTE, message), FLAVORS_CONFIGMAP)
-    image = ctx.catalog.find_image(ctx.tenant, create.image_ref)
+    image = ctx.catalog.find_image(tenant, create.image_ref)
     if image is None:
         message = f"Image {create.image_ref} could not be found."
         return _CatalogRefusal(bad_request(Service.COMPUTE, message), IMAGES_CONFIGMAP)
@@ -175,6 +184,45 @@ def _flavor_and_image(ctx: RequestContext, create: CreateRequest) -> tuple[Flavo
         message = "Flavor's disk is too small for requested image."
         return _CatalogRefusal(bad_request(Service.COMPUTE, message), IMAGES_CONFIGMAP)
     return flavor, image
+
+
+UNKNOWN_OWN_TENANT = (
+    "This request names no project, and the gateway did not yet know which project (Arktos tenant) this "
+    "token belongs to, so it could not tell which flavors and images apply; Arktos has now told it: retry "
+    "the request, or use the compute endpoint of the service catalog, which names the project."
+)
+
+
+def _outcome_key(chosen: tuple[Flavor, Image] | _CatalogRefusal) -> object:
+    if isinstance(chosen, _CatalogRefusal):
+        return (chosen.reply.status, chosen.reply.body, chosen.configmap)
+    return chosen
+
+
+def _depends_on_tenant(
+    ctx: RequestContext, create: CreateRequest, with_defaults: tuple[Flavor, Image] | _CatalogRefusal
+) -> bool:
+    """Whether a short-path create whose caller's tenant is unknown would resolve differently in some
+    tenant's own catalog than in the defaults (if not, the caller's tenant does not matter)."""
+    expected = _outcome_key(with_defaults)
+    return any(
+        _outcome_key(_flavor_and_image(ctx, create, tenant)) != expected for tenant in ctx.catalog.tenants()
+    )
+
+
+def _learn_own_tenant(ctx: RequestContext, token: str | None) -> Forward:
+    """Ask Arktos (with the caller's token) which tenant the token's short paths are, remember it, and tell
+    the client to retry: a create is one Arktos call, and its pod must be built from the caller's catalog."""
+
+    def translate(reply: ArktosReply) -> Reply:
+        tenant = token_tenant(reply) if reply.status == 200 else None
+        if tenant is None:
+            return arktos_error(reply)
+        if ctx.proofs is not None:
+            ctx.proofs.learn_own_tenant(token, tenant)
+        return error_reply(Service.COMPUTE, 409, UNKNOWN_OWN_TENANT)
+
+    return Forward(ArktosRequest(method="GET", path=arktos_paths.namespace(ctx.config.namespace)), translate)
 
 
 def _servers_that_fit(

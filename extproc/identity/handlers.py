@@ -53,7 +53,7 @@ def _unauthorized(message: str = UNAUTHORIZED) -> Reply:
     return error_reply(Service.IDENTITY, 401, message)
 
 
-def _token_tenant(reply: ArktosReply) -> str | None:
+def token_tenant(reply: ArktosReply) -> str | None:
     """The tenant of a short-path namespace GET reply (``metadata.tenant``), None if the body is not one."""
     try:
         body = orjson.loads(reply.body)
@@ -111,9 +111,12 @@ def issue_token(ctx: RequestContext, req: ClientRequest, params: Mapping[str, st
             return from_arktos(Service.IDENTITY, reply)
         tenant = auth.project
         if tenant is None:
-            tenant = _token_tenant(reply)
+            tenant = token_tenant(reply)
             if tenant is None:
                 return from_arktos(Service.IDENTITY, reply)
+            if ctx.proofs is not None:
+                # The short path's tenant: which catalog the token's short-path creates resolve in.
+                ctx.proofs.learn_own_tenant(auth.token, tenant)
         body = views.token_body(
             ctx.config,
             token=auth.token,
@@ -144,7 +147,7 @@ def validate_token(ctx: RequestContext, req: ClientRequest, params: Mapping[str,
             return error_reply(Service.IDENTITY, 404, TOKEN_NOT_FOUND)
         if reply.status != 200:
             return from_arktos(Service.IDENTITY, reply)
-        tenant = _token_tenant(reply)
+        tenant = token_tenant(reply)
         if tenant is None:
             return from_arktos(Service.IDENTITY, reply)
         if head:

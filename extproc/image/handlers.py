@@ -102,4 +102,4 @@ def list_images(ctx: RequestContext, req: ClientRequest, params: Mapping[str, st
             next_href = f"/v2/images?{link_query(req, page[-1].id)}"
         return json_reply(200, views.image_list(page, first, next_href))
 
-    return read_images(ctx, Service.IMAGE, answer)
+    return read_images(ctx, Service.IMAGE, answer, token=req.auth_token)

@@ -30,7 +30,7 @@ from jsonschema import Draft4Validator
 
 from extproc import arktos_paths
 from extproc.annotations import IMAGES_CONFIGMAP
-from extproc.catalog import ImagesConfigMap
+from extproc.catalog import CatalogConfigMap
 from extproc.catalog_configmaps import image_entry
 from extproc.catalog_entries import DELETED_SNAPSHOTS_KEY, Image
 from extproc.image import schemas
@@ -350,7 +350,7 @@ TOMBSTONE_SECONDS = 2 * 3600
 
 
 def changed_data(
-    current: ImagesConfigMap | None,
+    current: CatalogConfigMap | None,
     image_id: str,
     image: Image | None,
     deleted_snapshot_at: datetime | None = None,
@@ -375,7 +375,7 @@ def changed_data(
 
 
 def write_request(
-    tenant: str, namespace: str, current: ImagesConfigMap | None, data: Mapping[str, str]
+    tenant: str, namespace: str, current: CatalogConfigMap | None, data: Mapping[str, str]
 ) -> ArktosRequest:
     """ONE Arktos write of ``data`` into the tenant's images ConfigMap, conditional on the version read."""
     if current is None:

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from extproc.annotations import FLAVORS_CONFIGMAP, IMAGES_CONFIGMAP
-from extproc.catalog import CatalogStore
+from extproc.catalog import SYSTEM_TENANT, CatalogStore
 from extproc.catalog_configmaps import flavors_from_reply, images_from_reply, parse_flavors, parse_images
 from extproc.catalog_entries import DEFAULT_FLAVORS, DEFAULT_IMAGES, Flavor, Image
 from extproc.messages import ArktosReply
@@ -301,7 +301,8 @@ def test_flavors_from_reply() -> None:
         Flavor(id="1", name="m1.tiny", ram=512, vcpus=1, disk=1)
     ]
     assert flavors_from_reply(_reply(200, {"kind": "ConfigMap", "metadata": {}})) == []
-    assert flavors_from_reply(_reply(404, {"kind": "Status", "code": 404})) == list(DEFAULT_FLAVORS)
+    # No ConfigMap: no flavors of its own (the tenant sees the cluster-wide set, catalog.visible_flavors).
+    assert flavors_from_reply(_reply(404, {"kind": "Status", "code": 404})) == []
     assert flavors_from_reply(_reply(403, arktos("14-pod-get-notoken.json")["body"])) is None
     assert flavors_from_reply(_reply(401, arktos("15-pod-get-badtoken.json")["body"])) is None
     assert flavors_from_reply(_reply(200, {"kind": "Pod"})) is None
@@ -328,20 +329,58 @@ def test_store_defaults_for_unknown_and_short_path_tenants() -> None:
     assert store.images("tenant1") == list(DEFAULT_IMAGES)
 
 
-def test_store_set_configmap_is_per_tenant_and_deletion_restores_defaults() -> None:
+def own(flavors: list[Flavor]) -> list[str]:
+    """The ids of the flavors that are not the built-in (public) defaults."""
+    return [f.id for f in flavors if f not in DEFAULT_FLAVORS]
+
+
+def test_store_tenant_flavors_add_to_the_public_set_and_images_replace_the_defaults() -> None:
     store = CatalogStore()
     store.set_configmap("t1", FLAVORS_CONFIGMAP, {"small": flavor_json(id="s")})
     store.set_configmap("t1", IMAGES_CONFIGMAP, {"img": image_json()})
     store.set_configmap("t1", "something-else", {"x": flavor_json()})
-    assert [f.name for f in store.flavors("t1")] == ["small"]
+    flavors = store.flavors("t1")
+    assert own(flavors) == ["s"] and len(flavors) == len(DEFAULT_FLAVORS) + 1
+    assert [f.id for f in flavors] == sorted(f.id for f in flavors)  # Nova's order, by id as strings
     assert [i.name for i in store.images("t1")] == ["img"]
-    assert store.flavors("t2") == list(DEFAULT_FLAVORS)
-    assert store.flavors(None) == list(DEFAULT_FLAVORS)  # the short path never reads a tenant's map
+    assert store.flavors("t2") == sorted(DEFAULT_FLAVORS, key=lambda f: f.id)
+    assert store.flavors(None) == store.flavors("t2")  # an unknown tenant: the public flavors
     store.set_configmap("t1", FLAVORS_CONFIGMAP, {})
-    assert store.flavors("t1") == []  # an existing, empty ConfigMap means "no flavors"
+    assert own(store.flavors("t1")) == []
     store.set_configmap("t1", FLAVORS_CONFIGMAP, None)
-    assert store.flavors("t1") == list(DEFAULT_FLAVORS)
+    assert store.flavors("t1") == store.flavors("t2")
     assert [i.name for i in store.images("t1")] == ["img"]
+
+
+def test_store_cluster_flavors_are_the_system_tenants_public_and_granted_ones() -> None:
+    store = CatalogStore()
+    store.set_configmap(
+        SYSTEM_TENANT,
+        FLAVORS_CONFIGMAP,
+        {
+            "pub": flavor_json(id="pub"),
+            "priv": flavor_json(id="priv", is_public=False, projects=["t1"]),
+            "hidden": flavor_json(id="hidden", is_public=False),
+        },
+        "10",
+    )
+    # The system tenant's ConfigMap replaces the built-in defaults as the cluster-wide set.
+    assert [f.id for f in store.flavors("t2")] == ["pub"]
+    assert [f.id for f in store.flavors("t1")] == ["priv", "pub"]
+    assert [f.id for f in store.flavors(SYSTEM_TENANT)] == ["hidden", "priv", "pub"]
+    assert [f.id for f in store.flavors(None)] == ["pub"]
+    assert store.find_flavor("t2", "priv") is None
+    assert store.tenants() == {SYSTEM_TENANT, "t1"}
+    configmap = store.cluster_flavors_configmap()
+    assert configmap is not None and configmap.resource_version == "10"
+    assert dict(configmap.keys) == {"pub": "pub", "priv": "priv", "hidden": "hidden"}
+    # A tenant's own flavor with an id of the cluster-wide set is not shown twice.
+    own_data = {"again": flavor_json(id="pub"), "mine": flavor_json(id="m")}
+    store.set_configmap("t2", FLAVORS_CONFIGMAP, own_data)
+    assert [(f.id, f.name) for f in store.flavors("t2")] == [("m", "mine"), ("pub", "pub")]
+    # An older version of the ConfigMap (a write's reply after the watch's newer event) is ignored.
+    store.set_configmap(SYSTEM_TENANT, FLAVORS_CONFIGMAP, {}, "9")
+    assert [f.id for f in store.flavors("t2")] == ["m", "pub"]
 
 
 def test_store_replace_all_drops_what_the_relist_lacks() -> None:
@@ -354,8 +393,8 @@ def test_store_replace_all_drops_what_the_relist_lacks() -> None:
             ("t3", "unrelated", {"z": "z"}, "9"),
         ]
     )
-    assert store.flavors("gone") == list(DEFAULT_FLAVORS)
-    assert [f.id for f in store.flavors("t1")] == ["a"]
+    assert own(store.flavors("gone")) == []
+    assert own(store.flavors("t1")) == ["a"]
     assert store.images("t1") == list(DEFAULT_IMAGES)
     assert [i.name for i in store.images("t2")] == ["i"]
 
@@ -368,12 +407,13 @@ def test_store_lookups() -> None:
     store.set_configmap(
         "t",
         FLAVORS_CONFIGMAP,
-        {"2": flavor_json(id="1"), "m1": flavor_json(id="2"), "dup": flavor_json(id="3")},
+        {"x2": flavor_json(id="x1"), "m1": flavor_json(id="x2"), "dup": flavor_json(id="x3")},
     )
-    # id first: "2" is flavor id 2 (named "m1"), not the flavor named "2"
-    assert store.find_flavor("t", "2").name == "m1"  # type: ignore[union-attr]
-    assert store.find_flavor("t", "1").name == "2"  # type: ignore[union-attr]
-    assert store.find_flavor("t", "m1.tiny") is None
+    # id first: "x2" is flavor id x2 (named "m1"), not the flavor named "x2"
+    assert store.find_flavor("t", "x2").name == "m1"  # type: ignore[union-attr]
+    assert store.find_flavor("t", "x1").name == "x2"  # type: ignore[union-attr]
+    assert store.find_flavor("t", "m1.tiny") == DEFAULT_FLAVORS[0]  # public: every tenant's
+    assert store.find_flavor("other", "m1") is None
 
     store.set_configmap(
         "t",
@@ -413,9 +453,9 @@ def test_store_readers_keep_their_snapshot() -> None:
     store.set_configmap("t", FLAVORS_CONFIGMAP, {"a": flavor_json(id="a")})
     before = store.flavors("t")
     store.set_configmap("t", FLAVORS_CONFIGMAP, {"b": flavor_json(id="b")})
-    assert [f.id for f in before] == ["a"]
+    assert own(before) == ["a"]
     before.clear()  # a caller mutating its list cannot touch the store
-    assert [f.id for f in store.flavors("t")] == ["b"]
+    assert own(store.flavors("t")) == ["b"]
 
 
 def test_store_concurrent_writers_and_readers() -> None:
@@ -433,8 +473,7 @@ def test_store_concurrent_writers_and_readers() -> None:
         try:
             for _ in range(2000):
                 for tenant in ("a", "b"):
-                    flavors = store.flavors(tenant)
-                    assert len(flavors) == 1 or flavors == list(DEFAULT_FLAVORS)
+                    assert len(own(store.flavors(tenant))) <= 1
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -446,5 +485,5 @@ def test_store_concurrent_writers_and_readers() -> None:
         thread.join()
     assert errors == []
     # Neither writer lost the other's last update.
-    assert [f.id for f in store.flavors("a")] == ["id199"]
-    assert [f.id for f in store.flavors("b")] == ["id199"]
+    assert own(store.flavors("a")) == ["id199"]
+    assert own(store.flavors("b")) == ["id199"]

@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from extproc.catalog import CatalogStore
+from extproc.catalog_entries import DEFAULT_FLAVORS
 from extproc.compute import flavors
 from extproc.config import GatewayConfig
 from extproc.context import RequestContext
@@ -183,14 +184,17 @@ def test_project_urls_keep_the_project_in_links() -> None:
     ]
 
 
-def test_configmap_flavors_replace_the_defaults() -> None:
+def test_configmap_flavors_add_to_the_public_ones() -> None:
+    """A tenant's own ConfigMap adds flavors only it sees; the public ones (the built-in defaults while the
+    system tenant has no ConfigMap) stay, as Nova's public flavors are every project's. Fixture 25's m1.tiny
+    has id 1, a public flavor's: it is not listed twice."""
     reply = run(flavors.list_flavors(ctx("tenant1"), request(), {}), status_reply("25-cm-get.json"))
-    assert [f["id"] for f in body(reply)["flavors"]] == ["1"]
+    assert [f["id"] for f in body(reply)["flavors"]] == sorted(f.id for f in DEFAULT_FLAVORS)
     custom = configmap({"big": {"id": "b", "ram": 1024, "vcpus": 2, "disk": 3, "swap": 256, "ephemeral": 4}})
     shown = body(run(flavors.show_flavor(ctx("tenant1"), request(), {"flavor_id": "b"}), custom))["flavor"]
     assert (shown["name"], shown["swap"], shown["OS-FLV-EXT-DATA:ephemeral"]) == ("big", 256, 4)
-    missing = run(flavors.show_flavor(ctx("tenant1"), request(), {"flavor_id": "1"}), custom)
-    assert missing.status == 404
+    public = run(flavors.show_flavor(ctx("tenant1"), request(), {"flavor_id": "1"}), custom)
+    assert body(public)["flavor"]["name"] == "m1.tiny"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -276,10 +280,15 @@ def test_is_public_and_disabled() -> None:
         "off": {"id": "r", "ram": 1, "vcpus": 1, "disk": 1, "disabled": True},
     }
     cm = configmap(data)
-    assert ids_of(run(flavors.list_flavors(ctx(), request(), {}), cm)) == ["p", "q"]
-    assert ids_of(run(flavors.list_flavors(ctx(), request(query=q(is_public="true")), {}), cm)) == ["p", "q"]
+
+    def mine(reply: Reply) -> list[str]:
+        return [i for i in ids_of(reply) if i in data_ids]
+
+    data_ids = ("p", "q", "r")
+    assert mine(run(flavors.list_flavors(ctx(), request(), {}), cm)) == ["p", "q"]
+    assert mine(run(flavors.list_flavors(ctx(), request(query=q(is_public="true")), {}), cm)) == ["p", "q"]
     assert ids_of(run(flavors.list_flavors(ctx(), request(query=q(is_public="False")), {}), cm)) == ["q"]
-    assert ids_of(run(flavors.list_flavors(ctx(), request(query=q(is_public="None")), {}), cm)) == ["p", "q"]
+    assert mine(run(flavors.list_flavors(ctx(), request(query=q(is_public="None")), {}), cm)) == ["p", "q"]
     # A disabled flavor is hidden from lists but can still be shown (servers booted from it).
     shown = run(flavors.show_flavor(ctx(), request(), {"flavor_id": "r"}), cm)
     assert body(shown)["flavor"]["OS-FLV-DISABLED:disabled"] is True
@@ -354,3 +363,77 @@ def test_extra_specs() -> None:
     reply = run(flavors.show_extra_specs(ctx(), request(), {"flavor_id": "m1.tiny"}))
     assert reply.status == 404
     assert body(reply) == {"itemNotFound": {"code": 404, "message": "Flavor m1.tiny could not be found."}}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Microversion gates (nova/api/openstack/compute/views/flavors.py, schemas/flavors.py)
+
+DESCRIBED = {
+    "d": {"id": "d", "ram": 64, "vcpus": 1, "disk": 1, "description": "small one", "extra_specs": {"k": "v"}}
+}
+
+
+def at(version: tuple[int, int]) -> RequestContext:
+    return RequestContext(
+        config=GatewayConfig(public_url=PUBLIC),
+        catalog=CatalogStore(),
+        request_id="req-00000000-0000-0000-0000-000000000000",
+        tenant=None,
+        compute_version=version,
+    )
+
+
+def shown_at(version: tuple[int, int], flavor_id: str = "d") -> dict[str, Any]:
+    reply = run(flavors.show_flavor(at(version), request(), {"flavor_id": flavor_id}), configmap(DESCRIBED))
+    shown: dict[str, Any] = body(reply)["flavor"]
+    return shown
+
+
+def test_description_from_2_55_in_show_list_and_detail() -> None:
+    assert "description" not in shown_at((2, 54))
+    assert shown_at((2, 55))["description"] == "small one"
+    assert shown_at((2, 55), "1")["description"] is None  # Nova shows a flavor without one as null
+    for handler in (flavors.list_flavors, flavors.list_flavors_detail):
+        below = body(run(handler(at((2, 54)), request(), {}), configmap(DESCRIBED)))["flavors"]
+        above = body(run(handler(at((2, 55)), request(), {}), configmap(DESCRIBED)))["flavors"]
+        assert all("description" not in f for f in below)
+        assert {f["id"]: f["description"] for f in above}["d"] == "small one"
+
+
+def test_extra_specs_in_the_flavor_from_2_61() -> None:
+    assert "extra_specs" not in shown_at((2, 60))
+    assert shown_at((2, 61))["extra_specs"] == {"k": "v"}
+    detail = body(run(flavors.list_flavors_detail(at((2, 61)), request(), {}), configmap(DESCRIBED)))
+    assert {f["id"]: f["extra_specs"] for f in detail["flavors"]}["1"] == {}
+    listed = body(run(flavors.list_flavors(at((2, 61)), request(), {}), configmap(DESCRIBED)))
+    assert all("extra_specs" not in f for f in listed["flavors"])  # the index view never has them
+
+
+def test_no_swap_is_an_empty_string_below_2_75_and_0_from_it() -> None:
+    assert shown_at((2, 74))["swap"] == ""
+    assert shown_at((2, 75))["swap"] == 0
+
+
+def test_disabled_and_rxtx_factor_leave_the_view_at_2_102() -> None:
+    assert {"OS-FLV-DISABLED:disabled", "rxtx_factor"} <= set(shown_at((2, 101)))
+    assert not {"OS-FLV-DISABLED:disabled", "rxtx_factor"} & set(shown_at((2, 102)))
+
+
+UNEXPECTED = "Additional properties are not allowed ('bogus' was unexpected)"
+
+
+def test_unknown_list_parameters_are_refused_from_2_75() -> None:
+    query = q(bogus="1")
+    assert run(flavors.list_flavors(at((2, 74)), request(query=query), {})).status == 200
+    refused = flavors.list_flavors(at((2, 75)), request(query=query), {})
+    assert isinstance(refused, Reply)
+    assert (refused.status, body(refused)) == (
+        400,
+        {"badRequest": {"code": 400, "message": UNEXPECTED}},
+    )
+    # name is a filter from 2.102 (a regex, as Nova's), an unknown parameter at 2.75..2.101
+    assert isinstance(flavors.list_flavors(at((2, 101)), request(query=q(name="tiny")), {}), Reply)
+    named = run(flavors.list_flavors(at((2, 102)), request(query=q(name="^m1\\.t")), {}))
+    assert ids_of(named) == ["1"]
+    bad = flavors.list_flavors(at((2, 102)), request(query=q(name="(")), {})
+    assert isinstance(bad, Reply) and bad.status == 400
