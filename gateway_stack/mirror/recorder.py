@@ -6,8 +6,9 @@
   endpoint that answers Envoy at once: the mirror is fire-and-forget). One worker sends the copies to the
   shadow gateway IN ARRIVAL ORDER, each with the Arktos token mapped from its project
   (``credentials.py``) and the primary's ids replaced by the shadow's (``idmap.IdMap``), writes the shadow's
-  reply, then waits for the primary's side of the same request to learn from the pair (a server create's
-  two ids, the two catalogs by name) before the next copy is rewritten.
+  reply, then learns from the pair once the primary's side of the same request is in (a server create's
+  two ids, the two catalogs by name); after a POST (creates, token requests) the next copy waits for that,
+  so that it can name what the POST created.
 
 Bounded: the copies wait in a queue of ``max_pending`` (a full one records the shadow side as not sent,
 with a note), pending primary sides are kept for ``pair_timeout`` and at most ``max_pending``, the id map
@@ -134,6 +135,7 @@ class Recorder:
         self._queue: asyncio.Queue[MirroredRequest] = asyncio.Queue(max_pending)
         self._primaries: OrderedDict[str, asyncio.Future[ExchangeSide]] = OrderedDict()
         self._worker: asyncio.Task[None] | None = None
+        self._learning: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None
         self.stats = {"primary": 0, "shadow": 0, "not_sent": 0}
 
@@ -297,14 +299,27 @@ class Recorder:
             ExchangeSide(copy.request_id, "shadow", now_rfc3339(), recorded, response, tuple(notes)).to_line()
         )
         self.stats["shadow"] += 1
-        await self._learn(copy.request_id, request, response)
+        learning = self._learn(copy.request_id, request, response)
+        if request.method == "POST":
+            # A create (or a token request) teaches ids the next copies may name: they wait for it.
+            await learning
+        else:
+            # Anything else must not hold the other copies back while the primary is slow to answer.
+            task = asyncio.create_task(learning)
+            self._learning.add(task)
+            task.add_done_callback(self._learning.discard)
 
     async def _learn(self, request_id: str, request: HttpRequest, shadow: HttpResponse | None) -> None:
         future = self._primary_future(request_id)
         try:
             primary = await asyncio.wait_for(asyncio.shield(future), self.pair_timeout)
-        except (TimeoutError, asyncio.CancelledError):
+        except TimeoutError:
             return
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # the recorder stops
+            return  # the pending primary side was evicted (bounded table)
         finally:
             self._primaries.pop(request_id, None)
         if primary.response is None or shadow is None:
@@ -330,6 +345,8 @@ class Recorder:
         self._worker = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
+        for task in list(self._learning):
+            task.cancel()
         if self._worker is not None:
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from aiohttp import web
 from envoy.config.core.v3 import base_pb2
 from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 
@@ -30,7 +32,7 @@ from gateway_stack.mirror.credentials import (
     token_reply_project,
 )
 from gateway_stack.mirror.idmap import IdMap, Kind
-from gateway_stack.mirror.observer import ExchangeAssembler
+from gateway_stack.mirror.observer import ExchangeAssembler, ObservedExchange
 from gateway_stack.mirror.recorder import MirroredRequest, Recorder, observed_to_side
 from gateway_stack.stack import envoy_binary
 from tests.shared_fixtures import DEVSTACK_FIXTURES
@@ -343,3 +345,77 @@ def test_catalog_sync_maps_ids_by_name_with_glance_paging_and_is_due_once_or_on_
     assert sync.due("p1", unmapped=True) and not sync.due("p1", unmapped=False)
     assert names_unmapped_catalog_ids(("no shadow id for the primary's image p-img-9",))
     assert not names_unmapped_catalog_ids(("no shadow id for the primary's server s-1",))
+
+
+# -- the recorder's worker against a shadow on loopback ----------------------------------------------------
+
+
+def _observed(request_id: str, method: str, path: str, status: int, body: Any) -> ObservedExchange:
+    return ObservedExchange(
+        request_id=request_id,
+        method=method,
+        path=path,
+        request_headers={"x-request-id": request_id},
+        status=status,
+        response_headers={"content-type": "application/json"},
+        response_body=bytearray(json.dumps(body).encode()),
+    )
+
+
+def test_a_create_is_learned_before_the_next_copy_and_a_slow_primary_read_holds_nothing_back(
+    tmp_path: Path,
+) -> None:
+    seen: list[tuple[str, str, str]] = []
+
+    async def shadow(request: web.Request) -> web.Response:
+        seen.append((request.method, request.path, request.headers.get("x-auth-token", "")))
+        if request.method == "POST":
+            return web.json_response({"server": {"id": "shadow-server"}}, status=202)
+        return web.json_response({"server": {"id": request.path.rsplit("/", 1)[-1]}})
+
+    async def scenario() -> list[dict[str, Any]]:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", shadow)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        capture = CaptureWriter(tmp_path)
+        recorder = Recorder(capture, f"http://127.0.0.1:{port}", {"demo": "arktos-demo"}, pair_timeout=30)
+        recorder.token_projects.learn("primary-token", Project("p-demo", "demo"))
+        await recorder.start()
+        try:
+            headers = {"x-auth-token": "primary-token", "content-type": "application/json"}
+            started = time.monotonic()
+            # A read whose primary side never arrives, then a create, then a show of the created server.
+            recorder.on_mirrored(
+                MirroredRequest("r1", "GET", "/compute/v2.1/servers/detail", "", headers, b"")
+            )
+            create = json.dumps({"server": {"name": "vm", "imageRef": "i", "flavorRef": "1"}}).encode()
+            recorder.on_mirrored(MirroredRequest("r2", "POST", "/compute/v2.1/servers", "", headers, create))
+            recorder.on_mirrored(
+                MirroredRequest("r3", "GET", "/compute/v2.1/servers/primary-server", "", headers, b"")
+            )
+            await asyncio.sleep(0.3)
+            assert [p for _, p, _ in seen] == ["/compute/v2.1/servers/detail", "/compute/v2.1/servers"]
+            recorder.on_primary(
+                _observed("r2", "POST", "/compute/v2.1/servers", 202, {"server": {"id": "primary-server"}})
+            )
+            while len(seen) < 3 and time.monotonic() - started < 20:
+                await asyncio.sleep(0.05)
+            assert len(seen) == 3
+            assert time.monotonic() - started < 10  # not the 30 s the first read's pairing may wait
+        finally:
+            await recorder.stop()
+            await runner.cleanup()
+            capture.close()
+        return [json.loads(line) for p in capture_files(tmp_path) for line in p.read_text().splitlines()]
+
+    lines = asyncio.run(scenario())
+    # The show reached the shadow's server, with the mapped Arktos token.
+    assert seen[2] == ("GET", "/compute/v2.1/servers/shadow-server", "arktos-demo")
+    shadow_lines = {line["id"]: line for line in lines if line["side"] == "shadow"}
+    assert shadow_lines["r3"]["request"]["path"] == "/compute/v2.1/servers/shadow-server"
+    assert "x-auth-token" not in shadow_lines["r3"]["request"]["headers"]
+    assert {line["id"] for line in lines if line["side"] == "primary"} == {"r2"}
