@@ -157,8 +157,7 @@ class Gateway:
             return self._finish(service, failure, request_id, request.method, is_legacy_v2(request.path))
         if isinstance(outcome, Forward):
             translate = self._remember_proof(outcome, request)
-            wrapped = self._wrap(service, translate, request, request_id)
-            return Forward(outcome.upstream, wrapped, outcome.body_on_success)
+            return Forward(outcome.upstream, self._wrap(service, translate, request, request_id))
         return self._finish(service, outcome, request_id, request.method, is_legacy_v2(request.path))
 
     def _handle(self, service: Service, request: ClientRequest, request_id: str) -> Outcome:

@@ -97,10 +97,6 @@ class Forward:
 
     upstream: ArktosRequest
     translate: ReplyTranslator
-    # False when ``translate`` reads only the status of a 2xx reply (a list answered from the watch cache
-    # after Arktos authorized it): the gRPC layer then has Envoy send Arktos's body only when the status is
-    # not 2xx (the error is translated from it), and translates a 2xx with an empty body.
-    body_on_success: bool = True
 
 
 Outcome = Reply | Forward

@@ -5,11 +5,7 @@ per request this layer asks (``mode_override`` in its reply to the request heade
 Envoy honours it for the request side) for exactly what it needs:
 
 - a body for POST/PUT/PATCH requests that carry one (``request_body_mode: BUFFERED``);
-- for a ``Forward``: the Arktos reply's headers (``SEND``) and whole body (``BUFFERED``); for a Forward
-  whose translation of a 2xx reads only the status (``Forward.body_on_success`` False: a server list
-  answered from the watch cache), the headers only: the reply then goes out in the response-headers phase
-  (two messages each way instead of three), and a non-2xx status asks for the body there (Envoy honours a
-  mode override in either headers phase), to translate Arktos's error from it.
+- for a ``Forward``: the Arktos reply's headers (``SEND``) and whole body (``BUFFERED``).
 
 Translated replies are delivered by mutating the held response (``:status``, headers, body and a matching
 content-length in the response-body phase); see ``_reply_mutation``. Anything else the processor answers
@@ -60,8 +56,6 @@ _CONTINUE_AND_REPLACE = pb.CommonResponse.CONTINUE_AND_REPLACE
 # Mode overrides, built once.
 # Forward without reading the request body: the Arktos reply's headers and whole body.
 _MODE_RESPONSE = _Mode(response_header_mode=_Mode.SEND, response_body_mode=_Mode.BUFFERED)
-# Forward, the Arktos reply's headers only (``Forward.body_on_success`` False).
-_MODE_RESPONSE_HEADERS = _Mode(response_header_mode=_Mode.SEND, response_body_mode=_Mode.NONE)
 # Read the request body first; the response phases are requested too because a mode override is only
 # honoured in a headers reply (if the outcome is a local Reply, Envoy never reaches them).
 _MODE_BODY_AND_RESPONSE = _Mode(
@@ -221,7 +215,6 @@ class _Exchange:
     __slots__ = (
         "arktos_method",
         "arktos_path",
-        "body_skipped",
         "config",
         "done",
         "extend_timeout",
@@ -253,8 +246,6 @@ class _Exchange:
         self.upstream_status: int | None = None
         self.upstream_headers: dict[str, str] = {}
         self.forward: Forward | None = None
-        # True while Envoy was told not to send the Arktos reply's body (``_MODE_RESPONSE_HEADERS``).
-        self.body_skipped = False
         # The request, once its headers are known, while the body is being awaited.
         self.pending: tuple[str, Mapping[str, list[str]], dict[str, str]] | None = None
         # True once the stream needs no more messages (an ImmediateResponse or the final reply was sent).
@@ -305,11 +296,11 @@ class _Exchange:
         common = self.forward_mutation(
             outcome, headers, replace_body=has_body or outcome.upstream.body is not None
         )
-        self.body_skipped = not outcome.body_on_success
-        mode = _MODE_RESPONSE_HEADERS if self.body_skipped else _MODE_RESPONSE
         return self.paced(
             outcome,
-            pb.ProcessingResponse(request_headers=pb.HeadersResponse(response=common), mode_override=mode),
+            pb.ProcessingResponse(
+                request_headers=pb.HeadersResponse(response=common), mode_override=_MODE_RESPONSE
+            ),
         )
 
     def on_request_body(self, msg: pb.HttpBody) -> pb.ProcessingResponse:
@@ -364,21 +355,6 @@ class _Exchange:
         status = int(pseudo.get(":status", "0") or 0)
         self.upstream_status = status
         self.upstream_headers = headers
-        if not msg.end_of_stream and self.body_skipped:
-            self.body_skipped = False
-            if 200 <= status < 300 and LOCAL_REPLY_MARKER not in headers:
-                # Only the status counts (``Forward.body_on_success``): the reply replaces Arktos's body now.
-                return _then(
-                    self.translate(b""),
-                    lambda reply: pb.ProcessingResponse(
-                        response_headers=pb.HeadersResponse(response=_reply_mutation(reply, headers, False))
-                    ),
-                )
-            # An error (or Envoy's own reply) is translated from its body: ask for it after all.
-            return pb.ProcessingResponse(
-                response_headers=pb.HeadersResponse(response=pb.CommonResponse()),
-                mode_override=_MODE_RESPONSE,
-            )
         if not msg.end_of_stream:
             # The body comes next (BUFFERED); the reply is built then.
             return pb.ProcessingResponse(response_headers=pb.HeadersResponse(response=pb.CommonResponse()))
