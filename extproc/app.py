@@ -60,8 +60,9 @@ def note_configmap_write(catalog: CatalogStore, reply: ArktosReply) -> None:
     meta = body.get("metadata")
     meta = meta if isinstance(meta, dict) else {}
     data = body.get("data") or {}
-    name, tenant = meta.get("name"), meta.get("tenant")
-    if isinstance(name, str) and isinstance(tenant, str) and tenant and isinstance(data, dict):
+    # NOTE: objects of the system tenant may carry an empty tenant field (as the catalog watch reads them).
+    name, tenant = meta.get("name"), meta.get("tenant") or "system"
+    if isinstance(name, str) and isinstance(tenant, str) and isinstance(data, dict):
         version = str(meta.get("resourceVersion") or "")
         catalog.set_configmap(tenant, name, {str(k): str(v) for k, v in data.items()}, version)
 

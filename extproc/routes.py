@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from extproc import ids
 from extproc.compute import (
     actions,
+    flavor_manage,
     flavors,
     images,
     instance_actions,
@@ -113,6 +114,8 @@ PARAMS: Mapping[str, Param] = {
     "keystone_id": Param(ids.catalog_id, lambda s, raw: GENERIC_NOT_FOUND),
     # Metadata keys never reach Arktos: they index the JSON object in the pod's metadata annotation.
     "metadata_key": Param(ids.catalog_id, lambda s, raw: server_metadata.ITEM_NOT_FOUND),
+    # Extra spec keys never reach Arktos: they index the flavor's entry in the flavors ConfigMap.
+    "spec_key": Param(ids.catalog_id, lambda s, raw: GENERIC_NOT_FOUND),
     "network_id": Param(ids.neutron_id, _network_not_found),
     "subnet_id": Param(ids.neutron_id, lambda s, raw: f"Subnet {echo(raw)} could not be found."),
     "port_id": Param(ids.neutron_id, lambda s, raw: f"Port {echo(raw)} could not be found."),
@@ -187,6 +190,14 @@ COMPUTE_ROUTES: tuple[Route, ...] = (
     *v21("GET", "/flavors/detail", flavors.list_flavors_detail),
     *v21("GET", "/flavors/{flavor_id}", flavors.show_flavor),
     *v21("GET", "/flavors/{flavor_id}/os-extra_specs", flavors.show_extra_specs),
+    *v21("POST", "/flavors", flavor_manage.create_flavor),
+    *v21("DELETE", "/flavors/{flavor_id}", flavor_manage.delete_flavor),
+    *v21("GET", "/flavors/{flavor_id}/os-flavor-access", flavor_manage.list_flavor_access),
+    *v21("POST", "/flavors/{flavor_id}/action", flavor_manage.flavor_action),
+    *v21("POST", "/flavors/{flavor_id}/os-extra_specs", flavor_manage.create_extra_specs),
+    *v21("GET", "/flavors/{flavor_id}/os-extra_specs/{spec_key}", flavors.show_extra_spec),
+    *v21("PUT", "/flavors/{flavor_id}/os-extra_specs/{spec_key}", flavor_manage.update_extra_spec),
+    *v21("DELETE", "/flavors/{flavor_id}/os-extra_specs/{spec_key}", flavor_manage.delete_extra_spec),
     *v21("GET", "/images", images.list_images, MAX_PROXY_API_VERSION),
     *v21("GET", "/images/detail", images.list_images_detail, MAX_PROXY_API_VERSION),
     *v21("GET", "/images/{image_id}", images.show_image, MAX_PROXY_API_VERSION),

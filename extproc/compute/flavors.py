@@ -130,6 +130,20 @@ def show_extra_specs(ctx: RequestContext, req: ClientRequest, params: Mapping[st
     return read_flavors(ctx, req.auth_token, answer)
 
 
+def show_extra_spec(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
+    flavor_id, key = params["flavor_id"], params["spec_key"]
+
+    def answer(flavors: list[Flavor]) -> Reply:
+        for flavor in flavors:
+            if flavor.id == flavor_id:
+                if key in flavor.extra_specs:
+                    return json_reply(200, {key: flavor.extra_specs[key]})
+                return not_found(Service.COMPUTE, f"Flavor {flavor_id} has no extra specs with key {key}.")
+        return flavor_not_found(flavor_id)
+
+    return read_flavors(ctx, req.auth_token, answer)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Lists: filters, sort, pagination
 

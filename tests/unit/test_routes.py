@@ -221,7 +221,7 @@ def test_unknown_identity_and_image_paths_use_their_shapes() -> None:
         ("DELETE", "/compute/v2.1/demo/servers", "GET, POST"),
         ("POST", f"/compute/v2.1/servers/{SERVER}", "DELETE, GET, PUT"),
         ("POST", "/compute/v2.1/servers/detail", "GET"),
-        ("POST", "/compute/v2.1/flavors", "GET"),
+        ("PUT", "/compute/v2.1/flavors", "GET, POST"),
         ("PUT", "/identity/v3/auth/tokens", "DELETE, GET, HEAD, POST"),
         ("PUT", "/image/v2/images/abc", "DELETE, GET, PATCH"),
         ("GET", "/image/v2/images/abc/file", "PUT"),
