@@ -19,6 +19,7 @@ from jsonschema import Draft4Validator
 
 from extproc.catalog_entries import Flavor
 from extproc.catalog_reads import read_flavors
+from extproc.compute.query_schema import ALL_QUERIES_STRICT_FROM, STRING, QuerySchema, multi
 from extproc.context import RequestContext
 from extproc.errors import Service, bad_request, echo, not_found
 from extproc.messages import (
@@ -181,21 +182,18 @@ class _FlavorQuery:
     name: Pattern | None = None
 
 
-# Nova's index_query schema; from 2.75 any other query parameter is a 400 (index_query_v275), and 2.102 adds
-# the name filter (index_query_v2102).
-_QUERY_PARAMETERS = frozenset({"limit", "marker", "is_public", "minRam", "minDisk", "sort_key", "sort_dir"})
+# Nova's index_query schema (the values are checked below, in Nova's words): from 2.75 any other query
+# parameter is a 400 (index_query_v275), and 2.102 adds the name filter (index_query_v2102).
+_QUERY_PARAMETERS = ("limit", "marker", "is_public", "minRam", "minDisk", "sort_key", "sort_dir")
+_QUERY = QuerySchema({name: multi(STRING) for name in _QUERY_PARAMETERS})
+_QUERY_V2102 = QuerySchema({name: multi(STRING) for name in (*_QUERY_PARAMETERS, "name")})
 
 
 def _parse_query(ctx: RequestContext, req: ClientRequest) -> _FlavorQuery | Reply:
-    if ctx.compute_version >= (2, 75):
-        known = _QUERY_PARAMETERS | ({"name"} if ctx.compute_version >= (2, 102) else set())
-        unexpected = [name for name in req.query if name not in known]
-        if unexpected:
-            names = ", ".join(repr(name) for name in unexpected)
-            verb = "was" if len(unexpected) == 1 else "were"
-            return bad_request(
-                Service.COMPUTE, f"Additional properties are not allowed ({echo(names)} {verb} unexpected)"
-            )
+    schema = _QUERY_V2102 if ctx.compute_version >= ALL_QUERIES_STRICT_FROM else _QUERY
+    refused = schema.refusal(req, ctx.compute_version)
+    if refused is not None:
+        return refused
 
     def integer(name: str, label: str) -> int | Reply | None:
         raw = req.query_one(name)
