@@ -170,7 +170,6 @@ class IdMap:
         # Per kind: the primary's id -> name, and the shadow's name -> id (or _AMBIGUOUS).
         self._primary_names: dict[Kind, _Bounded] = {kind: _Bounded(max_entries) for kind in Kind}
         self._shadow_ids: dict[Kind, _Bounded] = {kind: _Bounded(max_entries) for kind in Kind}
-        self._primary_name_count: dict[Kind, _Bounded] = {kind: _Bounded(max_entries) for kind in Kind}
 
     # -- learning ---------------------------------------------------------------------------------------
 
