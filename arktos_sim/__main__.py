@@ -91,6 +91,16 @@ async def serve(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+
+    def reload_tokens() -> None:
+        # A simulator-only control (kube-apiserver reads --token-auth-file once): tests revoke a token by
+        # rewriting the file and sending SIGHUP. Every user of ``tokens`` sees the new rows at once.
+        try:
+            tokens.users = auth.TokenFile.load(args.tokens).users
+        except (OSError, ValueError) as exc:
+            print(f"arktos_sim: token file not reloaded: {exc}", file=sys.stderr, flush=True)
+
+    loop.add_signal_handler(signal.SIGHUP, reload_tokens)
     scheme = "http" if ssl_context is None else "https"
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"arktos_sim listening on {scheme}://{host}:{args.port}{ca_note}", flush=True)

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from . import auth, gojson, meta, paths, quantity, selectors, status, validation
+from . import access_review, auth, gojson, meta, paths, quantity, selectors, status, validation
 from . import patch as patching
 from .resources import (
     ACTIONS,
@@ -132,6 +132,11 @@ class Api:
 
     def _handle(self, req: ApiRequest) -> ApiResponse | WatchResponse:
         user = self.tokens.authenticate(req.authorization)
+        if req.path == access_review.PATH:
+            if req.method != "POST":
+                raise status.method_not_allowed()
+            access_review.check_caller(user)
+            return ApiResponse(201, access_review.review(user, decode_object(req.body, access_review.KIND)))
         rp = paths.parse(req.path)
         if rp is None:
             if user.anonymous:

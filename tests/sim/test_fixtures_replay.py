@@ -45,6 +45,9 @@ SESSIONS: dict[str, frozenset[int]] = {
     "action and events": frozenset({33, 56, 57}),
     # Arktos's Network custom resource (tenant-scoped: created, listed, read).
     "networks": frozenset({47, 48, 49}),
+    # SelfSubjectAccessReview with tenant1's administrator's token: its own tenant allowed (with RBAC's
+    # reason naming the user), another tenant denied, a bad token 401.
+    "access reviews": frozenset({44, 45, 46}),
 }
 # Sessions replayed with the simulator's clock stopped (in the recording, within one second).
 STOPPED_CLOCK: dict[str, float] = {"action names": 1796014912.25, "action and events": 1796012755.5}
@@ -69,6 +72,7 @@ REPLAYED = frozenset().union(*SESSIONS.values())
 TOKENS = """admin-token,admin,admin-uid,"system:masters"
 t1-token,admin,t1-uid,,,tenant1
 t1-recorder-token,demo-admin,t1-rec-uid,,,tenant1
+t1-admin-token,tenant1-admin,t1-admin-uid,,,tenant1
 """
 IMAGE = "download.cirros-cloud.net/0.5.2/cirros-0.5.2-x86_64-disk.img"
 VOLATILE = [
@@ -119,6 +123,16 @@ def replicaset(name: str, pull_policy: bool) -> dict[str, Any]:
             "selector": {"matchLabels": {"reservation": "r-probe"}},
             "template": {"metadata": {"labels": {"reservation": "r-probe"}}, "spec": {"virtualMachine": vm}},
         },
+    }
+
+
+def access_review(tenant: str) -> dict[str, Any]:
+    """Fixtures 44-46's request: may I get pods in ``tenant``'s namespace default?"""
+    attributes = {"namespace": "default", "resource": "pods", "tenant": tenant, "verb": "get"}
+    return {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SelfSubjectAccessReview",
+        "spec": {"resourceAttributes": attributes},
     }
 
 
@@ -276,6 +290,9 @@ REQUESTS: dict[str, tuple[str | None, Any, str]] = {
         "application/json",
     ),
     "50": ("t1-token", affinity_probe_pod("q4"), "application/json"),
+    "44": ("t1-admin-token", access_review("tenant1"), "application/json"),
+    "45": ("t1-admin-token", access_review("tenant2"), "application/json"),
+    "46": ("wrong-token", access_review("tenant1"), "application/json"),
     "54": ("t1-token", REBOOT, "application/json"),
     "55": ("t1-token", REBOOT, "application/json"),
 }
