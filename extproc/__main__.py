@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import contextlib
 import importlib
+import math
 import os
 import signal
 import sys
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from extproc import logs
+from extproc.access_cache import DEFAULT_CAPACITY, DEFAULT_TTL_SECONDS
 from extproc.config import GatewayConfig
 
 if TYPE_CHECKING:
@@ -87,10 +89,27 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="largest max_count of one server create (400 above)",
     )
     ap.add_argument("--region", default=_env("GATEWAY_REGION", d.region))
+    ap.add_argument(
+        "--auth-cache-ttl",
+        type=float,
+        default=float(_env("GATEWAY_AUTH_CACHE_TTL", str(DEFAULT_TTL_SECONDS)) or 0),
+        help="seconds a read Arktos allowed a token may be answered again from the watch caches without "
+        "asking Arktos; also the longest a revoked token or removed role still reads (0: every read reaches "
+        f"Arktos; env GATEWAY_AUTH_CACHE_TTL; default {DEFAULT_TTL_SECONDS:g})",
+    )
+    ap.add_argument(
+        "--auth-cache-size",
+        type=int,
+        default=int(_env("GATEWAY_AUTH_CACHE_SIZE", str(DEFAULT_CAPACITY)) or 0),
+        help=f"most read decisions remembered (env GATEWAY_AUTH_CACHE_SIZE; default {DEFAULT_CAPACITY})",
+    )
     ap.add_argument("--log-level", default=_env("LOG_LEVEL", "info"), help="debug, info, warning, error")
     # For plumbing tests: a stand-in for extproc.app.Gateway, called with (config, store).
     ap.add_argument("--gateway-factory", default="extproc.app:Gateway", help=argparse.SUPPRESS)
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    if not math.isfinite(args.auth_cache_ttl) or args.auth_cache_ttl < 0 or args.auth_cache_size < 0:
+        ap.error("--auth-cache-ttl and --auth-cache-size take finite numbers >= 0")
+    return args
 
 
 def _token(args: argparse.Namespace) -> str | None:
@@ -130,6 +149,7 @@ async def _keep_ready_file(path: Path, cluster: ClusterCache | None) -> None:
 
 async def serve(args: argparse.Namespace) -> int:
     # Imported here so `--help` works even when the translators are broken.
+    from extproc.access_cache import AccessDecisions
     from extproc.app import Gateway
     from extproc.arktos_client import ArktosClient
     from extproc.batch_reconciler import BatchReconciler
@@ -176,6 +196,7 @@ async def serve(args: argparse.Namespace) -> int:
             server_groups=server_groups,
             networks=networks,
             arktos=arktos,
+            decisions=AccessDecisions(args.auth_cache_ttl, args.auth_cache_size),
         )
         if factory is Gateway
         else factory(config, store)

@@ -8,6 +8,10 @@ also ``x-compute-request-id`` and the microversion headers.
 No exception may leave ``handle`` or a wrapped translate: a bug becomes a 500 in the service's error shape
 (Nova's ``computeFault``), logged with its traceback, never a traceback on the wire.
 
+A read the processor's caches can answer (``Forward.from_cache``) is answered from them at once, without
+Arktos, while Arktos's own decision to let this token make this very read is fresh (``extproc.access_cache``:
+learned from the 2xx Arktos gave the same read, forwarded, at most ``--auth-cache-ttl`` seconds ago).
+
 Every Arktos reply also feeds two memories before it is translated: which tenants Arktos let the token
 into (``TenantProofs``), and, for a 2xx pod write (create, patch, delete of ``.../pods[/<name>]``), the
 version Arktos gave the pod (``ClusterView.note_written``), so that server lists answered from the watch
@@ -20,11 +24,12 @@ from __future__ import annotations
 import inspect
 import logging
 import re
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 
 import orjson
 
-from extproc import headers
+from extproc import access_review, headers
+from extproc.access_cache import SHORT_PATH, AccessDecisions, access_of
 from extproc.batch_reconciler import ArktosRequester
 from extproc.catalog import CatalogStore
 from extproc.cluster_cache import ClusterView
@@ -37,11 +42,12 @@ from extproc.messages import ArktosReply, ClientRequest, Forward, Outcome, Reply
 from extproc.network.store import NetworkStore
 from extproc.routes import GENERIC_NOT_FOUND, Match, is_legacy_v2, resolve, service_of
 from extproc.server_group_store import ServerGroupStore
-from extproc.tenant_proofs import TenantProofs
+from extproc.tenant_proofs import TenantProofs, tenant_of_path
 
 log = logging.getLogger(__name__)
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+READ_METHODS = frozenset({"GET", "HEAD"})
 # A pod collection or a pod (not a subresource such as ``/action``: that writes an Action, not the pod).
 _POD_PATH = re.compile(r"^/api/v1/(?:tenants/([^/?]+)/)?namespaces/[^/?]+/pods(?:/[^/?]+)?(?:\?|$)")
 # A ConfigMap collection or ConfigMap (the catalog's image writes, see extproc.image.records).
@@ -79,6 +85,21 @@ def note_pod_write(cluster: ClusterView, path_tenant: str | None, reply: ArktosR
     # NOTE: the short path's tenant is in the reply only; "system" is how the cache files a pod without one.
     tenant = str(meta.get("tenant") or path_tenant or "system")
     cluster.note_written(tenant, str(version) if version else None)
+
+
+def answered_tenant(reply: ArktosReply) -> str | None:
+    """The tenant of the object Arktos answered a short-path GET with (the caller's own tenant)."""
+    try:
+        body = orjson.loads(reply.body) if reply.body else None
+    except orjson.JSONDecodeError:
+        return None
+    meta = body.get("metadata") if isinstance(body, dict) else None
+    tenant = meta.get("tenant") if isinstance(meta, dict) else None
+    return tenant if isinstance(tenant, str) and tenant else None
+
+
+# The tenant segment of an all-tenants path: no review names it.
+ALL_TENANTS_SEGMENT = "all"
 
 
 # Nova's wsgi._SUPPORTED_CONTENT_TYPES; no type and text/plain count as none (webob Request.get_content_type).
@@ -127,6 +148,7 @@ class Gateway:
         server_groups: ServerGroupStore | None = None,
         networks: NetworkStore | None = None,
         arktos: ArktosRequester | None = None,
+        decisions: AccessDecisions | None = None,
     ) -> None:
         self.config = config
         self.catalog = catalog
@@ -143,12 +165,21 @@ class Gateway:
         self.networks = networks
         # The processor's own Arktos calls (server lists whose cache is behind Arktos read the list).
         self.arktos = arktos
+        # Arktos's recent read decisions per token (ttl 0 unless given: every read reaches Arktos).
+        self.decisions = decisions if decisions is not None else AccessDecisions(ttl=0)
 
     def handle(self, request: ClientRequest, request_id: str) -> Outcome:
         service = Service.COMPUTE
         try:
             service = service_of(request.path)
             outcome = self._handle(service, request, request_id)
+            # Only a client's read: a write's own reads (refusals confirmed against Arktos) stay as they are.
+            if (
+                isinstance(outcome, Forward)
+                and outcome.from_cache is not None
+                and request.method in READ_METHODS
+            ):
+                outcome = self._read_from_cache(outcome, outcome.from_cache, request)
         except Exception:
             log.exception(
                 "request failed in the processor",
@@ -224,6 +255,42 @@ class Gateway:
                 return as_get
         return match
 
+    def _read_from_cache(
+        self, outcome: Forward, from_cache: Callable[[str], Reply | None], request: ClientRequest
+    ) -> Outcome:
+        """The caches' reply to a read Arktos has just let this token make (module docstring); else, for
+        a ``review`` read the caches can answer, the question put to Arktos as a SelfSubjectAccessReview
+        (``extproc.access_review``); else the read as it is."""
+        upstream = outcome.upstream
+        token = upstream.bearer_token or request.auth_token
+        decisions = self.decisions
+        tenant = decisions.allowed_tenant(token, upstream.method, upstream.path)
+        if tenant is not None:
+            cached = from_cache(tenant)
+            return outcome if cached is None else cached
+        if not outcome.review or not decisions.enabled or not token:
+            return outcome
+        access = access_of(upstream.method, upstream.path)
+        if access is None or access.tenant in (SHORT_PATH, ALL_TENANTS_SEGMENT):
+            return outcome
+        # Built now, sent only if Arktos allows the read.
+        prepared = from_cache(access.tenant)
+        if prepared is None:
+            return outcome
+        read_translate = outcome.translate
+        reviewer = token
+
+        def translate(reply: ArktosReply) -> Reply | Awaitable[Reply]:
+            allowed = access_review.review_allowed(reply)
+            if allowed is None:  # a bad token's 401...: the read's own answer to it
+                return read_translate(reply)
+            if not allowed:
+                return read_translate(access_review.FORBIDDEN)
+            decisions.record_access(reviewer, access, access.tenant)
+            return prepared
+
+        return Forward(access_review.review_request(access), translate)
+
     def _remember_proof(self, outcome: Forward, request: ClientRequest) -> ReplyTranslator:
         """Record in ``proofs`` every 2xx Arktos gives a token on a tenant path (see tenant_proofs), and in
         the cluster cache the version of every pod written (see the module docstring)."""
@@ -246,6 +313,19 @@ class Gateway:
                 return translate(reply)
 
             return remembering_configmap
+
+        decisions = self.decisions
+        if upstream.method == "GET" and decisions.enabled:
+            short_path = tenant_of_path(path) is None
+
+            def remembering_read(reply: ArktosReply) -> Reply | Awaitable[Reply]:
+                proofs.record(token, path, reply.status)
+                if 200 <= reply.status < 300:
+                    tenant = answered_tenant(reply) if short_path else None
+                    decisions.record(token, "GET", path, reply.status, tenant)
+                return translate(reply)
+
+            return remembering_read
 
         if pod_write is None:
 

@@ -167,6 +167,9 @@ class CatalogStore:
         # one tuple so that a reader never files a view of old flavors under new ones.
         self._visible: tuple[Mapping[str, _FlavorSet], dict[str | None, _FlavorSet]] = ({}, {})
         self._images: Mapping[str, _ImageSet] = {}
+        # True from a complete list of the ConfigMaps until the watch breaks: only then may a read be
+        # answered from the store instead of Arktos's ConfigMap (extproc.catalog_reads).
+        self.synced = False
 
     def set_configmap(
         self, tenant: str, name: str, data: Mapping[str, str] | None, resource_version: str | None = None
@@ -203,6 +206,11 @@ class CatalogStore:
         with self._lock:
             self._flavors = flavors
             self._images = images
+            self.synced = True
+
+    def note_watch_broken(self) -> None:
+        """The ConfigMap watch broke: changes may be missed until the next complete list."""
+        self.synced = False
 
     def _flavor_set(self, tenant: str | None) -> _FlavorSet:
         flavors = self._flavors

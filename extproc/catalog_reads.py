@@ -7,6 +7,11 @@ the processor's watch of the system tenant's ConfigMap: ``catalog.visible_flavor
 Nova's ``/flavors`` and ``/images`` and Glance's ``/v2/images`` all answer from the same ConfigMaps
 (``openstack-flavors``, ``openstack-images``), fetched through Arktos so that Arktos authorizes every read.
 A missing ConfigMap (404) means the built-in defaults; any other failure becomes the service's error.
+While Arktos's decision to let the token make that very GET is fresh (``extproc.access_cache``), the read is
+answered from the watch-fed ``CatalogStore`` instead (same ConfigMap data, parsed the same way), if the
+catalog watch is synced; without a decision, a tenant path's read asks Arktos with a SelfSubjectAccessReview
+of the same GET (``extproc.access_review``: a tenant without the ConfigMap answers every GET 404, which
+proves nothing).
 Images are overlaid with the snapshots still in flight (``snapshots.with_live_state``), so Nova's proxy and
 Glance show the same images in the same states.
 """
@@ -46,7 +51,10 @@ def read_flavors(ctx: RequestContext, token: str | None, answer: Callable[[list[
             return answer(visible_flavors(cluster, tenant, ()))
         return answer(visible_flavors(ctx.catalog.cluster_flavors(), tenant, own))
 
-    return Forward(upstream, translate)
+    def from_cache(tenant: str) -> Reply | None:
+        return answer(ctx.catalog.flavors(tenant)) if ctx.catalog.synced else None
+
+    return Forward(upstream, translate, from_cache, review=True)
 
 
 def read_images(
@@ -79,7 +87,12 @@ def read_images(
         readable = configmap_tenant(reply) or path_tenant
         return answer(snapshots.with_live_state(images, readable, ctx.cluster))
 
-    return Forward(upstream, translate)
+    def from_cache(tenant: str) -> Reply | None:
+        if not ctx.catalog.synced:
+            return None
+        return answer(snapshots.with_live_state(ctx.catalog.images(tenant), tenant, ctx.cluster))
+
+    return Forward(upstream, translate, from_cache, review=True)
 
 
 def _learn_short_path_tenant(ctx: RequestContext, token: str | None, reply: ArktosReply) -> None:

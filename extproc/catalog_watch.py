@@ -50,6 +50,8 @@ class StoreLike:
 
     def replace_all(self, entries: Iterable[Entry]) -> None: ...
 
+    def note_watch_broken(self) -> None: ...
+
 
 def _wanted(obj: dict[str, Any]) -> Entry | None:
     meta = obj.get("metadata") or {}
@@ -89,6 +91,8 @@ class CatalogWatch(Reflector):
             backoff_initial=backoff_initial,
             backoff_max=backoff_max,
             request_timeout=request_timeout,
+            # Until the next list the store may miss changes: reads stop being answered from it.
+            on_broken=getattr(store, "note_watch_broken", None),
         )
 
     def _listed(self, items: list[dict[str, Any]]) -> None:

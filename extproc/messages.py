@@ -97,6 +97,13 @@ class Forward:
 
     upstream: ArktosRequest
     translate: ReplyTranslator
+    # For a read the processor's caches can answer: the reply built from them, given the tenant Arktos
+    # recently let this token make this very read in (``extproc.access_cache``); None when the caches
+    # cannot answer right now (the read then goes to Arktos). Called only by ``Gateway.handle``.
+    from_cache: Callable[[str], Reply | None] | None = None
+    # With ``from_cache``: when no decision is known, Arktos may be asked with a SelfSubjectAccessReview
+    # of ``upstream`` instead (``extproc.access_review``), for reads whose reply rarely proves anything.
+    review: bool = False
 
 
 Outcome = Reply | Forward

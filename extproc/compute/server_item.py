@@ -71,7 +71,19 @@ def show_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, st
                 return json_reply(200, {"server": view.show(batch_named(ctx, first))})
         return found(reply)
 
-    return Forward(upstream, translate)
+    def from_cache(tenant: str) -> Reply | None:
+        # Arktos has just let this token GET this very pod in ``tenant`` (extproc.access_cache): the
+        # watch cache answers when it shows every write this processor made there (read-your-writes) and
+        # holds the VM pod; anything else (a batch member not named yet, a pod gone) asks Arktos.
+        cluster = ctx.cluster
+        if cluster is None or not cluster.synced or not cluster.caught_up(tenant):
+            return None
+        pod = cluster.pod(tenant, ctx.config.namespace, sid)
+        if pod is None or not is_server(pod):
+            return None
+        return json_reply(200, {"server": view.show(batch_named(ctx, pod))})
+
+    return Forward(upstream, translate, from_cache)
 
 
 class Unknown:
