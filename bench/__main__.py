@@ -96,6 +96,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument(
         "--workdir", type=Path, default=None, help="stack workdir (default: a temporary directory)"
     )
+    ap.add_argument(
+        "--auth-cache-ttl",
+        type=float,
+        default=None,
+        help="the processor's --auth-cache-ttl (issue 13 lever 1; 0: every read reaches Arktos; default: "
+        "the processor's default)",
+    )
     args = ap.parse_args(argv)
     unknown = (args.only or set()) - set(GROUPS)
     if unknown:
@@ -126,7 +133,8 @@ def run(args: argparse.Namespace, workdir: Path, say: Callable[[str], None]) -> 
         return args.only is None or group in args.only
 
     load_at_start = os.getloadavg()
-    with BenchStack(workdir, processors=args.processors) as bs:
+    processor_args = [] if args.auth_cache_ttl is None else ["--auth-cache-ttl", str(args.auth_cache_ttl)]
+    with BenchStack(workdir, processors=args.processors, processor_args=processor_args) as bs:
         template = bs.create_template_server()
         small = min(args.sizes) if args.sizes else 20
         ids = bs.ensure_servers(small, keep={template})
@@ -158,6 +166,8 @@ def run(args: argparse.Namespace, workdir: Path, say: Callable[[str], None]) -> 
         if wanted("flavors"):
             do(sc.gateway_flavors(bs))
         if wanted("images"):
+            # Tenant demo with an image of its own: its images ConfigMap exists (its read proves a decision).
+            bs.create_image()
             do(sc.gateway_images(bs))
         if wanted("token"):
             do(sc.gateway_token(bs))
@@ -235,6 +245,7 @@ def run(args: argparse.Namespace, workdir: Path, say: Callable[[str], None]) -> 
             "warmup": args.warmup,
             "connections": args.connections,
             "sizes": args.sizes,
+            "auth_cache_ttl": args.auth_cache_ttl,
             "tool": "wrk"
             if (args.tool == "auto" and load.wrk_path())
             else ("python" if args.tool == "auto" else args.tool),

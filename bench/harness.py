@@ -44,9 +44,20 @@ class BenchStack:
     """``gateway_stack.Stack`` (simulator, processor, Envoy) plus a second Envoy rendered from the same
     template without the processor (``render_passthrough``), listening on its own loopback port."""
 
-    def __init__(self, workdir: Path, vm_boot_seconds: float = 0.1, processors: int = 1) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        vm_boot_seconds: float = 0.1,
+        processors: int = 1,
+        processor_args: list[str] | None = None,
+    ) -> None:
         self.workdir = workdir
-        self.stack = Stack(workdir=workdir, vm_boot_seconds=vm_boot_seconds, processors=processors)
+        self.stack = Stack(
+            workdir=workdir,
+            vm_boot_seconds=vm_boot_seconds,
+            processors=processors,
+            processor_args=processor_args,
+        )
         self.passthrough_port = free_port()
         self.passthrough_admin_port = free_port()
         self.passthrough: Child | None = None
@@ -169,6 +180,20 @@ class BenchStack:
         pod = self.arktos_get(f"{PODS_PATH}/{sid}")
         self.template_pod = pod
         return sid
+
+    def create_image(self) -> str:
+        """One Glance image of tenant demo, created through the gateway (the tenant's images ConfigMap then
+        exists, as in a deployment with its own images: Glance's list reads it)."""
+        body = {"name": "bench-image", "disk_format": "qcow2", "container_format": "bare"}
+        req = urllib.request.Request(
+            f"{self.gateway_url}/image/v2/images",
+            data=json.dumps(body).encode(),
+            headers={"X-Auth-Token": USER_TOKEN, "Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            image_id: str = json.load(resp)["id"]
+        return image_id
 
     def arktos_get(self, path: str) -> Any:
         req = urllib.request.Request(
