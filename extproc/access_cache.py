@@ -1,6 +1,6 @@
 """Arktos's own read decisions, remembered for a few seconds: what lets a read skip the Arktos round trip.
 
-Why: a GET the processor's watch caches can answer (a server, a server list, the flavors and images) still
+Why: a GET the processor's watch caches can answer (a server, the flavors and images) still
 costs an Arktos exchange per request only so that Arktos authorizes it. As kube-apiserver's webhook
 authorization cache and keystonemiddleware's token cache do, the processor remembers Arktos's yes for a short
 time (``ttl``, ``--auth-cache-ttl``) and, while it is fresh, answers the very same read from its caches at the

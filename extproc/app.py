@@ -8,9 +8,10 @@ also ``x-compute-request-id`` and the microversion headers.
 No exception may leave ``handle`` or a wrapped translate: a bug becomes a 500 in the service's error shape
 (Nova's ``computeFault``), logged with its traceback, never a traceback on the wire.
 
-A read the processor's caches can answer (``Forward.from_cache``) is answered from them at once, without
-Arktos, while Arktos's own decision to let this token make this very read is fresh (``extproc.access_cache``:
-learned from the 2xx Arktos gave the same read, forwarded, at most ``--auth-cache-ttl`` seconds ago).
+A read the processor's caches can answer (``Forward.from_cache``: a server, the flavors, the images) is
+answered from them at once, without Arktos, while Arktos's own decision to let this token make this very
+read is fresh (``extproc.access_cache``: learned from the 2xx Arktos gave the same read, forwarded, or from a
+SelfSubjectAccessReview, at most ``--auth-cache-ttl`` seconds ago).
 
 Every Arktos reply also feeds two memories before it is translated: which tenants Arktos let the token
 into (``TenantProofs``), and, for a 2xx pod write (create, patch, delete of ``.../pods[/<name>]``), the
