@@ -68,7 +68,7 @@ def create_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
     token = req.auth_token
     # The caller's catalog, the one its flavor and image lists read: the URL's tenant, else (short path) the
     # tenant Arktos resolves the token's short paths to, when Arktos has told (issue 17 item 2).
-    catalog_tenant = ctx.tenant or (ctx.proofs.own_tenant(token) if ctx.proofs is not None else None)
+    catalog_tenant = ctx.tenant or _own_tenant(ctx, token)
     chosen = _flavor_and_image(ctx, create, catalog_tenant)
     if catalog_tenant is None and _depends_on_tenant(ctx, create, chosen):
         return _learn_own_tenant(ctx, token)
@@ -208,6 +208,20 @@ def _depends_on_tenant(
     return any(
         _outcome_key(_flavor_and_image(ctx, create, tenant)) != expected for tenant in ctx.catalog.tenants()
     )
+
+
+def _own_tenant(ctx: RequestContext, token: str | None) -> str | None:
+    """The tenant of the token's short paths: as Arktos told it, else the one tenant Arktos has lately let the
+    token into (a project-scoped token issue proves it; a tenant user is let into its own tenant only)."""
+    if ctx.proofs is None:
+        return None
+    known = ctx.proofs.own_tenant(token)
+    if known is not None:
+        return known
+    proven = ctx.proofs.tenants(token)
+    # NOTE: an administrator scoped to another project would resolve in that project's catalog (one it may
+    # read); the pod still goes to the short path, where Arktos puts it.
+    return proven[0] if len(proven) == 1 else None
 
 
 def _learn_own_tenant(ctx: RequestContext, token: str | None) -> Forward:
