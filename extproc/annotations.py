@@ -23,6 +23,18 @@ ACCESS_IPV6 = PREFIX + "access-ipv6"
 # it); the reason given with the lock (microversion 2.73), absent without one.
 LOCKED_BY = PREFIX + "locked-by"
 LOCKED_REASON = PREFIX + "locked-reason"
+# What a create (or a later PUT/rebuild) records for the server view's later-microversion fields, each absent
+# until written: the description (2.19; JSON so that null and "" differ), the tags (2.26/2.52, a JSON list),
+# the hostname (2.90), the zone the create asked for (2.96's pinned_availability_zone), the scheduler hints
+# (2.100, JSON object of lists), and Nova's snapshots taken at boot: the flavor (2.47, JSON) and the image's
+# standard properties (2.98, JSON object).
+DESCRIPTION = PREFIX + "description"
+TAGS = PREFIX + "tags"
+HOSTNAME = PREFIX + "hostname"
+PINNED_AZ = PREFIX + "pinned-availability-zone"
+SCHEDULER_HINTS = PREFIX + "scheduler-hints"
+FLAVOR = PREFIX + "flavor"
+IMAGE_PROPERTIES = PREFIX + "image-properties"
 
 # Nova instance actions, one annotation per action on the VM pod: "<prefix><request id>" -> JSON object
 # (extproc.compute.instance_actions). Its own DNS prefix: the request id is the key's name part.

@@ -137,6 +137,12 @@ def internal_error(service: Service, request_id: str) -> Reply:
     )
 
 
+def served_version(request: ClientRequest) -> tuple[int, int]:
+    """The compute microversion a request is served at (the minimum when it names none or a bad one)."""
+    version = headers.negotiate_compute_version(request.headers)
+    return headers.MIN_COMPUTE_VERSION if isinstance(version, headers.VersionError) else version
+
+
 class Gateway:
     def __init__(
         self,
@@ -187,11 +193,20 @@ class Gateway:
                 extra={"request_id": request_id, "method": request.method, "path": request.path},
             )
             failure = internal_error(service, request_id)
-            return self._finish(service, failure, request_id, request.method, is_legacy_v2(request.path))
+            return self._finish(
+                service,
+                failure,
+                request_id,
+                request.method,
+                is_legacy_v2(request.path),
+                served_version(request),
+            )
         if isinstance(outcome, Forward):
             translate = self._remember_proof(outcome, request)
             return Forward(outcome.upstream, self._wrap(service, translate, request, request_id))
-        return self._finish(service, outcome, request_id, request.method, is_legacy_v2(request.path))
+        return self._finish(
+            service, outcome, request_id, request.method, is_legacy_v2(request.path), served_version(request)
+        )
 
     def _handle(self, service: Service, request: ClientRequest, request_id: str) -> Outcome:
         if len(request.body) > self.config.max_request_body_bytes:
@@ -350,6 +365,7 @@ class Gateway:
         self, service: Service, translate: ReplyTranslator, request: ClientRequest, request_id: str
     ) -> ReplyTranslator:
         legacy_v2 = is_legacy_v2(request.path)
+        version = served_version(request)
 
         def failed(reply: ArktosReply) -> Reply:
             log.exception(
@@ -371,7 +387,7 @@ class Gateway:
                     raise TypeError(f"translate returned {type(result).__name__}")
             except Exception:
                 result = failed(reply)
-            return self._finish(service, result, request_id, request.method, legacy_v2)
+            return self._finish(service, result, request_id, request.method, legacy_v2, version)
 
         def translated(reply: ArktosReply) -> Reply | Awaitable[Reply]:
             try:
@@ -382,22 +398,34 @@ class Gateway:
                     raise TypeError(f"translate returned {type(result).__name__}")
             except Exception:
                 result = failed(reply)
-            return self._finish(service, result, request_id, request.method, legacy_v2)
+            return self._finish(service, result, request_id, request.method, legacy_v2, version)
 
         return translated
 
     def _finish(
-        self, service: Service, reply: Reply, request_id: str, method: str = "GET", legacy_v2: bool = False
+        self,
+        service: Service,
+        reply: Reply,
+        request_id: str,
+        method: str = "GET",
+        legacy_v2: bool = False,
+        version: tuple[int, int] = headers.MIN_COMPUTE_VERSION,
     ) -> Reply:
         reply = as_keystone_401(service, reply, self.config.public_url)
-        return self._decorate(service, reply, request_id, method, legacy_v2)
+        return self._decorate(service, reply, request_id, method, legacy_v2, version)
 
     @staticmethod
     def _decorate(
-        service: Service, reply: Reply, request_id: str, method: str = "GET", legacy_v2: bool = False
+        service: Service,
+        reply: Reply,
+        request_id: str,
+        method: str = "GET",
+        legacy_v2: bool = False,
+        version: tuple[int, int] = headers.MIN_COMPUTE_VERSION,
     ) -> Reply:
         if service is Service.COMPUTE:
-            extra = headers.compute_headers(request_id, legacy_v2=legacy_v2)
+            # The microversion the reply was served at (Nova's headers name it, not the maximum).
+            extra = headers.compute_headers(request_id, version, legacy_v2=legacy_v2)
         else:
             extra = headers.request_id_headers(request_id)
         # Header names are case-insensitive: drop a handler's own spelling of a header set here.

@@ -9,13 +9,6 @@ independent until the ReplicaSet is gone. Once the controller has created every 
 2. deletes the ReplicaSet with ``propagationPolicy: Orphan``: Arktos keeps the pods and removes their
    ownerReferences (fixtures 29, 30). From then on each server is an ordinary VM pod.
 
-Several replicas run it at once, each on its own cache: index 1 waits for the create reply's mark (written
-on the pod in Arktos by the replica that answered; ``FIRST_MARK_WAIT_SECONDS`` after the batch is complete
-without one, none for a ReplicaSet that says no member is marked), so every
-replica computes the same indices, and each index is written on the resourceVersion it was computed from
-(a 409 is retried once the cache shows the newer pod, whose written index is then kept). The Orphan delete
-of a ReplicaSet already gone is a 404, as after a restart.
-
 Restart-safe because it keeps no state of its own: the work left is read from the watch cache (a
 ReplicaSet labelled with a reservation id still exists ⇒ its batch is not finished), and both steps are
 idempotent (an index already written is kept, a ReplicaSet already gone is a 404). A processor killed between
@@ -36,8 +29,7 @@ fails show as ERROR servers with a fault like any other server.
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 import structlog
@@ -81,21 +73,11 @@ def _owned(pod: Mapping[str, Any]) -> bool:
 
 
 class BatchReconciler:
-    def __init__(
-        self,
-        cluster: ClusterView,
-        arktos: ArktosRequester,
-        mark_wait: float = batch.FIRST_MARK_WAIT_SECONDS,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, cluster: ClusterView, arktos: ArktosRequester) -> None:
         self.cluster = cluster
         self.arktos = arktos
-        self.mark_wait = mark_wait
-        self.clock = clock
         self._dirty: set[batch.BatchKey] = set()
         self._wake = asyncio.Event()
-        # When this reconciler first saw each unfinished batch (the wait for the reply's mark).
-        self._first_seen: dict[batch.BatchKey, float] = {}
         cluster.subscribe(self._on_change)
 
     # -- what needs work ------------------------------------------------------------------------------
@@ -160,7 +142,6 @@ class BatchReconciler:
         rs = self._replicaset(key)
         members = self._members(key)
         if rs is None:
-            self._first_seen.pop(key, None)
             # Detached already; only a member orphaned without its name (a replacement the controller made
             # while the ReplicaSet was being deleted) is left to name.
             if any(batch.index_of(p) is None and not _owned(p) for p in members):
@@ -175,8 +156,6 @@ class BatchReconciler:
                 log.info("batch_failed_empty", batch=key, reason=failure)
                 await self._delete_replicaset(key, BACKGROUND_DELETE_OPTIONS)
             return
-        if not batch.marks_no_member(rs) and not self._first_settled(key, members):
-            return
         named = await self._name(members)
         # A member the controller added after the snapshot (a replacement) must be named before the
         # ReplicaSet goes; come back for it. (The cache may not show the names just written yet.)
@@ -185,19 +164,6 @@ class BatchReconciler:
             return
         await self._delete_replicaset(key, batch.ORPHAN_DELETE_OPTIONS)
         log.info("batch_detached", batch=key, servers=len(members))
-
-    def _first_settled(self, key: batch.BatchKey, members: list[Mapping[str, Any]]) -> bool:
-        """True once the batch's index 1 is known: the create reply's mark (written on the pod by whichever
-        replica answered), an index already written, or no mark after ``mark_wait`` (the reply gave the
-        reservation id, or its processor died): every replica then names by ``member_order`` alike."""
-        if any(batch.is_first_marked(p) or batch.index_of(p) is not None for p in members):
-            return True
-        now = self.clock()
-        remaining = self._first_seen.setdefault(key, now) + self.mark_wait - now
-        if remaining <= 0:
-            return True
-        asyncio.get_running_loop().call_later(remaining, self._mark, key)
-        return False
 
     async def _name(self, members: list[Mapping[str, Any]]) -> set[str]:
         """Write the index of every member that has none; the names of the pods written."""
@@ -211,12 +177,10 @@ class BatchReconciler:
             meta = _meta(pod)
             name = str(meta.get("name"))
             path = arktos_paths.pod(str(meta.get("tenant")), str(meta.get("namespace")), name)
-            # Conditional on the version named from: another replica's reconciler may have named it.
-            version = str(meta.get("resourceVersion") or "") or None
-            patch = batch.name_patch(batch.base_name(pod), indices[name], version)
+            patch = batch.name_patch(batch.base_name(pod), indices[name])
             async with limit:
                 status, body = await self.arktos.request("PATCH", path, patch, MERGE_PATCH_CONTENT_TYPE)
-            if status not in (200, 404):  # 404: deleted meanwhile, nothing to name; 409: retried on news
+            if status not in (200, 404):  # 404: deleted meanwhile, nothing to name
                 raise ReconcileError(f"PATCH {path}: {status} {body!r}")
 
         await asyncio.gather(*(write(p) for p in todo))

@@ -1,8 +1,9 @@
 """Request ids and compute microversions: what a request asks for and what every reply carries.
 
-The gateway implements Nova's API at microversion 2.1 only, so it advertises min = max = 2.1. Clients
-decide what to send and expect from the advertised maximum; advertising more than is implemented would
-make them send fields (``"networks": "auto"``) and expect shapes (embedded flavors) the gateway lacks.
+The gateway serves Nova's API from 2.1 up to current Nova's maximum (2.104, nova/api/openstack/
+api_version_request.py): what each microversion changes is gated beside the field it changes, in the views
+and schemas of each resource (``version >= (2, N)``, as Nova's ``api_version_request.is_supported``).
+Clients decide what to send and expect from the advertised maximum, so it is raised only with the gates.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from extproc.errors import echo
 
 COMPUTE_SERVICE_TYPE = "compute"
 MIN_COMPUTE_VERSION = (2, 1)
-MAX_COMPUTE_VERSION = (2, 1)
+MAX_COMPUTE_VERSION = (2, 104)
 
 REQUEST_ID = "x-openstack-request-id"
 COMPUTE_REQUEST_ID = "x-compute-request-id"
@@ -103,7 +104,7 @@ def request_id_headers(request_id: str) -> dict[str, str]:
 
 
 def compute_headers(
-    request_id: str, version: tuple[int, int] = MAX_COMPUTE_VERSION, *, legacy_v2: bool = False
+    request_id: str, version: tuple[int, int] = MIN_COMPUTE_VERSION, *, legacy_v2: bool = False
 ) -> dict[str, str]:
     """Headers on every compute reply (fixtures 09 and 10); the legacy v2 API has no microversion headers
     (Nova's LegacyV2CompatibleWrapper filters them and their Vary out)."""

@@ -8,11 +8,10 @@ arrives, and disappears after ``SUBMITTED_TTL`` if it never does. The same note 
 store: that a reboot was HARD (Arktos has one kind of reboot), marked ``REBOOT_TYPE`` on the Action.
 
 Batch creates: the journal remembers which member each create reply answered with (``note_first_member``)
-and the cache marks that pod with ``batch.FIRST_MEMBER`` in what it holds (kept across events and
-relists), so this processor's views and reconciler index it 1 at once. The reply also writes the same
-annotation on the pod in Arktos (``extproc.compute.batch_create``), which is what other replicas and a
-restarted processor go by. The memory is bounded (``FIRST_MEMBER_CAPACITY`` batches, oldest forgotten
-first): a mark only matters until the reconciler has written the batch's indices, moments after the create.
+and the cache marks that pod with ``batch.FIRST_MEMBER`` in what it holds (a cache-only annotation, kept
+across events and relists, never written to Arktos), so every view and the reconciler index it 1. The memory
+is bounded (``FIRST_MEMBER_CAPACITY`` batches, oldest forgotten first): a mark only matters until the
+reconciler has written the batch's indices, moments after the create.
 
 Only the asyncio loop touches it (the cache's), so no lock.
 """

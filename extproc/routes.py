@@ -35,6 +35,7 @@ from extproc.compute import (
     server_item,
     server_list,
     server_metadata,
+    server_tags,
     usage,
     versions,
 )
@@ -116,6 +117,8 @@ PARAMS: Mapping[str, Param] = {
     "metadata_key": Param(ids.catalog_id, lambda s, raw: server_metadata.ITEM_NOT_FOUND),
     # Extra spec keys never reach Arktos: they index the flavor's entry in the flavors ConfigMap.
     "spec_key": Param(ids.catalog_id, lambda s, raw: GENERIC_NOT_FOUND),
+    # Server tags never reach Arktos either: they are items of the JSON list in the pod's tags annotation.
+    "tag": Param(ids.catalog_id, lambda s, raw: GENERIC_NOT_FOUND),
     "network_id": Param(ids.neutron_id, _network_not_found),
     "subnet_id": Param(ids.neutron_id, lambda s, raw: f"Subnet {echo(raw)} could not be found."),
     "port_id": Param(ids.neutron_id, lambda s, raw: f"Port {echo(raw)} could not be found."),
@@ -186,6 +189,12 @@ COMPUTE_ROUTES: tuple[Route, ...] = (
     *v21("GET", "/servers/{server_id}/metadata/{metadata_key}", server_metadata.show_metadata_item),
     *v21("PUT", "/servers/{server_id}/metadata/{metadata_key}", server_metadata.update_metadata_item),
     *v21("DELETE", "/servers/{server_id}/metadata/{metadata_key}", server_metadata.delete_metadata_item),
+    *v21("GET", "/servers/{server_id}/tags", server_tags.list_tags),
+    *v21("PUT", "/servers/{server_id}/tags", server_tags.replace_tags),
+    *v21("DELETE", "/servers/{server_id}/tags", server_tags.delete_tags),
+    *v21("GET", "/servers/{server_id}/tags/{tag}", server_tags.check_tag),
+    *v21("PUT", "/servers/{server_id}/tags/{tag}", server_tags.add_tag),
+    *v21("DELETE", "/servers/{server_id}/tags/{tag}", server_tags.delete_tag),
     *v21("GET", "/flavors", flavors.list_flavors),
     *v21("GET", "/flavors/detail", flavors.list_flavors_detail),
     *v21("GET", "/flavors/{flavor_id}", flavors.show_flavor),

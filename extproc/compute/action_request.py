@@ -8,6 +8,8 @@ describes what each is for).
 
 from __future__ import annotations
 
+import base64
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +20,7 @@ from extproc import annotations as keys
 from extproc.catalog_entries import Image
 from extproc.compute import instance_actions, schemas, server_lock
 from extproc.compute.action_rules import Kind
-from extproc.compute.create_request import ref_id
+from extproc.compute.create_request import ref_id, trusted_certs_unsupported
 
 POWER_SPEC_PATH = "/spec/virtualMachine/powerSpec"
 IMAGE_PATH = "/spec/virtualMachine/image"
@@ -26,6 +28,14 @@ IMAGE_PATH = "/spec/virtualMachine/image"
 REBOOT_DELAY_SECONDS = 0
 
 Json = dict[str, Any]
+Version = tuple[int, int]
+
+
+class Absent:
+    """A rebuild field the body does not name (the server keeps what it has); None is an explicit null."""
+
+
+ABSENT = Absent()
 
 # -- schemas (nova/api/openstack/compute/schemas/servers.py) -----------------------------------------------
 
@@ -59,34 +69,32 @@ _CREATE_IMAGE: Json = {
     "additionalProperties": False,
 }
 
-_REBUILD: Json = {
-    "type": "object",
-    "properties": {
-        "rebuild": {
-            "type": "object",
-            "properties": {
-                "name": schemas.NAME,
-                "imageRef": {"type": "string", "minLength": 1, "maxLength": 2048},
-                "adminPass": {"type": "string"},
-                "metadata": schemas.METADATA,
-                "preserve_ephemeral": schemas.BOOLEAN,
-                "OS-DCF:diskConfig": {"type": "string", "enum": ["AUTO", "MANUAL"]},
-                "accessIPv4": {"type": "string", "format": "ipv4"},
-                "accessIPv6": {"type": "string", "format": "ipv6"},
-                "personality": {"type": "array"},
-            },
-            "required": ["imageRef"],
-            "additionalProperties": False,
-        }
-    },
-    "required": ["rebuild"],
-    "additionalProperties": False,
-}
+
+def _rebuild_schema(version: Version) -> Json:
+    """Nova's rebuild schema at ``version`` (fields per microversion: schemas.server_rebuild_properties)."""
+    return {
+        "type": "object",
+        "properties": {
+            "rebuild": {
+                "type": "object",
+                "properties": schemas.server_rebuild_properties(version),
+                "required": ["imageRef"],
+                "additionalProperties": False,
+            }
+        },
+        "required": ["rebuild"],
+        "additionalProperties": False,
+    }
+
+
+@functools.lru_cache(maxsize=128)
+def _rebuild_validator(version: Version) -> schemas.Draft4Validator:
+    return schemas.Draft4Validator(_rebuild_schema(version), format_checker=schemas.FORMATS)
+
 
 _VALIDATORS = {
     "reboot": schemas.Draft4Validator(_REBOOT, format_checker=schemas.FORMATS),
     "createImage": schemas.Draft4Validator(_CREATE_IMAGE, format_checker=schemas.FORMATS),
-    "rebuild": schemas.Draft4Validator(_REBUILD, format_checker=schemas.FORMATS),
 }
 # os-stop and os-start take any value (Nova ignores their bodies).
 ACTION_NAMES = ("reboot", "os-stop", "os-start", "createImage", "rebuild")
@@ -107,16 +115,23 @@ class ActionRequest:
     metadata: Mapping[str, str] | None = None
     # accessIPv4/accessIPv6 annotation -> canonical address (Nova's rebuild sets them)
     access_ips: Mapping[str, str] | None = None
+    # Later microversions' rebuild fields, ABSENT unless named: description (2.19), key_name (2.54,
+    # null: no key), user_data (2.57, null: none), hostname (2.90).
+    description: str | Absent | None = ABSENT
+    key_name: str | Absent | None = ABSENT
+    user_data: str | Absent | None = ABSENT
+    hostname: str | Absent = ABSENT
 
 
-def parse_action(body: Any) -> ActionRequest | str:
-    """The action a body asks for, or Nova's 400 message (nova/api/openstack/wsgi.py action_peek...)."""
+def parse_action(body: Any, version: Version = (2, 1)) -> ActionRequest | str:
+    """The action a body asks for at ``version``, or Nova's 400 message (nova/api/openstack/wsgi.py
+    action_peek...)."""
     if not isinstance(body, dict) or len(body) != 1:
         return "Malformed request body"
     name = next(iter(body))
     if name not in ACTION_NAMES:
         return f"There is no such action: {name}"
-    validator = _VALIDATORS.get(name)
+    validator = _rebuild_validator(version) if name == "rebuild" else _VALIDATORS.get(name)
     if validator is not None:
         problem = schemas.validate(validator, body)
         if problem is not None:
@@ -133,6 +148,10 @@ def parse_action(body: Any) -> ActionRequest | str:
         return ActionRequest(
             Kind.CREATE_IMAGE, image_name=args["name"], image_metadata=dict(args.get("metadata") or {})
         )
+    certs = args.get("trusted_image_certificates")
+    if certs:
+        # Null resets them (nothing to do: no server has any here).
+        return trusted_certs_unsupported(str(certs[0]))
     metadata = args.get("metadata")
     return ActionRequest(
         Kind.REBUILD,
@@ -144,6 +163,10 @@ def parse_action(body: Any) -> ActionRequest | str:
             for field, key in (("accessIPv4", keys.ACCESS_IPV4), ("accessIPv6", keys.ACCESS_IPV6))
             if args.get(field)
         },
+        description=args.get("description", ABSENT),
+        key_name=args.get("key_name", ABSENT),
+        user_data=args.get("user_data", ABSENT),
+        hostname=args.get("hostname", ABSENT),
     )
 
 
@@ -186,6 +209,16 @@ def record_ops(known_pod: Mapping[str, Any] | None, record: instance_actions.Act
     return [instance_actions.record_patch_op(record)]
 
 
+@dataclass(frozen=True, slots=True)
+class RebuildKey:
+    """The key a rebuild gives the VM (2.54): ``name`` None removes the server's key (Arktos still needs a
+    keyPairName: the deployment's default, with no public key)."""
+
+    name: str | None
+    public_key: str
+    key_pair_name: str
+
+
 def rebuild_patch(
     known_pod: Mapping[str, Any] | None,
     image: Image,
@@ -193,10 +226,27 @@ def rebuild_patch(
     metadata: Mapping[str, str] | None,
     record: instance_actions.ActionRecord | None = None,
     access_ips: Mapping[str, str] | None = None,
+    action: ActionRequest | None = None,
+    key: RebuildKey | None = None,
 ) -> list[Json]:
-    """ONE JSON patch: the VM's image, and the rebuild's name/metadata, on exactly the known VM pod (its uid
-    tested first, as every write of the gateway to a pod it knows; Arktos answers a failed test with 422)."""
+    """ONE JSON patch: the VM's image, and the rebuild's name/metadata (and later microversions' fields of
+    ``action``, the new ``key``), on exactly the known VM pod (its uid tested first, as every write of the
+    gateway to a pod it knows; Arktos answers a failed test with 422)."""
     changes: dict[str, str] = {keys.IMAGE_ID: image.id}
+    vm_changes: dict[str, str] = {}
+    if action is not None:
+        if not isinstance(action.description, Absent):
+            changes[keys.DESCRIPTION] = orjson.dumps(action.description).decode()
+        if not isinstance(action.hostname, Absent):
+            changes[keys.HOSTNAME] = action.hostname
+        if not isinstance(action.user_data, Absent):
+            # As create_request.build_pod: the client's base64 text, base64-encoded once more; "" is none.
+            text = action.user_data or ""
+            vm_changes["userData"] = base64.b64encode(text.encode("ascii")).decode("ascii")
+    if key is not None:
+        changes[keys.KEY_NAME] = key.name or ""
+        vm_changes["keyPairName"] = key.key_pair_name
+        vm_changes["publicKey"] = key.public_key
     if name is not None:
         changes[keys.DISPLAY_NAME] = name
     if metadata is not None:
@@ -217,6 +267,8 @@ def rebuild_patch(
         ops.append(server_lock.unlocked_test())
         ops.extend({"op": "add", "path": _annotation_path(k), "value": v} for k, v in changes.items())
     ops.append({"op": "replace", "path": IMAGE_PATH, "value": image.url})
+    # "add" replaces a member that exists and adds one that does not (userData, publicKey are optional).
+    ops.extend({"op": "add", "path": f"/spec/virtualMachine/{k}", "value": v} for k, v in vm_changes.items())
     return ops
 
 

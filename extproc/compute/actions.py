@@ -114,6 +114,7 @@ from extproc.compute.action_support import (
 from extproc.compute.image_actions import create_image, rebuild
 from extproc.compute.server_item import Unknown, delete_server, known_server
 from extproc.context import RequestContext
+from extproc.errors import Service, error_reply
 from extproc.messages import (
     JSON_PATCH_CONTENT_TYPE,
     ArktosReply,
@@ -140,8 +141,10 @@ def server_action(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
     if isinstance(body, dict) and len(body) == 1:
         name = next(iter(body))
         if name not in ACTION_NAMES and unsupported_actions.is_known(name):
+            if not unsupported_actions.served_at(name, ctx.compute_version):
+                return error_reply(Service.COMPUTE, 404, "The resource could not be found.")
             return _unsupported(ctx, req, sid, name, body[name])
-    action = parse_action(body)
+    action = parse_action(body, ctx.compute_version)
     if isinstance(action, str):
         return bad(action)
     known = cached_server(ctx, req.auth_token, sid)

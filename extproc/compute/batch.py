@@ -21,10 +21,9 @@ Display names, and why they never change once shown:
   creating pods: only for pods created within the same second by different slow-start batches of the
   controller (Arktos's, and the simulator's, which creates missing pods in batches of 1, 2, 4, ...).
 - One exception to ``member_order``: the member the create reply answered with is index 1 (Nova's reply
-  is the batch's first server, ``name-1``). The reply writes ``FIRST_MEMBER`` on that pod in Arktos before
-  it answers (so every replica's views and reconciler see it) and tells its own cache at once
-  (``note_first_member``); ``assign_indices`` gives a marked member index 1 when no written index holds
-  it. See ``first_member``.
+  is the batch's first server, ``name-1``). The reply tells the processor's cache (``note_first_member``),
+  which marks that pod with ``FIRST_MEMBER`` (a cache-only annotation, never written to Arktos);
+  ``assign_indices`` gives a marked member index 1 when no written index holds it. See ``first_member``.
 
 Members Arktos refused to create (``ReplicaFailure``: quota, admission) while others exist are shown as
 ERROR servers with a fault (Nova never loses a server silently): ``failed_members`` derives them from the
@@ -56,29 +55,16 @@ FIRST_SERVER_WAIT_SECONDS = 3.0
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-# The member the create reply answered with: written on that pod by the reply (the processor's
-# credential) so that every replica indexes it 1; the creating processor's cache marks it at once.
+# Cache-only mark of the member the create reply answered with (never written to Arktos).
 FIRST_MEMBER = keys.FIRST_MEMBER
-FIRST_MARK_PATCH: Json = {"metadata": {"annotations": {FIRST_MEMBER: "true"}}}
-# How long a reconciler waits for that mark once it sees the batch complete (the reply writes it as soon as
-# it sees the first member, which exists before the batch is complete); past that it names by
-# ``member_order``. Short: a real Arktos's controller replaces members whose VM failed while it waits.
-FIRST_MARK_WAIT_SECONDS = 2.0
-# On the ReplicaSet, ``FIRST_MEMBER`` = this: the reply gives the reservation id, no member is marked.
-NO_FIRST_MEMBER = "none"
 
 
-def marks_no_member(rs: Mapping[str, Any]) -> bool:
-    return _annotations(rs).get(FIRST_MEMBER) == NO_FIRST_MEMBER
-
-
-def build_replicaset(pod: Mapping[str, Any], reservation_id: str, count: int, marked: bool = True) -> Json:
+def build_replicaset(pod: Mapping[str, Any], reservation_id: str, count: int) -> Json:
     """The ReplicaSet creating ``count`` copies of ``pod`` (the VM pod of a single create).
 
     The template keeps the pod's labels and annotations (display name, flavor, image, ...) and adds the
     batch size; ``imagePullPolicy`` must be set in a template (Arktos defaults it on pods only, fixture 27),
-    and ``build_pod`` always sets it. ``marked`` False (the reply gives the reservation id): the ReplicaSet
-    says that no member will be marked first, so no reconciler waits for a mark.
+    and ``build_pod`` always sets it.
     """
     meta = pod.get("metadata") or {}
     labels = dict(meta.get("labels") or {})
@@ -92,10 +78,7 @@ def build_replicaset(pod: Mapping[str, Any], reservation_id: str, count: int, ma
         "metadata": {
             "name": reservation_id,
             "labels": {keys.RESERVATION_ID: reservation_id},
-            "annotations": {
-                keys.CREATED_BY: keys.CREATED_BY_GATEWAY,
-                **({} if marked else {FIRST_MEMBER: NO_FIRST_MEMBER}),
-            },
+            "annotations": {keys.CREATED_BY: keys.CREATED_BY_GATEWAY},
         },
         "spec": {
             "replicas": count,
@@ -295,9 +278,9 @@ def first_member(members: Iterable[Mapping[str, Any]]) -> str | None:
     ``name-1`` (creationTimestamp has one-second resolution, later pods of the same second sort by their
     random names), so the reply hands its choice to the cache (``ClusterView.note_first_member``), whose
     ``FIRST_MEMBER`` mark makes ``assign_indices`` give it index 1 in every view and in the reconciler.
-    The mark is also written on the pod in Arktos before the reply goes, so other replicas and a restarted
-    processor see it; only if that write fails is the batch named by ``member_order`` alone (the reply's
-    server may then be ``name-<k>``; its id, which clients use, is right either way).
+    Restart: the mark lives in the processor's memory only; a processor restarted before the reconciler
+    wrote the indices names the batch by ``member_order`` alone (the reply's server may then be ``name-<k>``;
+    its id, which clients use, is right either way).
     """
     indices = assign_indices(members)
     return min(indices, key=indices.__getitem__) if indices else None
@@ -352,14 +335,13 @@ def failure_reply(message: str) -> CreationFailure:
     return CreationFailure(*refusal_words(message))
 
 
-def name_patch(base: str, index: int, resource_version: str | None = None) -> Json:
-    """The merge patch the reconciler writes on a member: its Nova name and its index. With the member's
-    ``resource_version`` it is conditional (409 if the pod changed since): two replicas' reconcilers never
-    overwrite each other's index."""
-    meta: Json = {"annotations": {keys.DISPLAY_NAME: indexed_name(base, index), keys.BATCH_INDEX: str(index)}}
-    if resource_version:
-        meta["resourceVersion"] = resource_version
-    return {"metadata": meta}
+def name_patch(base: str, index: int) -> Json:
+    """The merge patch the reconciler writes on a member: its Nova name and its index."""
+    return {
+        "metadata": {
+            "annotations": {keys.DISPLAY_NAME: indexed_name(base, index), keys.BATCH_INDEX: str(index)}
+        }
+    }
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -12,11 +12,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
-import structlog
 
 from extproc import annotations as keys
 from extproc import arktos_paths
-from extproc.arktos_client import ArktosUnavailable
 from extproc.cluster_cache import ClusterView
 from extproc.compute import batch, idempotency
 from extproc.compute.create_request import RESERVATION_ID_RE, CreateRequest
@@ -27,7 +25,6 @@ from extproc.errors import Service, error_reply
 from extproc.messages import (
     JSON_CONTENT_TYPE,
     JSON_PATCH_CONTENT_TYPE,
-    MERGE_PATCH_CONTENT_TYPE,
     ArktosReply,
     ArktosRequest,
     Forward,
@@ -35,8 +32,6 @@ from extproc.messages import (
     Reply,
     json_reply,
 )
-
-log = structlog.get_logger("extproc.compute.batch_create")
 
 Json = dict[str, Any]
 
@@ -65,7 +60,7 @@ def create_batch(
     If the controller reports that it cannot create any pod (``ReplicaFailure``: quota, admission) before a
     member exists, the reply is that error; the reconciler deletes the empty ReplicaSet.
     """
-    replicaset = batch.build_replicaset(pod, reservation_id, count, marked=not create.return_reservation_id)
+    replicaset = batch.build_replicaset(pod, reservation_id, count)
     namespace = ctx.config.namespace
     cluster = ctx.cluster
 
@@ -92,11 +87,8 @@ def create_batch(
         if isinstance(outcome, batch.CreationFailure):
             return error_reply(Service.COMPUTE, outcome.status, outcome.message)
         if isinstance(outcome, str):
-            # The reply's server is the batch's first: every view and the reconciler index it 1. This
-            # processor knows at once; the others (replicas, or this one restarted) read the mark from
-            # Arktos, written before the client can ask any of them.
+            # The reply's server is the batch's first: every view and the reconciler index it 1.
             cluster.note_first_member(tenant, namespace, reservation_id, outcome)
-            await _mark_first_member(ctx, tenant, namespace, outcome)
             return created(outcome)
         return created(reservation_id)
 
@@ -107,24 +99,6 @@ def create_batch(
         content_type=JSON_CONTENT_TYPE,
     )
     return Forward(upstream, translate)
-
-
-async def _mark_first_member(ctx: RequestContext, tenant: str, namespace: str, pod_name: str) -> None:
-    """Write ``FIRST_MEMBER`` on the pod the reply answered with (the processor's credential). Without it
-    (no client, Arktos refused) the other replicas name the batch by ``member_order`` once the reconciler's
-    wait for the mark is over (``batch.FIRST_MARK_WAIT_SECONDS``); the reply's id is right either way."""
-    if ctx.arktos is None:
-        return
-    path = arktos_paths.pod(tenant, namespace, pod_name)
-    try:
-        status, body = await ctx.arktos.request(
-            "PATCH", path, batch.FIRST_MARK_PATCH, MERGE_PATCH_CONTENT_TYPE
-        )
-    except ArktosUnavailable as exc:
-        log.warning("first_member_mark_failed", path=path, error=repr(exc))
-        return
-    if status != 200:
-        log.warning("first_member_mark_failed", path=path, status=status, body=body)
 
 
 def batch_members(cluster: ClusterView, tenant: str, namespace: str, reservation_id: str) -> list[Json]:

@@ -19,6 +19,7 @@ import orjson
 
 from extproc import annotations as keys
 from extproc.compute import create_networking, schemas
+from extproc.compute.server_view import default_hostname
 from extproc.ids import vm_name_from_display_name
 from extproc.network import server_nics
 from extproc.network.objects import NETWORK_LABEL
@@ -57,6 +58,14 @@ class CreateRequest:
     access_ipv4: str | None
     access_ipv6: str | None
     networking: create_networking.RequestedNetworking
+    # What the view shows from later microversions (``server_view``), as Nova records them at create:
+    # the description (below 2.19 Nova stores the name as the description), the tags (2.52), the
+    # requested hostname (2.90), the requested zone (2.96's pinned zone) and the scheduler hints (2.100).
+    description: str | None = None
+    tags: tuple[str, ...] = ()
+    hostname: str | None = None
+    availability_zone: str | None = None
+    scheduler_hints: Mapping[str, list[str]] | None = None
 
 
 def _is_image_local(bdm: Mapping[str, Any]) -> bool:
@@ -76,12 +85,51 @@ BDM_UNSUPPORTED = (
 )
 
 
-def parse_create(body: Any) -> CreateRequest | str:
-    """The create request, or Nova's 400 message."""
-    problem = schemas.validate_create(body)
+# nova.exception.AmbiguousHostnameForMultipleInstances
+AMBIGUOUS_HOSTNAME = "Unable to allocate a single hostname to multiple instances"
+# A requested destination (2.74) is the scheduler's business in Arktos: no API places a VM on a node.
+REQUESTED_DESTINATION_UNSUPPORTED = (
+    "Requesting a host or hypervisor_hostname is not supported by this cloud: Arktos's scheduler places "
+    "every VM."
+)
+
+
+def trusted_certs_unsupported(cert_id: str) -> str:
+    """nova.exception.CertificateValidationFailed, with why no certificate can pass here."""
+    return (
+        f"Image signature certificate validation failed for certificate: {cert_id}. Arktos does not verify "
+        "image signatures, so no trusted certificate can be applied."
+    )
+
+
+def scheduler_hints_of(body: Mapping[str, Any]) -> dict[str, list[str]]:
+    """The create's scheduler hints as Nova's RequestSpec keeps them (and 2.100 shows them): every value
+    a list of strings."""
+    hints = body.get("os:scheduler_hints")
+    if hints is None:
+        hints = body.get("OS-SCH-HNT:scheduler_hints")
+    if not isinstance(hints, dict):
+        return {}
+    kept: dict[str, list[str]] = {}
+    for name, value in hints.items():
+        values = value if isinstance(value, list) else [value]
+        kept[str(name)] = [v if isinstance(v, str) else orjson.dumps(v).decode() for v in values]
+    return kept
+
+
+def parse_create(body: Any, version: tuple[int, int] = (2, 1)) -> CreateRequest | str:
+    """The create request at microversion ``version``, or Nova's 400 message."""
+    problem = schemas.validate_create(body, version)
     if problem is not None:
         return problem
     server: Mapping[str, Any] = body["server"]
+    if server.get("block_device_mapping"):
+        return BDM_UNSUPPORTED
+    if server.get("host") or server.get("hypervisor_hostname"):
+        return REQUESTED_DESTINATION_UNSUPPORTED
+    certs = server.get("trusted_image_certificates")
+    if certs:
+        return trusted_certs_unsupported(str(certs[0]))
 
     image_ref = server.get("imageRef") or ""
     bdms = server.get("block_device_mapping_v2") or []
@@ -107,6 +155,9 @@ def parse_create(body: Any) -> CreateRequest | str:
     if min_count > max_count:
         return "min_count must be <= max_count"
 
+    hostname = server.get("hostname")
+    if hostname and max_count > 1:
+        return AMBIGUOUS_HOSTNAME
     zone = server.get("availability_zone")
     if zone not in (None, "", "nova"):
         return f"The requested availability zone is not available: {zone}"
@@ -127,6 +178,13 @@ def parse_create(body: Any) -> CreateRequest | str:
         access_ipv4=schemas.canonical_ip(server["accessIPv4"]) if server.get("accessIPv4") else None,
         access_ipv6=schemas.canonical_ip(server["accessIPv6"]) if server.get("accessIPv6") else None,
         networking=networking,
+        # NOTE: Nova's create sets description = name below 2.19 (servers.py create), None when 2.19+
+        # gives none; ``server_view`` shows it from 2.19.
+        description=server.get("description") if version >= (2, 19) else server["name"],
+        tags=tuple(server.get("tags") or ()),
+        hostname=hostname or None,
+        availability_zone=zone or None,
+        scheduler_hints=scheduler_hints_of(body),
     )
 
 
@@ -151,6 +209,10 @@ class PodInputs:
     instance_action: Mapping[str, str] | None = None
     # The pod's network label and NICs (extproc.network.server_nics); none: Arktos's default network.
     nics: server_nics.NicPlan | None = None
+    # Nova's snapshots at boot, shown by later microversions: the flavor as 2.47 embeds it and the image's
+    # standard properties (2.98); see ``server_view.flavor_snapshot`` / ``image_properties_snapshot``.
+    flavor_snapshot: Mapping[str, Any] | None = None
+    image_properties: Mapping[str, str] | None = None
 
 
 def build_pod(create: CreateRequest, inputs: PodInputs) -> Json:
@@ -171,6 +233,22 @@ def build_pod(create: CreateRequest, inputs: PodInputs) -> Json:
         pod_annotations[keys.ACCESS_IPV4] = create.access_ipv4
     if create.access_ipv6:
         pod_annotations[keys.ACCESS_IPV6] = create.access_ipv6
+    pod_annotations[keys.DESCRIPTION] = orjson.dumps(create.description).decode()
+    if create.tags:
+        pod_annotations[keys.TAGS] = orjson.dumps(list(dict.fromkeys(create.tags))).decode()
+    if create.hostname:
+        pod_annotations[keys.HOSTNAME] = create.hostname
+    elif create.max_count == 1:
+        # Nova fixes the hostname at create; a batch member's follows its display name "name-<index>".
+        pod_annotations[keys.HOSTNAME] = default_hostname(create.name, inputs.server_id)
+    if create.availability_zone:
+        pod_annotations[keys.PINNED_AZ] = create.availability_zone
+    if create.scheduler_hints:
+        pod_annotations[keys.SCHEDULER_HINTS] = orjson.dumps(dict(create.scheduler_hints)).decode()
+    if inputs.flavor_snapshot is not None:
+        pod_annotations[keys.FLAVOR] = orjson.dumps(dict(inputs.flavor_snapshot)).decode()
+    if inputs.image_properties:
+        pod_annotations[keys.IMAGE_PROPERTIES] = orjson.dumps(dict(inputs.image_properties)).decode()
     pod_annotations.update(inputs.instance_action or {})
     resources = {"cpu": str(inputs.vcpus), "memory": f"{inputs.ram_mib}Mi"}
     vm: Json = {

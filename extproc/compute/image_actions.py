@@ -11,8 +11,8 @@ import orjson
 from extproc import annotations as keys
 from extproc import arktos_paths
 from extproc.catalog_entries import Image
-from extproc.compute import instance_actions, server_lock
-from extproc.compute.action_request import ActionRequest, custom_action, rebuild_patch
+from extproc.compute import instance_actions, keypairs, server_lock
+from extproc.compute.action_request import ActionRequest, RebuildKey, custom_action, rebuild_patch
 from extproc.compute.action_rules import RESTORE, Kind, refusal
 from extproc.compute.action_support import (
     KnownServer,
@@ -72,6 +72,9 @@ def create_image(
             ctx.cluster.note_submitted(
                 tenant, ctx.config.namespace, sid, "snapshot", image_id, details=details
             )
+        if ctx.compute_version >= (2, 45):
+            # 2.45: the image id in the body, no Location.
+            return json_reply(202, {"image_id": image_id})
         # Nova below 2.45: 202, no body, the image's URL in Location.
         return Reply(status=202, headers={"location": location})
 
@@ -143,13 +146,12 @@ def _restore(
             ctx.cluster.note_submitted(
                 tenant, ctx.config.namespace, sid, "restore", restored, details=details
             )
-        # Nova's rebuild reply: the server (show without the extension attributes; no adminPass, as with
-        # instance passwords disabled). Arktos has just let the caller act on this pod, so the cache may
-        # describe it.
+        # Nova's rebuild reply: the server (``ServerView.rebuild``; no adminPass, as with instance
+        # passwords disabled). Arktos has just let the caller act on this pod, so the cache may describe it.
         cached = known or (cached_in(ctx, tenant, sid) if tenant is not None else None)
         server: Json
         if cached is not None:
-            server = view.show(cached.pod, pending_task="rebuilding", extended=False)
+            server = view.rebuild(cached.pod, pending_task="rebuilding")
         else:
             # NOTE: Arktos's reply to a restore is a Status, not the pod: without the cache the name and
             # the rest are unknown here, and left out rather than made up (clients show the server next).
@@ -175,10 +177,21 @@ def _rebuild_image(
             f"Image {action.image_ref} is the image server {sid} already runs: Arktos recreates a VM only "
             "when its image changes, so a rebuild from the same image would not reinstall it."
         )
+    key: RebuildKey | None = None
+    if action.key_name is None:
+        key = RebuildKey(None, "", ctx.config.default_keypair)
+    elif isinstance(action.key_name, str):
+        # 2.54: the VM gets that keypair's public key, found as a create finds it.
+        found = keypairs.public_key_for_create(ctx, token, action.key_name)
+        if not isinstance(found, str):
+            return found
+        key = RebuildKey(action.key_name, found, action.key_name)
     view = view_for(ctx)
     record = instance_actions.new_record(ctx, token, instance_actions.REBUILD)
     known_pod = known.pod if known is not None else None
-    patch = rebuild_patch(known_pod, image, action.name, action.metadata, record, action.access_ips)
+    patch = rebuild_patch(
+        known_pod, image, action.name, action.metadata, record, action.access_ips, action, key
+    )
 
     def translate(reply: ArktosReply) -> Reply:
         if reply.status == 200:
@@ -188,7 +201,7 @@ def _rebuild_image(
                 pod = None
             if isinstance(pod, dict):
                 # Arktos's reply is the pod with its new image: REBUILD until the node agent reports it.
-                return json_reply(202, {"server": view.show(pod, extended=False)})
+                return json_reply(202, {"server": view.rebuild(pod)})
         if reply.status == 422 and locked_now(ctx, sid):
             return server_lock.locked_reply(sid)
         if reply.status == 422 and known is not None:

@@ -83,10 +83,15 @@ def _message(error: ValidationError) -> str:
 class QuerySchema:
     """One API's query parameters (Nova's ``properties``), refused when unknown from ``strict_from``."""
 
-    def __init__(self, properties: Mapping[str, Json], strict_from: Version = STRICT_QUERY_FROM) -> None:
+    def __init__(
+        self,
+        properties: Mapping[str, Json],
+        strict_from: Version = STRICT_QUERY_FROM,
+        pattern_properties: Mapping[str, Json] | None = None,
+    ) -> None:
         self.strict_from = strict_from
-        self._lenient = _validator(properties, strict=False)
-        self._strict = _validator(properties, strict=True)
+        self._lenient = _validator(properties, pattern_properties, strict=False)
+        self._strict = _validator(properties, pattern_properties, strict=True)
 
     def refusal(self, req: ClientRequest, version: Version) -> Reply | None:
         """Nova's 400 when ``req``'s query is not valid at ``version``, else None."""
@@ -97,6 +102,10 @@ class QuerySchema:
         return None
 
 
-def _validator(properties: Mapping[str, Json], *, strict: bool) -> Draft4Validator:
+def _validator(
+    properties: Mapping[str, Json], pattern_properties: Mapping[str, Json] | None, *, strict: bool
+) -> Draft4Validator:
     schema: Json = {"type": "object", "properties": dict(properties), "additionalProperties": not strict}
+    if pattern_properties:
+        schema["patternProperties"] = dict(pattern_properties)
     return Draft4Validator(schema, format_checker=QUERY_FORMATS)

@@ -9,7 +9,7 @@ import orjson
 
 from extproc import client_json
 from extproc.compute.action_rules import task_lookup_for
-from extproc.compute.server_view import ServerView
+from extproc.compute.server_view import FlavorLike, ServerView
 from extproc.context import RequestContext
 from extproc.errors import Service, bad_request, from_arktos
 from extproc.messages import ArktosReply, ClientRequest, Reply
@@ -22,8 +22,13 @@ def view_for(ctx: RequestContext) -> ServerView:
         image = ctx.catalog.image_by_url(tenant, url)
         return image.id if image is not None else None
 
+    def flavor_lookup(tenant: str | None, flavor_id: str) -> FlavorLike | None:
+        return ctx.catalog.find_flavor(tenant, flavor_id)
+
     tasks = task_lookup_for(ctx.cluster, ctx.config.namespace)
-    return ServerView(ctx.config.public_url, ctx.tenant, image_lookup, tasks, ctx.compute_version)
+    return ServerView(
+        ctx.config.public_url, ctx.tenant, image_lookup, tasks, ctx.compute_version, flavor_lookup
+    )
 
 
 def instance_not_found(sid: str) -> str:

@@ -1,10 +1,9 @@
 """JSON Schemas for compute request bodies, validated with ``jsonschema`` the way Nova does it.
 
-A subset of Nova's 2.1 schemas (``nova/api/openstack/compute/schemas/servers.py`` and
-``nova/api/validation/parameter_types.py``), with two gateway choices:
-- unknown keys in ``server`` are accepted and ignored (Nova 2.1 accepts extension keys; failing a client for
-  a key the gateway has no use for helps nobody);
-- ``networks`` accepts both the 2.1 list and the later "auto"/"none" strings, which clients send freely.
+Nova's server schemas (``nova/api/openstack/compute/schemas/servers.py`` and
+``nova/api/validation/parameter_types.py``) per microversion: each schema is built for the request's
+microversion, a field beside the version that brought or removed it, and like Nova's refuses keys it does not
+list (which is how a field of a later microversion is a 400 below it).
 
 Errors read like Nova's (``nova/api/validation/validators.py``): "Invalid input for field/attribute
 <field>. Value: <value>. <reason>".
@@ -14,8 +13,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import ipaddress
 import re
+import unicodedata
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -26,6 +27,7 @@ from jsonschema.exceptions import ValidationError
 from extproc.errors import ECHO_LIMIT, echo
 
 FORMATS = FormatChecker(formats=())
+Version = tuple[int, int]
 
 # Nova's valid_name_regex: printable characters, no leading or trailing whitespace.
 _NAME_RE = re.compile(r"(?!\s)[^\x00-\x1f\x7f]*(?<!\s)\Z")
@@ -101,108 +103,249 @@ METADATA: dict[str, Any] = {
     "additionalProperties": False,
 }
 
-BLOCK_DEVICE_MAPPING_V2: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "uuid": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[a-zA-Z0-9._-]*$"},
-        "image_id": {"type": "string", "format": "uuid"},
-        "source_type": {"type": "string", "enum": ["volume", "image", "snapshot", "blank"]},
-        "destination_type": {"type": "string", "enum": ["local", "volume"]},
-        "boot_index": {"type": ["integer", "string", "null"], "pattern": "^-?[0-9]+$"},
-        "delete_on_termination": BOOLEAN,
-        "volume_size": {"type": ["integer", "string"], "pattern": "^[0-9]+$"},
-        "device_name": {"type": ["string", "null"], "maxLength": 255},
-        "guest_format": {"type": "string", "maxLength": 255},
-        "device_type": {"type": "string", "maxLength": 255},
-        "disk_bus": {"type": "string", "maxLength": 255},
-        "no_device": {},
-        "tag": {"type": "string", "maxLength": 60},
+# Nova's tag (nova/objects/tag.py MAX_TAG_LENGTH; instance.MAX_TAG_COUNT for a server's tags).
+MAX_TAG_LENGTH = 60
+MAX_TAG_COUNT = 50
+TAG: dict[str, Any] = {"type": "string", "pattern": "^[^,/]*$", "minLength": 1, "maxLength": MAX_TAG_LENGTH}
+DESCRIPTION: dict[str, Any] = {
+    "type": ["string", "null"],
+    "format": "description",
+    "minLength": 0,
+    "maxLength": 255,
+}
+# A host name (2.90) and, from 2.94, any FQDN (parameter_types.hostname / fqdn).
+HOSTNAME: dict[str, Any] = {
+    "type": "string",
+    "pattern": "^[a-zA-Z0-9]+[a-zA-Z0-9-]*[a-zA-Z0-9]+$",
+    "minLength": 2,
+    "maxLength": 63,
+}
+FQDN: dict[str, Any] = {"type": "string", "pattern": "^[a-zA-Z0-9-._]*$", "minLength": 1, "maxLength": 255}
+NAME_OR_NONE: dict[str, Any] = {
+    "oneOf": [{"type": "string", "minLength": 1, "maxLength": 255}, {"type": "null"}]
+}
+TRUSTED_CERTS: dict[str, Any] = {
+    "type": ["array", "null"],
+    "minItems": 1,
+    "maxItems": 50,
+    "uniqueItems": True,
+    "items": {"type": "string", "minLength": 1},
+}
+PERSONALITY: dict[str, Any] = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {"path": {"type": "string"}, "contents": {"type": "string", "format": "base64"}},
+        "additionalProperties": False,
     },
 }
+USER_DATA: dict[str, Any] = {"type": "string", "format": "base64", "maxLength": 65535}
 
-NETWORKS: dict[str, Any] = {
-    "oneOf": [
-        {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "fixed_ip": IP_ADDRESS,
-                    "port": {"oneOf": [{"type": "string", "format": "uuid"}, {"type": "null"}]},
-                    "uuid": {"type": "string"},
-                    "tag": {"type": "string", "maxLength": 60},
-                },
-            },
-        },
-        {"type": "string", "enum": ["auto", "none"]},
-    ]
+
+def _is_printable(char: str) -> bool:
+    """parameter_types._is_printable: no "other" (control, format...) and no space but Zs."""
+    category = unicodedata.category(char)
+    return not category.startswith("C") and (not category.startswith("Z") or category == "Zs")
+
+
+@FORMATS.checks("description")
+def _is_description(instance: object) -> bool:
+    # Nova's valid_description_regex ranges over U+0000-U+FFFE only: nothing above the BMP matches.
+    return not isinstance(instance, str) or all(ord(c) < 0xFFFF and _is_printable(c) for c in instance)
+
+
+_LEGACY_BLOCK_DEVICE_MAPPING: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "virtual_name": {"type": "string", "maxLength": 255},
+        "volume_id": {"type": "string", "format": "uuid"},
+        "snapshot_id": {"type": "string", "maxLength": 255},
+        "volume_size": {"type": ["integer", "string"], "pattern": "^[0-9]+$"},
+        "device_name": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[a-zA-Z0-9._/-]*$"},
+        "delete_on_termination": BOOLEAN,
+        "no_device": {},
+        "connection_info": {"type": "string", "maxLength": 16777215},
+    },
+    "additionalProperties": False,
 }
+
+
+def _block_device_mapping_v2(version: Version) -> dict[str, Any]:
+    properties = dict(_LEGACY_BLOCK_DEVICE_MAPPING["properties"])
+    properties.update(
+        {
+            "source_type": {"type": "string", "enum": ["volume", "image", "snapshot", "blank"]},
+            "uuid": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[a-zA-Z0-9._-]*$"},
+            "image_id": {"type": "string", "maxLength": 255},
+            "destination_type": {"type": "string", "enum": ["local", "volume"]},
+            "guest_format": {"type": "string", "maxLength": 255},
+            "device_type": {"type": "string", "maxLength": 255},
+            "disk_bus": {"type": "string", "maxLength": 255},
+            "boot_index": {"type": ["integer", "string", "null"], "pattern": "^-?[0-9]+$"},
+        }
+    )
+    # NOTE: Nova merged the BDM tag for 2.32 only ("if version == '2.32'"), and re-added it at 2.42.
+    if version == (2, 32) or version >= (2, 42):
+        properties["tag"] = TAG
+    if version >= (2, 67):
+        properties["volume_type"] = {"type": ["string", "null"], "minLength": 0, "maxLength": 255}
+    return {"type": "object", "properties": properties, "additionalProperties": False}
+
+
+def _networks(version: Version) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "fixed_ip": IP_ADDRESS,
+        "port": {"type": ["string", "null"], "format": "uuid"},
+        # 2.37 requires network ids to be UUIDs in the schema (before, the API checked them).
+        "uuid": {"type": "string", "format": "uuid"} if version >= (2, 37) else {"type": "string"},
+    }
+    # NOTE: 2.32 added the NIC tag, 2.37 lost it by mistake, 2.42 brought it back.
+    if (2, 32) <= version < (2, 37) or version >= (2, 42):
+        item["tag"] = TAG
+    listed = {"type": "array", "items": {"type": "object", "properties": item, "additionalProperties": False}}
+    if version < (2, 37):
+        return listed
+    return {"oneOf": [listed, {"type": "string", "enum": ["none", "auto"]}]}
+
 
 # Nova's scheduler hints (_hints): only ``group`` is used (extproc.compute.server_groups); others are ignored.
 SCHEDULER_HINTS: dict[str, Any] = {
     "type": "object",
-    "properties": {"group": {"type": "string", "format": "uuid"}},
+    "properties": {
+        "group": {
+            "oneOf": [
+                {"type": "array", "items": {"type": "string", "format": "uuid"}},
+                {"type": "string", "format": "uuid"},
+            ]
+        }
+    },
     "additionalProperties": True,
 }
 
-SERVER_CREATE: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "server": {
-            "type": "object",
-            "properties": {
-                "name": NAME,
-                # Nova 2.1 takes an image id or "" (boot from a block device mapping); the gateway also
-                # takes a link ending in the id, as the legacy v2 API did.
-                "imageRef": {"type": "string", "maxLength": 2048},
-                "flavorRef": {"type": ["string", "integer"], "minLength": 1},
-                "adminPass": {"type": "string"},
-                "metadata": METADATA,
-                "networks": NETWORKS,
-                "OS-DCF:diskConfig": {"type": "string", "enum": ["AUTO", "MANUAL"]},
-                "accessIPv4": {"type": "string", "format": "ipv4"},
-                "accessIPv6": {"type": "string", "format": "ipv6"},
-                "availability_zone": NAME,
-                "block_device_mapping_v2": {"type": "array", "items": BLOCK_DEVICE_MAPPING_V2},
-                "config_drive": BOOLEAN,
-                "key_name": NAME,
-                "min_count": POSITIVE_INTEGER,
-                "max_count": POSITIVE_INTEGER,
-                "return_reservation_id": BOOLEAN,
-                "security_groups": {
-                    "type": "array",
-                    "items": {"type": "object", "properties": {"name": NAME}},
-                },
-                "user_data": {"type": "string", "format": "base64", "maxLength": 65535},
-            },
-            "required": ["name", "flavorRef"],
-        },
-        "os:scheduler_hints": SCHEDULER_HINTS,
-        "OS-SCH-HNT:scheduler_hints": SCHEDULER_HINTS,
-    },
-    "required": ["server"],
-}
 
-SERVER_UPDATE: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "server": {
-            "type": "object",
-            "properties": {
-                "name": NAME,
-                "OS-DCF:diskConfig": {"type": "string", "enum": ["AUTO", "MANUAL"]},
-                "accessIPv4": {"type": "string", "format": "ipv4"},
-                "accessIPv6": {"type": "string", "format": "ipv6"},
-            },
-            "additionalProperties": False,
+def server_create_schema(version: Version) -> dict[str, Any]:
+    """Nova's ``POST /servers`` schema at ``version`` (schemas/servers.py create .. create_v294), each field
+    beside the microversion that brought or removed it."""
+    properties: dict[str, Any] = {
+        "name": NAME,
+        # Nova takes an image id or "" (boot from a block device mapping); the gateway also takes a link
+        # ending in the id, as the legacy v2 API did.
+        "imageRef": {"type": "string", "maxLength": 2048},
+        "flavorRef": {"type": ["string", "integer"], "minLength": 1},
+        "adminPass": {"type": "string"},
+        "metadata": METADATA,
+        "networks": _networks(version),
+        "OS-DCF:diskConfig": {"type": "string", "enum": ["AUTO", "MANUAL"]},
+        "accessIPv4": {"type": "string", "format": "ipv4"},
+        "accessIPv6": {"type": "string", "format": "ipv6"},
+        "availability_zone": NAME,
+        "block_device_mapping": {"type": "array", "items": _LEGACY_BLOCK_DEVICE_MAPPING},
+        "block_device_mapping_v2": {"type": "array", "items": _block_device_mapping_v2(version)},
+        "config_drive": BOOLEAN,
+        "key_name": NAME,
+        "min_count": POSITIVE_INTEGER,
+        "max_count": POSITIVE_INTEGER,
+        "return_reservation_id": BOOLEAN,
+        "security_groups": {
+            "type": "array",
+            "items": {"type": "object", "properties": {"name": NAME}, "additionalProperties": False},
         },
-    },
-    "required": ["server"],
-    "additionalProperties": False,
-}
+        "user_data": USER_DATA,
+    }
+    if version < (2, 57):
+        properties["personality"] = PERSONALITY
+    if version >= (2, 19):
+        properties["description"] = DESCRIPTION
+    if version >= (2, 52):
+        properties["tags"] = {"type": "array", "items": TAG, "maxItems": MAX_TAG_COUNT}
+    if version >= (2, 63):
+        properties["trusted_image_certificates"] = TRUSTED_CERTS
+    if version >= (2, 74):
+        properties["host"] = FQDN
+        properties["hypervisor_hostname"] = FQDN
+    if version >= (2, 90):
+        properties["hostname"] = FQDN if version >= (2, 94) else HOSTNAME
+    required = ["name", "flavorRef"]
+    if version >= (2, 37):
+        required.append("networks")
+    return {
+        "type": "object",
+        "properties": {
+            "server": {
+                "type": "object",
+                "properties": properties,
+                "required": required,
+                "additionalProperties": False,
+            },
+            "os:scheduler_hints": SCHEDULER_HINTS,
+            "OS-SCH-HNT:scheduler_hints": SCHEDULER_HINTS,
+        },
+        "required": ["server"],
+        "additionalProperties": False,
+    }
 
-_CREATE_VALIDATOR = Draft4Validator(SERVER_CREATE, format_checker=FORMATS)
-_UPDATE_VALIDATOR = Draft4Validator(SERVER_UPDATE, format_checker=FORMATS)
+
+def server_update_schema(version: Version) -> dict[str, Any]:
+    """Nova's ``PUT /servers/{id}`` schema at ``version`` (update .. update_v2104)."""
+    properties: dict[str, Any] = {
+        "name": NAME,
+        "OS-DCF:diskConfig": {"type": "string", "enum": ["AUTO", "MANUAL"]},
+        "accessIPv4": {"type": "string", "format": "ipv4"},
+        "accessIPv6": {"type": "string", "format": "ipv6"},
+    }
+    if version >= (2, 19):
+        properties["description"] = DESCRIPTION
+    if version >= (2, 90):
+        properties["hostname"] = FQDN if version >= (2, 94) else HOSTNAME
+    if version >= (2, 104):
+        properties["pinned_availability_zone"] = NAME_OR_NONE
+    return {
+        "type": "object",
+        "properties": {
+            "server": {"type": "object", "properties": properties, "additionalProperties": False},
+        },
+        "required": ["server"],
+        "additionalProperties": False,
+    }
+
+
+def server_rebuild_properties(version: Version) -> dict[str, Any]:
+    """The ``rebuild`` properties of Nova's rebuild schema at ``version`` (rebuild .. rebuild_v294)."""
+    properties: dict[str, Any] = {
+        "name": NAME,
+        "imageRef": {"type": "string", "minLength": 1, "maxLength": 2048},
+        "adminPass": {"type": "string"},
+        "metadata": METADATA,
+        "preserve_ephemeral": BOOLEAN,
+        "OS-DCF:diskConfig": {"type": "string", "enum": ["AUTO", "MANUAL"]},
+        "accessIPv4": {"type": "string", "format": "ipv4"},
+        "accessIPv6": {"type": "string", "format": "ipv6"},
+    }
+    if version < (2, 57):
+        properties["personality"] = PERSONALITY
+    if version >= (2, 19):
+        properties["description"] = DESCRIPTION
+    if version >= (2, 54):
+        properties["key_name"] = NAME_OR_NONE
+    if version >= (2, 57):
+        # Nullable: a rebuild may reset the user data.
+        properties["user_data"] = {**USER_DATA, "type": ["string", "null"]}
+    if version >= (2, 63):
+        properties["trusted_image_certificates"] = TRUSTED_CERTS
+    if version >= (2, 90):
+        properties["hostname"] = FQDN if version >= (2, 94) else HOSTNAME
+    return properties
+
+
+@functools.lru_cache(maxsize=256)
+def _create_validator(version: Version) -> Draft4Validator:
+    return Draft4Validator(server_create_schema(version), format_checker=FORMATS)
+
+
+@functools.lru_cache(maxsize=256)
+def _update_validator(version: Version) -> Draft4Validator:
+    return Draft4Validator(server_update_schema(version), format_checker=FORMATS)
+
 
 TRUE_STRINGS = frozenset({"1", "t", "true", "on", "y", "yes"})
 
@@ -241,12 +384,12 @@ def validate(validator: Draft4Validator, body: Any) -> str | None:
     return None
 
 
-def validate_create(body: Any) -> str | None:
-    return validate(_CREATE_VALIDATOR, body)
+def validate_create(body: Any, version: Version = (2, 1)) -> str | None:
+    return validate(_create_validator(version), body)
 
 
-def validate_update(body: Any) -> str | None:
-    return validate(_UPDATE_VALIDATOR, body)
+def validate_update(body: Any, version: Version = (2, 1)) -> str | None:
+    return validate(_update_validator(version), body)
 
 
 def schema_keys(schema: Mapping[str, Any]) -> frozenset[str]:

@@ -32,7 +32,9 @@ from extproc.compute.create_request import (
     generate_reservation_id,
     parse_create,
 )
+from extproc.compute.image_meta import boot_properties
 from extproc.compute.replies import arktos_error, request_json, view_for
+from extproc.compute.server_view import flavor_snapshot
 from extproc.context import RequestContext
 from extproc.errors import Service, bad_request, error_reply
 from extproc.identity.handlers import token_tenant
@@ -54,7 +56,7 @@ def create_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
     body = request_json(req)
     if isinstance(body, Reply):
         return body
-    create = parse_create(body)
+    create = parse_create(body, ctx.compute_version)
     if isinstance(create, str):
         return bad_request(Service.COMPUTE, create)
     limit = ctx.config.max_servers_per_request
@@ -68,7 +70,7 @@ def create_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
     token = req.auth_token
     # The caller's catalog, the one its flavor and image lists read: the URL's tenant, else (short path) the
     # tenant Arktos resolves the token's short paths to, when Arktos has told (issue 17 item 2).
-    catalog_tenant = ctx.tenant or _own_tenant(ctx, token)
+    catalog_tenant = ctx.tenant or (ctx.proofs.own_tenant(token) if ctx.proofs is not None else None)
     chosen = _flavor_and_image(ctx, create, catalog_tenant)
     if catalog_tenant is None and _depends_on_tenant(ctx, create, chosen):
         return _learn_own_tenant(ctx, token)
@@ -121,6 +123,8 @@ def create_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
             instance_actions.new_record(ctx, token, instance_actions.CREATE)
         ),
         nics=nics,
+        flavor_snapshot=flavor_snapshot(flavor),
+        image_properties=boot_properties(image.properties),
     )
     pod = build_pod(create, inputs)
     if group_id is not None and group_policy is not None:
@@ -208,20 +212,6 @@ def _depends_on_tenant(
     return any(
         _outcome_key(_flavor_and_image(ctx, create, tenant)) != expected for tenant in ctx.catalog.tenants()
     )
-
-
-def _own_tenant(ctx: RequestContext, token: str | None) -> str | None:
-    """The tenant of the token's short paths: as Arktos told it, else the one tenant Arktos has lately let the
-    token into (a project-scoped token issue proves it; a tenant user is let into its own tenant only)."""
-    if ctx.proofs is None:
-        return None
-    known = ctx.proofs.own_tenant(token)
-    if known is not None:
-        return known
-    proven = ctx.proofs.tenants(token)
-    # NOTE: an administrator scoped to another project would resolve in that project's catalog (one it may
-    # read); the pod still goes to the short path, where Arktos puts it.
-    return proven[0] if len(proven) == 1 else None
 
 
 def _learn_own_tenant(ctx: RequestContext, token: str | None) -> Forward:

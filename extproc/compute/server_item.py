@@ -15,6 +15,7 @@ from extproc import annotations as keys
 from extproc import arktos_paths
 from extproc.compute import batch, schemas, server_lock
 from extproc.compute.batch_create import batch_named, delete_failed_member, first_of_batch, show_failed_member
+from extproc.compute.query_schema import ALL_QUERIES_STRICT_FROM, QuerySchema
 from extproc.compute.replies import (
     arktos_error,
     instance_not_found,
@@ -22,7 +23,7 @@ from extproc.compute.replies import (
     request_json,
     view_for,
 )
-from extproc.compute.server_view import is_server
+from extproc.compute.server_view import AVAILABILITY_ZONE, is_server
 from extproc.context import RequestContext
 from extproc.errors import Service, bad_request, error_reply
 from extproc.messages import (
@@ -55,8 +56,15 @@ def _server_reply(sid: str, render: Callable[[Mapping[str, Any]], Json]) -> Call
     return translate
 
 
+# Nova's show_query: no parameters; any is a 400 from 2.102.
+_SHOW_QUERY = QuerySchema({}, strict_from=ALL_QUERIES_STRICT_FROM)
+
+
 def show_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
     sid = params["server_id"]
+    refused = _SHOW_QUERY.refusal(req, ctx.compute_version)
+    if refused is not None:
+        return refused
     failed = batch.parse_failed_member_id(sid)
     if failed is not None:
         return show_failed_member(ctx, sid, *failed)
@@ -159,12 +167,39 @@ def rename_patch(known: Mapping[str, Any], changes: Mapping[str, str]) -> list[J
     return ops
 
 
+def pin_change(requested: str | None, known: Mapping[str, Any] | Unknown) -> str | Reply:
+    """2.104's ``pinned_availability_zone`` in a PUT (servers.py ``update``): null unpins; a zone pins the
+    server to the zone it is in (Arktos has one, "nova") unless it is pinned to another. The annotation's
+    new value ("" for none), or Nova's 409."""
+    if requested is None:
+        return ""
+    current = None
+    if isinstance(known, Mapping):
+        found = (known.get("metadata") or {}).get("annotations") or {}
+        current = found.get(keys.PINNED_AZ) or None
+    if current is not None and requested != current:
+        return error_reply(
+            Service.COMPUTE,
+            409,
+            "Cannot change pinned availability zone directly. Unpin first by setting "
+            "pinned_availability_zone to null.",
+        )
+    if requested != AVAILABILITY_ZONE:
+        return error_reply(
+            Service.COMPUTE,
+            409,
+            f"Server can only be pinned to its current availability zone '{AVAILABILITY_ZONE}', but "
+            f"'{requested}' was requested.",
+        )
+    return requested
+
+
 def update_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
     sid = params["server_id"]
     body = request_json(req)
     if isinstance(body, Reply):
         return body
-    problem = schemas.validate_update(body)
+    problem = schemas.validate_update(body, ctx.compute_version)
     if problem is not None:
         return bad_request(Service.COMPUTE, problem)
     if batch.parse_failed_member_id(sid) is not None:
@@ -181,9 +216,20 @@ def update_server(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
     ):
         if field in server:
             changes[key] = server[field] if field == "name" else schemas.canonical_ip(server[field])
+    # The schema of the request's microversion lets these through only from 2.19, 2.90 and 2.104.
+    if "description" in server:
+        # Null removes the description.
+        changes[keys.DESCRIPTION] = orjson.dumps(server["description"]).decode()
+    if "hostname" in server:
+        changes[keys.HOSTNAME] = server["hostname"]
     known = known_server(ctx, req.auth_token, sid)
     if isinstance(known, Reply):
         return known
+    if "pinned_availability_zone" in server:
+        pinned = pin_change(server["pinned_availability_zone"], known)
+        if isinstance(pinned, Reply):
+            return pinned
+        changes[keys.PINNED_AZ] = pinned
     view = view_for(ctx)
     path = arktos_paths.pod(ctx.tenant, ctx.config.namespace, sid)
     found = _server_reply(sid, view.update)

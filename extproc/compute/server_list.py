@@ -115,7 +115,7 @@ def _list(ctx: RequestContext, req: ClientRequest, detail: bool) -> Outcome:
     soon as the watch delivers them: a list may be that much (milliseconds, more if the watch is down
     and reconnecting) behind Arktos for them, as a Nova list is behind its compute nodes.
     """
-    query = parse_list_query(req, ctx.config.namespace)
+    query = parse_list_query(req, ctx.config.namespace, ctx.compute_version)
     if isinstance(query, Reply):
         return query
     view = view_for(ctx)

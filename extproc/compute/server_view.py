@@ -1,12 +1,14 @@
-"""Nova's view of a VM pod: ``pod dict -> server dict`` at microversion 2.1.
+"""Nova's view of a VM pod: ``pod dict -> server dict`` at the request's microversion.
 
 One builder, one method per representation, as ``nova/api/openstack/compute/views/servers.py``:
-``basic`` (index items), ``show`` (show and detail items), ``update`` (the PUT reply), ``create`` (the
-POST reply). The builder is pure: everything it needs (public URL, the URL's project, an image lookup by VM
-image URL) is passed to its constructor, and it never reads anything else.
+``basic`` (index items), ``show`` (show and detail items), ``update`` (the PUT reply), ``rebuild`` (the
+rebuild reply), ``create`` (the POST reply). The builder is pure: everything it needs (public URL, the URL's
+project, lookups of images and flavors, the microversion) is passed to its constructor, and it never reads
+anything else. Each field of a later microversion is gated beside it, as Nova's view builder does.
 
-``OS-EXT-SRV-ATTR:*`` is left out on purpose: Nova shows it to admins only, and the gateway does not know
-whether the caller is one (Arktos alone decides).
+``OS-EXT-SRV-ATTR:*`` (2.3's extended attributes too) and 2.16's ``host_status`` are left out on purpose:
+Nova's default policy shows them to admins only, and the gateway does not know whether the caller is one
+(Arktos alone decides). 2.90 made ``OS-EXT-SRV-ATTR:hostname`` everyone's: it is shown from 2.90.
 
 Speed: a list renders up to 1,000 servers per request, mostly the same pods again and again. What a view
 takes from a pod alone (times, hashes, addresses, metadata, the pod's state inputs: ``PodFacts``) is, for
@@ -28,12 +30,15 @@ key.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import hashlib
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import orjson
@@ -44,6 +49,8 @@ from extproc.compute.schemas import canonical_ip
 from extproc.compute.server_status import PodState, ServerState, pod_state, server_state
 from extproc.errors import names_kubernetes
 from extproc.network.objects import DEFAULT_NETWORK, NETWORK_LABEL, nic_addresses
+
+Version = tuple[int, int]
 
 AVAILABILITY_ZONE = "nova"
 # Nova shows progress only in these statuses (views/servers.py _progress_statuses).
@@ -58,6 +65,29 @@ USAGE_TIME = "%Y-%m-%dT%H:%M:%S.%f"
 ImageLookup = Callable[[str | None, str], str | None]
 # pod -> the Nova task state of an action in flight on it (reboot, snapshot...), or None.
 TaskLookup = Callable[[Mapping[str, Any]], str | None]
+
+
+class FlavorLike(Protocol):
+    """What 2.47's embedded flavor takes from a catalog flavor."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def vcpus(self) -> int: ...
+    @property
+    def ram(self) -> int: ...
+    @property
+    def disk(self) -> int: ...
+    @property
+    def ephemeral(self) -> int: ...
+    @property
+    def swap(self) -> int: ...
+    @property
+    def extra_specs(self) -> Mapping[str, str]: ...
+
+
+# (tenant, flavor id) -> the catalog's flavor, or None.
+FlavorLookup = Callable[[str | None, str], FlavorLike | None]
 
 Json = dict[str, Any]
 
@@ -138,6 +168,78 @@ def server_metadata(pod: Mapping[str, Any]) -> dict[str, str]:
     if not isinstance(parsed, dict):
         return {}
     return {str(k): str(v) for k, v in parsed.items()}
+
+
+def _json_annotation(found: Mapping[str, str], key: str) -> Any:
+    """An annotation the gateway wrote as JSON, or None when absent or unreadable."""
+    raw = found.get(key)
+    if not raw:
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def default_hostname(name: str, sid: str) -> str:
+    """Nova's hostname for a server it was given none for (compute/api.py ``_populate_instance_names``
+    over utils.sanitize_hostname): the display name made a host name, else "Server-<id>"."""
+    hostname = name.encode("latin-1", "ignore").decode("latin-1")[:63]
+    hostname = re.sub(r"[ _\.]", "-", hostname)
+    hostname = re.sub(r"[^\w.-]+", "", hostname)
+    hostname = hostname.lower().strip(".-")
+    return hostname or f"Server-{sid}"
+
+
+def flavor_snapshot(flavor: FlavorLike) -> Json:
+    """The flavor as Nova keeps it in the instance at boot and 2.47 shows it (``_get_flavor_dict``); the
+    extra specs are shown since the default policy lets project members see them."""
+    return {
+        "vcpus": flavor.vcpus,
+        "ram": flavor.ram,
+        "disk": flavor.disk,
+        "ephemeral": flavor.ephemeral,
+        "swap": flavor.swap,
+        "original_name": flavor.name,
+        "extra_specs": dict(flavor.extra_specs),
+    }
+
+
+def _resource_quantity(value: object, unit: int) -> int:
+    """A pod resource quantity ("2", "512Mi", "1Gi") in ``unit`` bytes (1 for counts), 0 if unreadable."""
+    text = str(value or "")
+    for suffix, factor in (("Ki", 1 << 10), ("Mi", 1 << 20), ("Gi", 1 << 30), ("Ti", 1 << 40)):
+        if text.endswith(suffix) and text[: -len(suffix)].isdigit():
+            return int(text[: -len(suffix)]) * factor // unit
+    return int(text) // unit if text.isdigit() else 0
+
+
+def pod_flavor(pod: Mapping[str, Any], flavor_id: str) -> Json:
+    """2.47's flavor of a VM pod without a snapshot, from what Arktos runs (its CPU and memory); the
+    flavor's disks are not in the pod (Arktos VMs boot from the image's own disk)."""
+    vm = (pod.get("spec") or {}).get("virtualMachine") or {}
+    limits = (vm.get("resources") or {}).get("limits") or {}
+    return {
+        "vcpus": _resource_quantity(limits.get("cpu"), 1),
+        "ram": _resource_quantity(limits.get("memory"), 1 << 20),
+        "disk": 0,
+        "ephemeral": 0,
+        "swap": 0,
+        "original_name": flavor_id,
+        "extra_specs": {},
+    }
+
+
+def user_data(pod: Mapping[str, Any]) -> str | None:
+    """The user data as the client gave it (base64 text): Arktos's ``userData`` is those bytes, which JSON
+    carries base64-encoded once more (see ``create_request.build_pod``)."""
+    raw = ((pod.get("spec") or {}).get("virtualMachine") or {}).get("userData")
+    if not isinstance(raw, str) or not raw:
+        return None
+    try:
+        return base64.b64decode(raw, validate=True).decode("ascii")
+    except (binascii.Error, ValueError):
+        return None
 
 
 # ``server_state`` scans the rule table; its inputs are few distinct small frozen values.
@@ -239,6 +341,15 @@ class PodFacts:
     image_id: str | None  # the image-id annotation
     image_url: str | None  # the VM's image URL (catalog lookup when the annotation is missing)
     flavor_id: str | None
+    # Later microversions' fields (annotations the gateway wrote; see ``extproc.annotations``).
+    description: str | None
+    tags: tuple[str, ...]
+    hostname: str | None  # None: derived from the display name (a batch member's "name-<index>")
+    pinned_az: str | None
+    scheduler_hints: Mapping[str, Any]
+    flavor_snapshot: Mapping[str, Any] | None
+    image_properties: Mapping[str, str]
+    server_group: str | None
 
 
 # Facts by (uid, resourceVersion): a server list's page is 1,000 pods; the memo holds several pages.
@@ -284,7 +395,27 @@ def _read_facts(pod: Mapping[str, Any]) -> PodFacts:
         image_id=found.get(keys.IMAGE_ID) or None,
         image_url=url if isinstance(url, str) and url else None,
         flavor_id=found.get(keys.FLAVOR_ID) or None,
+        **_later_facts(pod, found),
     )
+
+
+def _later_facts(pod: Mapping[str, Any], found: Mapping[str, str]) -> dict[str, Any]:
+    description = _json_annotation(found, keys.DESCRIPTION)
+    tags = _json_annotation(found, keys.TAGS)
+    hints = _json_annotation(found, keys.SCHEDULER_HINTS)
+    flavor = _json_annotation(found, keys.FLAVOR)
+    properties = _json_annotation(found, keys.IMAGE_PROPERTIES)
+    group = ((pod.get("metadata") or {}).get("labels") or {}).get(keys.SERVER_GROUP_LABEL)
+    return {
+        "description": description if isinstance(description, str) else None,
+        "tags": tuple(str(t) for t in tags) if isinstance(tags, list) else (),
+        "hostname": found.get(keys.HOSTNAME) or None,
+        "pinned_az": found.get(keys.PINNED_AZ) or None,
+        "scheduler_hints": hints if isinstance(hints, dict) else {},
+        "flavor_snapshot": flavor if isinstance(flavor, dict) else None,
+        "image_properties": properties if isinstance(properties, dict) else {},
+        "server_group": str(group) if group else None,
+    }
 
 
 def facts(pod: Mapping[str, Any]) -> PodFacts:
@@ -335,8 +466,11 @@ class ServerView:
         image_lookup: ImageLookup | None = None,
         task_lookup: TaskLookup | None = None,
         version: tuple[int, int] = (2, 1),
+        flavor_lookup: FlavorLookup | None = None,
     ) -> None:
         self.public_url = public_url
+        # A server's flavor (2.47) when its pod has no snapshot of it (pods made before the gateway kept one).
+        self.flavor_lookup = flavor_lookup
         # The request's compute microversion: fields Nova adds in later microversions follow it.
         self.version = version
         # The project segment of the request URL: Nova repeats it in every link it builds.
@@ -391,12 +525,29 @@ class ServerView:
         if not image_id:
             # NOTE: Nova shows "" for a server booted from a volume; here: an image the catalog lacks.
             return ""
-        return {"id": image_id, "links": [{"rel": "bookmark", "href": self.bookmark_url("images", image_id)}]}
+        image: Json = {
+            "id": image_id,
+            "links": [{"rel": "bookmark", "href": self.bookmark_url("images", image_id)}],
+        }
+        if self.version >= (2, 98):
+            image["properties"] = dict(f.image_properties)
+        return image
 
     def flavor(self, pod: Mapping[str, Any]) -> Json | str:
-        return self._flavor(facts(pod).flavor_id)
+        return self._flavor(facts(pod), pod)
 
-    def _flavor(self, flavor_id: str | None) -> Json | str:
+    def _flavor(self, f: PodFacts, pod: Mapping[str, Any]) -> Json | str:
+        flavor_id = f.flavor_id
+        if self.version >= (2, 47):
+            # Nova shows the flavor the server was booted with, whatever became of the catalog's since.
+            if f.flavor_snapshot is not None:
+                return dict(f.flavor_snapshot)
+            found = (
+                self.flavor_lookup(f.tenant or self.project, flavor_id)
+                if flavor_id and self.flavor_lookup
+                else None
+            )
+            return flavor_snapshot(found) if found is not None else pod_flavor(pod, flavor_id or "")
         if not flavor_id:
             return ""
         return {
@@ -423,14 +574,33 @@ class ServerView:
         sid = server_id(pod)
         return {"id": sid, "name": display_name(pod), "links": self.links(sid)}
 
-    def show(self, pod: Mapping[str, Any], pending_task: str | None = None, extended: bool = True) -> Json:
-        """``GET /servers/{id}`` and the items of ``GET /servers/detail``.
+    def show(
+        self,
+        pod: Mapping[str, Any],
+        pending_task: str | None = None,
+        extended: bool = True,
+        *,
+        key_name: bool | None = None,
+        server_groups: bool | None = None,
+    ) -> Json:
+        """``GET /servers/{id}`` (and, with its flags, the PUT and rebuild replies).
 
-        ``extended`` False leaves out the extension attributes, as Nova's PUT reply does below 2.75.
+        ``extended`` False leaves out the extension attributes, as Nova's PUT and rebuild replies do below
+        2.75; ``key_name`` (default: ``extended``) and ``server_groups`` (default: from 2.71, as show
+        has them) say what such a reply keeps.
         """
-        return self._show(facts(pod), pod, pending_task, extended)
+        groups = self.version >= (2, 71) if server_groups is None else server_groups
+        return self._show(facts(pod), pod, pending_task, extended, key_name, groups)
 
-    def _show(self, f: PodFacts, pod: Mapping[str, Any], pending_task: str | None, extended: bool) -> Json:
+    def _show(
+        self,
+        f: PodFacts,
+        pod: Mapping[str, Any],
+        pending_task: str | None,
+        extended: bool,
+        key_name: bool | None = None,
+        server_groups: bool = False,
+    ) -> Json:
         if pending_task is None and self.task_lookup is not None:
             pending_task = self.task_lookup(pod)
         state = _server_state(f.pod_state, pending_task)
@@ -445,7 +615,7 @@ class ServerView:
             "metadata": dict(f.metadata),
             "hostId": f.host_id,
             "image": self._image(f),
-            "flavor": self._flavor(f.flavor_id),
+            "flavor": self._flavor(f, pod),
             "created": f.created_text,
             "updated": f.updated_text,
             "addresses": f.addresses if extended else addresses(pod, extended=False),
@@ -458,29 +628,66 @@ class ServerView:
             server["fault"] = {"code": 500, "created": f.updated_text, "message": f.fault_message}
         if status in PROGRESS_STATUSES:
             server["progress"] = 100 if status == "ACTIVE" else 0
-        if not extended:
-            return server
-        server["OS-EXT-AZ:availability_zone"] = f.availability_zone
-        server["config_drive"] = ""
-        server["key_name"] = f.key_name
-        # NOTE: launched_at is set when the guest first became active, never while building.
-        server["OS-SRV-USG:launched_at"] = f.launched_text if state.vm_state != "building" else None
-        server["OS-SRV-USG:terminated_at"] = None
-        if f.addresses:
-            # NOTE: Nova reads security groups from the server's ports; before it has one (BUILD, fixture
-            # 10) the key is absent.
-            server["security_groups"] = [{"name": "default"}]
-        server["OS-EXT-STS:task_state"] = state.task_state
-        server["OS-EXT-STS:vm_state"] = state.vm_state
-        server["OS-EXT-STS:power_state"] = state.power_state
-        server["os-extended-volumes:volumes_attached"] = []
+        if extended:
+            server["OS-EXT-AZ:availability_zone"] = f.availability_zone
+            server["config_drive"] = ""
+        if extended if key_name is None else key_name:
+            server["key_name"] = f.key_name
+        if extended:
+            # NOTE: launched_at is set when the guest first became active, never while building.
+            server["OS-SRV-USG:launched_at"] = f.launched_text if state.vm_state != "building" else None
+            server["OS-SRV-USG:terminated_at"] = None
+            if f.addresses:
+                # NOTE: Nova reads security groups from the server's ports; before it has one (BUILD, fixture
+                # 10) the key is absent.
+                server["security_groups"] = [{"name": "default"}]
+            server["OS-EXT-STS:task_state"] = state.task_state
+            server["OS-EXT-STS:vm_state"] = state.vm_state
+            server["OS-EXT-STS:power_state"] = state.power_state
+            server["os-extended-volumes:volumes_attached"] = []
         if self.version > (2, 1):
-            server.update(server_lock.view_fields(pod, self.version))
+            self._later_fields(server, f, pod, extended, server_groups)
         return server
 
+    def _later_fields(
+        self, server: Json, f: PodFacts, pod: Mapping[str, Any], extended: bool, server_groups: bool
+    ) -> None:
+        """What later microversions add to a server (views/servers.py ``show``, in Nova's order)."""
+        version = self.version
+        # 2.9 locked and 2.73 locked_reason.
+        server.update(server_lock.view_fields(pod, version))
+        if version >= (2, 19):
+            server["description"] = f.description
+        if version >= (2, 26):
+            server["tags"] = list(f.tags)
+        if version >= (2, 63):
+            # NOTE: no server has trusted certificates here: Arktos verifies no image signature, so a
+            # create or rebuild naming some is refused (create_request.trusted_certs_unsupported).
+            server["trusted_image_certificates"] = None
+        if server_groups:
+            # 2.71 (show, PUT, rebuild; not the detail list): at most one group, as Nova's.
+            server["server_groups"] = [f.server_group] if f.server_group else []
+        if version >= (2, 90):
+            server["OS-EXT-SRV-ATTR:hostname"] = f.hostname or default_hostname(display_name(pod), f.sid)
+        if extended and version >= (2, 96):
+            server["pinned_availability_zone"] = f.pinned_az
+        if version >= (2, 100):
+            server["scheduler_hints"] = dict(f.scheduler_hints)
+
     def update(self, pod: Mapping[str, Any]) -> Json:
-        """The reply of ``PUT /servers/{id}`` (Nova's show without the extension attributes)."""
-        return self.show(pod, extended=False)
+        """The reply of ``PUT /servers/{id}``: below 2.75 Nova's show without the extension attributes,
+        from 2.75 all of show."""
+        return self.show(pod, extended=self.version >= (2, 75))
+
+    def rebuild(self, pod: Mapping[str, Any], pending_task: str | None = None) -> Json:
+        """The reply of the rebuild action (servers.py ``_rebuild``): show without the extension attributes
+        below 2.75 (keeping ``key_name`` from 2.54), all of it from 2.75, and the user data from 2.57."""
+        server = self.show(
+            pod, pending_task, extended=self.version >= (2, 75), key_name=self.version >= (2, 54)
+        )
+        if self.version >= (2, 57):
+            server["user_data"] = user_data(pod)
+        return server
 
     def create(self, sid: str) -> Json:
         """The reply of ``POST /servers`` (fixture 09) as Nova gives it with instance passwords disabled
@@ -515,6 +722,17 @@ class ServerView:
             out.append(rendered if rendered is not None else _remember(key, orjson.dumps(self.basic(pod))))
         return out
 
+    def _catalog_flavor(self, f: PodFacts) -> FlavorLike | None:
+        """The catalog flavor a 2.47 item shows (a pod without its own snapshot): part of the memo key."""
+        if (
+            self.version < (2, 47)
+            or f.flavor_snapshot is not None
+            or not f.flavor_id
+            or not self.flavor_lookup
+        ):
+            return None
+        return self.flavor_lookup(f.tenant or self.project, f.flavor_id)
+
     def detail_json(self, pods: Iterable[Mapping[str, Any]]) -> list[bytes]:
         """The items of ``GET /servers/detail`` as JSON bytes: ``detail``, prerendered (see ``_rendered``)."""
         found = _rendered.get
@@ -529,7 +747,16 @@ class ServerView:
                 out.append(orjson.dumps(self._show(f, pod, None, True)))
                 continue
             task = tasks(pod) if tasks is not None else None
-            key = ("show", uid, rv, self._render_key, display_name(pod), task, self._image_id(f))
+            key = (
+                "show",
+                uid,
+                rv,
+                self._render_key,
+                display_name(pod),
+                task,
+                self._image_id(f),
+                self._catalog_flavor(f),
+            )
             rendered = found(key)
             if rendered is None:
                 rendered = _remember(key, orjson.dumps(self._show(f, pod, task, True)))

@@ -96,9 +96,30 @@ NAMES: frozenset[str] = frozenset(
 )
 
 
+# The actions Nova serves only in a range of microversions (``@wsgi.api_version`` on the action): outside
+# it Nova's answer is its bare 404 (VersionNotFoundForAPIMethod).
+SERVED_IN: Mapping[str, tuple[tuple[int, int], tuple[int, int] | None]] = {
+    "trigger_crash_dump": ((2, 17), None),
+    "os-getVNCConsole": ((2, 1), (2, 5)),
+    "os-getSPICEConsole": ((2, 1), (2, 5)),
+    "os-getRDPConsole": ((2, 1), (2, 5)),
+    "os-getSerialConsole": ((2, 1), (2, 5)),
+    "addFixedIp": ((2, 1), (2, 43)),
+    "removeFixedIp": ((2, 1), (2, 43)),
+    "addFloatingIp": ((2, 1), (2, 43)),
+    "removeFloatingIp": ((2, 1), (2, 43)),
+}
+
+
 def is_known(name: str) -> bool:
     """A Nova server action this module answers."""
     return name in NAMES
+
+
+def served_at(name: str, version: tuple[int, int]) -> bool:
+    """Whether Nova has action ``name`` at microversion ``version``."""
+    first, last = SERVED_IN.get(name, ((2, 1), None))
+    return first <= version and (last is None or version <= last)
 
 
 def unsupported(action: str, sid: str) -> str:

@@ -52,9 +52,7 @@ AUTH_TOKENS_SUFFIX = "/v3/auth/tokens"
 DEFAULT_MAX_PENDING = 1000
 DEFAULT_PAIR_TIMEOUT = 60.0
 DEFAULT_SHADOW_TIMEOUT = 60.0
-# The front Envoy's own headers on the copy (timeouts, retries): for it, not for the shadow's Envoy.
-ENVOY_HEADER_PREFIX = "x-envoy-"
-# Not forwarded to the shadow: hop-by-hop, the primary's token, and what aiohttp sets itself.
+# Not forwarded to the shadow: hop-by-hop, Envoy's own, and what aiohttp sets itself.
 _NOT_FORWARDED = frozenset(
     {"host", "content-length", "connection", "transfer-encoding", "keep-alive", "te", "upgrade", TOKEN_HEADER}
 )
@@ -284,11 +282,7 @@ class Recorder:
                 rewritten = self.idmap.rewrite(request)
             shadow_request = rewritten.request
             notes += rewritten.unmapped
-        headers = {
-            k: v
-            for k, v in copy.headers.items()
-            if k.lower() not in _NOT_FORWARDED and not k.lower().startswith(ENVOY_HEADER_PREFIX)
-        }
+        headers = {k: v for k, v in copy.headers.items() if k.lower() not in _NOT_FORWARDED}
         if token is not None and not is_token_request(copy.method, copy.path):
             headers[TOKEN_HEADER] = token
         raw: bytes | None = copy.body or None

@@ -148,9 +148,7 @@ def make_stack(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> It
 
 @pytest.fixture(scope="session")
 def stack(make_stack: StackFactory, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    # E2E_PROCESSORS=2 runs the whole suite with two processor replicas behind the one Envoy.
-    processors = int(os.environ.get("E2E_PROCESSORS", "1"))
-    with make_stack(tmp_path_factory.mktemp("stack"), processors=processors) as running:
+    with make_stack(tmp_path_factory.mktemp("stack")) as running:
         yield running
 
 

@@ -160,8 +160,9 @@ def test_cli_create_min_max_wait(cli: OpenStackCLI, demo_api: Api, sim: Sim) -> 
 
 def test_sdk_min_max_and_list_by_reservation(conn: openstack.connection.Connection, demo_api: Api) -> None:
     image = conn.image.find_image(IMAGE, ignore_missing=False)
+    # openstacksdk negotiates 2.100: from 2.37 a create names its networks ("auto": the tenant's).
     server = conn.compute.create_server(
-        name="sdkb", image_id=image.id, flavor_id="1", min_count=2, max_count=2
+        name="sdkb", image_id=image.id, flavor_id="1", min_count=2, max_count=2, networks="auto"
     )
     server = conn.compute.wait_for_server(server, status="ACTIVE", wait=120)
     assert server.name == "sdkb-1"

@@ -98,38 +98,3 @@ def test_a_write_through_one_replica_is_in_the_next_list_through_the_other(repli
     assert len(where) == len(ids), "every request is in one processor's log"
     crossed = [where[write] != where[listing] for write, listing in pairs]
     assert all(crossed), f"{crossed.count(False)} of {ROUNDS} lists went to the replica that wrote"
-
-
-def test_a_batch_created_through_one_replica_is_named_alike_by_both(replicas: Stack) -> None:
-    """The create reply's server is name-1 in every list, whichever replica answers it, before and after the
-    reconcilers (both replicas run one) have written the names; the names never change once shown."""
-    api = Api(replicas.public_url, DEMO_TOKEN, "demo")
-    for round_ in range(3):
-        base = f"batch{round_}"
-        body = {
-            "server": {
-                "name": base,
-                "imageRef": "cirros-0.5.2-x86_64-disk",
-                "flavorRef": "1",
-                "min_count": 3,
-                "max_count": 3,
-            }
-        }
-        created = api.post("/servers", json=body)
-        assert created.status_code == 202, created.text
-        first = created.json()["server"]["id"]
-        seen: list[dict[str, str]] = []
-        # Long enough for both reconcilers to name and detach the batch (they wait up to
-        # batch.FIRST_MARK_WAIT_SECONDS for the reply's mark when they do not see it).
-        deadline = time.monotonic() + 8
-        while time.monotonic() < deadline:
-            listed = api.get("/servers/detail", params={"name": f"^{base}-"})
-            assert listed.status_code == 200, listed.text
-            names = {s["id"]: s["name"] for s in listed.json()["servers"]}
-            seen.append(names)
-            assert names.get(first) == f"{base}-1", f"round {round_}: the reply's server is {names}"
-            assert sorted(names.values()) == [f"{base}-1", f"{base}-2", f"{base}-3"], names
-            time.sleep(0.4)
-        assert all(n == seen[0] for n in seen), f"round {round_}: names changed: {seen}"
-        for sid in seen[-1]:
-            assert api.delete(f"/servers/{sid}").status_code == 204

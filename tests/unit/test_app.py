@@ -114,12 +114,12 @@ def test_acceptable_microversions(hdrs: dict[str, str]) -> None:
 @pytest.mark.parametrize(
     ("hdrs", "version"),
     [
-        ({"openstack-api-version": "compute 2.96"}, "2.96"),
-        ({"openstack-api-version": "compute 2.2"}, "2.2"),
+        ({"openstack-api-version": "compute 2.105"}, "2.105"),
         ({"openstack-api-version": "compute 2.0"}, "2.0"),
         ({"openstack-api-version": "compute 3.1"}, "3.1"),
-        ({"x-openstack-nova-api-version": "2.47"}, "2.47"),
-        ({"openstack-api-version": "compute 2.60", "x-openstack-nova-api-version": "2.1"}, "2.60"),
+        ({"openstack-api-version": "compute 1.104"}, "1.104"),
+        ({"x-openstack-nova-api-version": "2.999"}, "2.999"),
+        ({"openstack-api-version": "compute 2.200", "x-openstack-nova-api-version": "2.1"}, "2.200"),
     ],
 )
 def test_unsupported_microversion_is_406_compute_fault(hdrs: dict[str, str], version: str) -> None:
@@ -128,7 +128,7 @@ def test_unsupported_microversion_is_406_compute_fault(hdrs: dict[str, str], ver
     assert orjson.loads(reply.body) == {
         "computeFault": {
             "code": 406,
-            "message": f"Version {version} is not supported by the API. Minimum is 2.1 and maximum is 2.1.",
+            "message": f"Version {version} is not supported by the API. Minimum is 2.1 and maximum is 2.104.",
         }
     }
     assert reply.headers["x-openstack-request-id"] == REQUEST_ID
@@ -152,13 +152,37 @@ def test_microversion_headers_do_not_matter_outside_compute() -> None:
 
 def test_negotiate_compute_version_values() -> None:
     assert headers.negotiate_compute_version({}) == (2, 1)
-    assert headers.negotiate_compute_version({"openstack-api-version": "compute latest"}) == (2, 1)
+    # Current Nova's maximum (nova/api/openstack/api_version_request.py _MAX_API_VERSION).
+    assert headers.negotiate_compute_version({"openstack-api-version": "compute latest"}) == (2, 104)
+    assert headers.negotiate_compute_version({"openstack-api-version": "compute 2.10"}) == (2, 10)
+    assert headers.negotiate_compute_version({"x-openstack-nova-api-version": "2.104"}) == (2, 104)
     assert headers.requested_compute_version({"openstack-api-version": "volume 3.0, compute  2.1 "}) == "2.1"
     assert headers.requested_compute_version({"x-openstack-nova-api-version": "  "}) is None
-    refused = headers.negotiate_compute_version({"openstack-api-version": "compute 2.10"})
+    refused = headers.negotiate_compute_version({"openstack-api-version": "compute 2.105"})
     assert refused == headers.VersionError(
-        406, "Version 2.10 is not supported by the API. Minimum is 2.1 and maximum is 2.1."
+        406, "Version 2.105 is not supported by the API. Minimum is 2.1 and maximum is 2.104."
     )
+
+
+@pytest.mark.parametrize(
+    ("hdrs", "served"),
+    [
+        ({}, "2.1"),
+        ({"openstack-api-version": "compute 2.47"}, "2.47"),
+        ({"openstack-api-version": "compute latest"}, "2.104"),
+        ({"x-openstack-nova-api-version": "2.9"}, "2.9"),
+    ],
+)
+def test_reply_headers_name_the_served_microversion(hdrs: dict[str, str], served: str) -> None:
+    reply = as_reply(gateway().handle(request("GET", "/compute/v2.1", hdrs), REQUEST_ID))
+    assert reply.headers["openstack-api-version"] == f"compute {served}"
+    assert reply.headers["x-openstack-nova-api-version"] == served
+    forward = as_forward(
+        gateway().handle(request("DELETE", "/compute/v2.1/demo/servers/abc", hdrs), REQUEST_ID)
+    )
+    translated = forward.translate(ArktosReply(200, {}, b"{}"))
+    assert isinstance(translated, Reply)
+    assert translated.headers["openstack-api-version"] == f"compute {served}"
 
 
 def test_request_ids_look_like_nova_ones() -> None:
@@ -273,7 +297,7 @@ def test_legacy_v2_endpoint_the_versions_document_advertises_answers(path: str) 
 
 def test_legacy_v2_is_the_api_without_microversions() -> None:
     # Nova's LegacyV2CompatibleWrapper: microversion headers in the request are ignored, none answered.
-    hdrs = {"openstack-api-version": "compute 2.96", "x-openstack-nova-api-version": "9.9"}
+    hdrs = {"openstack-api-version": "compute 2.105", "x-openstack-nova-api-version": "9.9"}
     forward = as_forward(gateway().handle(request("GET", "/compute/v2/demo/servers", hdrs), REQUEST_ID))
     assert forward.upstream.path == "/api/v1/tenants/demo/namespaces/default/pods"
     reply = forward.translate(ArktosReply(200, {}, b'{"items": []}'))

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from extproc import headers
 from extproc.app import Gateway
 from extproc.catalog import CatalogStore
 from extproc.compute import schemas
@@ -77,8 +78,12 @@ json_values = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
     max_leaves=12,
 )
-CREATE_KEYS = sorted(schemas.schema_keys(schemas.SERVER_CREATE))
-UPDATE_KEYS = sorted(schemas.schema_keys(schemas.SERVER_UPDATE))
+# Every key of the oldest and the newest microversion's schemas (the fuzz names no microversion: 2.1).
+CREATE_KEYS = sorted(
+    schemas.schema_keys(schemas.server_create_schema((2, 1)))
+    | schemas.schema_keys(schemas.server_create_schema(headers.MAX_COMPUTE_VERSION))
+)
+UPDATE_KEYS = sorted(schemas.schema_keys(schemas.server_update_schema(headers.MAX_COMPUTE_VERSION)))
 ACTIONS = ["reboot", "os-stop", "os-start", "createImage", "rebuild", "changePassword", "resize", "x"]
 
 

@@ -154,6 +154,9 @@ def test_batch_is_one_replicaset_whose_template_is_the_single_create_pod() -> No
     assert orjson.loads(annotations.pop(record_key))["action"] == "create"
     single_annotations = dict(pod["metadata"]["annotations"])
     single_annotations.pop(record_key)
+    # A single server's hostname is fixed at create; a member's follows its name "<name>-<index>" (Nova's).
+    assert single_annotations.pop(keys.HOSTNAME) == "web"
+    assert keys.HOSTNAME not in annotations
     assert annotations == single_annotations
     assert "name" not in template["metadata"]
 

@@ -152,7 +152,7 @@ def test_delete_of_a_missing_member_lowers_the_replicas_conditionally() -> None:
 def test_reconciler_keeps_a_partial_batch_and_detaches_it_once_replicas_drop() -> None:
     cache, rs, _ = partial_batch()
     arktos = FakeArktos(cache)
-    reconciler = BatchReconciler(cache, arktos, mark_wait=0)
+    reconciler = BatchReconciler(cache, arktos)
     key = (TENANT, NS, rs["metadata"]["name"])
     asyncio.run(reconciler.reconcile(key))
     assert arktos.calls == []
@@ -170,7 +170,7 @@ def test_reconciler_does_not_delete_a_failing_batch_whose_pods_the_cache_has_not
     _, rs = batch_forward(max_count=3)
     cache.apply_event("ReplicaSet", "ADDED", stored_rs(rs, 2, [FAILURE]))
     arktos = FakeArktos(cache)
-    asyncio.run(BatchReconciler(cache, arktos, mark_wait=0).reconcile((TENANT, NS, rs["metadata"]["name"])))
+    asyncio.run(BatchReconciler(cache, arktos).reconcile((TENANT, NS, rs["metadata"]["name"])))
     assert arktos.calls == []
 
 
@@ -214,7 +214,7 @@ def test_the_reply_member_is_index_1_everywhere() -> None:
     # ... and the reconciler writes it.
     arktos = FakeArktos(cache)
     cache.apply_event("ReplicaSet", "ADDED", stored_rs(rs, 3))
-    asyncio.run(BatchReconciler(cache, arktos, mark_wait=0).reconcile((TENANT, NS, reservation)))
+    asyncio.run(BatchReconciler(cache, arktos).reconcile((TENANT, NS, reservation)))
     written = {path.rsplit("/", 1)[-1]: body for m, path, body in arktos.calls if m == "PATCH"}
     assert written[f"{reservation}-zzzzz"]["metadata"]["annotations"][keys.BATCH_INDEX] == "1"
     assert keys.FIRST_MEMBER not in written[f"{reservation}-zzzzz"]["metadata"]["annotations"]

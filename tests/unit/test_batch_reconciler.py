@@ -84,7 +84,7 @@ def names_in(cache: ClusterCache, reservation: str) -> dict[str, str]:
 def test_complete_batch_is_named_then_orphaned() -> None:
     cache = synced_cache()
     arktos = FakeArktos(cache)
-    reconciler = BatchReconciler(cache, arktos, mark_wait=0)
+    reconciler = BatchReconciler(cache, arktos)
     _, rs = batch_forward(max_count=3)
     reservation = rs["metadata"]["name"]
     pods = controller_pods(rs, ["ccccc", "aaaaa", "bbbbb"])
@@ -110,7 +110,7 @@ def test_complete_batch_is_named_then_orphaned() -> None:
 def test_incomplete_batch_waits_for_the_controller() -> None:
     cache = synced_cache()
     arktos = FakeArktos(cache)
-    reconciler = BatchReconciler(cache, arktos, mark_wait=0)
+    reconciler = BatchReconciler(cache, arktos)
     _, rs = batch_forward(max_count=3)
     cache.apply_event("ReplicaSet", "ADDED", stored_rs(rs, 2))
     cache.apply_list("Pod", controller_pods(rs, ["aaaaa", "bbbbb"]))
@@ -121,7 +121,7 @@ def test_incomplete_batch_waits_for_the_controller() -> None:
 def test_batch_arktos_refuses_entirely_is_deleted() -> None:
     cache = synced_cache()
     arktos = FakeArktos(cache)
-    reconciler = BatchReconciler(cache, arktos, mark_wait=0)
+    reconciler = BatchReconciler(cache, arktos)
     _, rs = batch_forward(max_count=3)
     failure = {"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate", "message": "quota"}
     cache.apply_event("ReplicaSet", "ADDED", stored_rs(rs, 0, [failure]))
@@ -133,7 +133,7 @@ def test_second_run_after_a_crash_finishes_without_renaming() -> None:
     """A previous processor wrote one name and died: the rest are named around it, then detached."""
     cache = synced_cache()
     arktos = FakeArktos(cache)
-    reconciler = BatchReconciler(cache, arktos, mark_wait=0)
+    reconciler = BatchReconciler(cache, arktos)
     _, rs = batch_forward(max_count=3)
     reservation = rs["metadata"]["name"]
     pods = controller_pods(rs, ["aaaaa", "bbbbb", "ccccc"])
@@ -157,7 +157,7 @@ def test_second_run_after_a_crash_finishes_without_renaming() -> None:
 def test_failed_naming_keeps_the_replicaset() -> None:
     cache = synced_cache()
     arktos = FakeArktos(cache, fail_patches=True)
-    reconciler = BatchReconciler(cache, arktos, mark_wait=0)
+    reconciler = BatchReconciler(cache, arktos)
     _, rs = batch_forward(max_count=2)
     cache.apply_event("ReplicaSet", "ADDED", stored_rs(rs, 2))
     cache.apply_list("Pod", controller_pods(rs, ["aaaaa", "bbbbb"]))
@@ -172,7 +172,7 @@ def test_run_loop_finishes_batches_left_by_a_previous_processor() -> None:
     async def scenario() -> FakeArktos:
         cache = ClusterCache()
         arktos = FakeArktos(cache)
-        reconciler = BatchReconciler(cache, arktos, mark_wait=0)
+        reconciler = BatchReconciler(cache, arktos)
         task = asyncio.create_task(reconciler.run())
         _, rs = batch_forward(max_count=2)
         cache.apply_list("Action", [])

@@ -165,12 +165,3 @@ def test_own_tenant_memory_is_bounded() -> None:
     for n in range(3):
         proofs.learn_own_tenant(f"token-{n}", f"t{n}")
     assert [proofs.own_tenant(f"token-{n}") for n in range(3)] == [None, "t1", "t2"]
-
-
-def test_a_token_proven_in_one_tenant_resolves_there() -> None:
-    """A project-scoped token issue (GET of that tenant's namespace, 2xx) proves the token in its tenant: a
-    short-path create then needs no extra Arktos call to know the catalog."""
-    catalog, proofs = catalog_with_custom_flavors(), TenantProofs()
-    proofs.record(TOKEN, "/api/v1/tenants/tenant1/namespaces/default", 200)
-    pod = pod_of(server_create.create_server(context(catalog, proofs), create_request("f-custom"), {}))
-    assert pod["spec"]["virtualMachine"]["resources"]["limits"]["cpu"] == "3"

@@ -15,6 +15,7 @@ import orjson
 import pytest
 
 from extproc import annotations as keys
+from extproc import headers
 from extproc.catalog import CatalogStore
 from extproc.compute import create_request, server_create, server_item, server_list
 from extproc.config import GatewayConfig
@@ -50,8 +51,10 @@ def arktos_reply(name: str) -> ArktosReply:
     )
 
 
-def ctx(tenant: str | None = "demo") -> RequestContext:
-    return RequestContext(GatewayConfig(public_url=PUBLIC), CatalogStore(), "req-1", tenant)
+def ctx(tenant: str | None = "demo", version: tuple[int, int] = (2, 1)) -> RequestContext:
+    return RequestContext(
+        GatewayConfig(public_url=PUBLIC), CatalogStore(), "req-1", tenant, compute_version=version
+    )
 
 
 def request(
@@ -79,8 +82,8 @@ def fault(reply: Reply) -> tuple[int, str, str]:
     return reply.status, name, value["message"]
 
 
-def create(body: Any, tenant: str | None = "demo") -> Outcome:
-    return server_create.create_server(ctx(tenant), request("POST", body=body), {})
+def create(body: Any, tenant: str | None = "demo", version: tuple[int, int] = (2, 1)) -> Outcome:
+    return server_create.create_server(ctx(tenant, version), request("POST", body=body), {})
 
 
 DEVSTACK_NETWORK = "2608d099-c5cb-45c9-a85e-c7daba9f95bf"
@@ -144,6 +147,22 @@ def test_create_builds_a_vm_pod_arktos_accepts() -> None:
         keys.USER_ID: user_id_for_token(TOKEN),
         keys.METADATA: "{}",
         keys.CREATED_BY: keys.CREATED_BY_GATEWAY,
+        # What later microversions show, as Nova records it at boot: below 2.19 the description is the
+        # name; the hostname from the name; the flavor and the image's standard properties.
+        keys.DESCRIPTION: '"test-2"',
+        keys.HOSTNAME: "test-2",
+        keys.FLAVOR: orjson.dumps(
+            {
+                "vcpus": 1,
+                "ram": 512,
+                "disk": 1,
+                "ephemeral": 0,
+                "swap": 0,
+                "original_name": "m1.tiny",
+                "extra_specs": {},
+            }
+        ).decode(),
+        keys.IMAGE_PROPERTIES: '{"hw_rng_model":"virtio"}',
     }
     ((label, value),) = pod["metadata"]["labels"].items()
     assert label == keys.RESERVATION_ID
@@ -208,16 +227,24 @@ def test_create_with_everything() -> None:
             "security_groups": [{"name": "default"}],
             "availability_zone": "nova",
             "config_drive": True,
-            "os:scheduler_hints": {"ignored": True},
-            "some_extension": 1,
-        }
+            "description": "the web",
+            "tags": ["a", "b", "a"],
+            "hostname": "web1.example.org",
+        },
+        "os:scheduler_hints": {"ignored": True, "same_host": [IMAGE_ID]},
     }
     keypairs = KeypairStore()
     keypairs.replace_all([keypair_configmap("mykey", "ssh-ed25519 AAAA", "fp", "u", tenant="demo")])
     proofs = TenantProofs()
     proofs.record(TOKEN, "/api/v1/tenants/demo/namespaces/default/configmaps/openstack-flavors", 200)
     known = RequestContext(
-        GatewayConfig(public_url=PUBLIC), CatalogStore(), "req-1", "demo", proofs=proofs, keypairs=keypairs
+        GatewayConfig(public_url=PUBLIC),
+        CatalogStore(),
+        "req-1",
+        "demo",
+        proofs=proofs,
+        keypairs=keypairs,
+        compute_version=headers.MAX_COMPUTE_VERSION,
     )
     forward = as_forward(server_create.create_server(known, request("POST", body=body), {}))
     assert forward.upstream.body is not None
@@ -235,6 +262,11 @@ def test_create_with_everything() -> None:
     assert annotations[keys.ACCESS_IPV4] == "192.0.2.1"
     assert json.loads(annotations[keys.METADATA]) == {"role": "web"}
     assert annotations[keys.DISPLAY_NAME] == "Web Server #1"
+    assert json.loads(annotations[keys.DESCRIPTION]) == "the web"
+    assert json.loads(annotations[keys.TAGS]) == ["a", "b"]
+    assert annotations[keys.HOSTNAME] == "web1.example.org"
+    assert annotations[keys.PINNED_AZ] == "nova"
+    assert json.loads(annotations[keys.SCHEDULER_HINTS]) == {"ignored": ["true"], "same_host": [IMAGE_ID]}
 
 
 def test_osc_block_device_mapping_gives_the_image() -> None:

@@ -39,7 +39,7 @@ def test_version_list_is_novas() -> None:
             {
                 "id": "v2.1",
                 "status": "CURRENT",
-                "version": "2.1",
+                "version": "2.104",
                 "min_version": "2.1",
                 "updated": "2013-07-23T11:33:21Z",
                 "links": [{"rel": "self", "href": f"{PUBLIC}/compute/v2.1/"}],
@@ -54,7 +54,7 @@ def test_v21_document() -> None:
             "version": {
                 "id": "v2.1",
                 "status": "CURRENT",
-                "version": "2.1",
+                "version": "2.104",
                 "min_version": "2.1",
                 "updated": "2013-07-23T11:33:21Z",
                 "links": [

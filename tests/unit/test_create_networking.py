@@ -60,15 +60,15 @@ def test_create_asking_for_what_does_not_exist_is_400_before_arktos(
 
 
 @pytest.mark.parametrize(
-    "fields",
+    ("fields", "version"),
     [
-        {"networks": "auto"},
-        {"networks": []},
-        {"security_groups": [{"name": "default"}]},
+        ({"networks": "auto"}, (2, 37)),
+        ({"networks": []}, (2, 1)),
+        ({"security_groups": [{"name": "default"}]}, (2, 1)),
     ],
 )
-def test_what_exists_is_created(fields: dict[str, Any]) -> None:
-    forward = create(with_fields(**fields))
+def test_what_exists_is_created(fields: dict[str, Any], version: tuple[int, int]) -> None:
+    forward = create(with_fields(**fields), version=version)
     assert isinstance(forward, Forward)
     assert (forward.upstream.method, forward.upstream.path) == (
         "POST",
@@ -78,7 +78,7 @@ def test_what_exists_is_created(fields: dict[str, Any]) -> None:
 
 def test_no_network_at_all_is_refused_as_arktos_cannot_do_it() -> None:
     # Every Arktos VM pod is on a network: a server without one cannot exist (issue 15).
-    reply = as_reply(create(with_fields(networks="none")))
+    reply = as_reply(create(with_fields(networks="none"), version=(2, 37)))
     assert fault(reply) == (400, "badRequest", server_nics.NONE_REFUSED)
 
 

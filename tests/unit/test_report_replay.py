@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from gateway_stack.report.cli import main as report_main
 from gateway_stack.report.replay import SessionError, UrlMap, _with_credentials, load_session
 from tests.devstack_session import TOKEN_REQUEST, devstack_exchanges, write_har, write_jsonl
 
@@ -76,27 +75,3 @@ def test_a_token_request_carries_the_gateways_credentials() -> None:
         {"auth": {"identity": {"methods": ["token"], "token": {"id": "old"}}}}, "t", None
     )
     assert json.dumps(by_token) == '{"auth": {"identity": {"methods": ["token"], "token": {"id": "t"}}}}'
-
-
-def test_the_command_refuses_what_it_cannot_report(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    out = tmp_path / "out"
-    assert report_main([str(tmp_path / "nothing"), "--out", str(out)]) == 2
-    assert "no such capture directory or session file" in capsys.readouterr().err
-    har = write_har(tmp_path / "s.har")
-    assert report_main([str(har), "--out", str(out)]) == 2  # a session needs somewhere to replay it
-    assert "needs --gateway and --token" in capsys.readouterr().err
-    bad = tmp_path / "bad.jsonl"
-    bad.write_text("not json\n")
-    assert report_main([str(bad), "--out", str(out), "--gateway", "http://127.0.0.1:9", "--token", "t"]) == 2
-    assert "line 1: not a recorded exchange" in capsys.readouterr().err
-    assert not out.exists()
-
-
-def test_an_empty_capture_gives_an_empty_report(tmp_path: Path) -> None:
-    (tmp_path / "capture").mkdir()
-    assert report_main([str(tmp_path / "capture"), "--out", str(tmp_path / "out"), "--quiet"]) == 0
-    report = json.loads((tmp_path / "out" / "report.json").read_text())
-    assert report["totals"]["exchanges"] == 0 and report["endpoints"] == []
-    assert "0 exchanges" in (tmp_path / "out" / "report.txt").read_text()
