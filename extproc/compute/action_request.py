@@ -8,7 +8,6 @@ describes what each is for).
 
 from __future__ import annotations
 
-import base64
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,6 +28,14 @@ REBOOT_DELAY_SECONDS = 0
 
 Json = dict[str, Any]
 Version = tuple[int, int]
+
+
+# Arktos's recordings show a VM's image, publicKey and keyPairName patchable (fixtures 33-36), not its
+# userData: a rebuild asking for other user data is refused rather than risked.
+USER_DATA_UNCHANGEABLE = (
+    "Rebuilding with new user_data is not supported by this cloud: Arktos keeps the user data a VM was "
+    "created with."
+)
 
 
 class Absent:
@@ -116,7 +123,7 @@ class ActionRequest:
     # accessIPv4/accessIPv6 annotation -> canonical address (Nova's rebuild sets them)
     access_ips: Mapping[str, str] | None = None
     # Later microversions' rebuild fields, ABSENT unless named: description (2.19), key_name (2.54,
-    # null: no key), user_data (2.57, null: none), hostname (2.90).
+    # null: no key), user_data (2.57, null: none; see USER_DATA_UNCHANGEABLE), hostname (2.90).
     description: str | Absent | None = ABSENT
     key_name: str | Absent | None = ABSENT
     user_data: str | Absent | None = ABSENT
@@ -239,10 +246,6 @@ def rebuild_patch(
             changes[keys.DESCRIPTION] = orjson.dumps(action.description).decode()
         if not isinstance(action.hostname, Absent):
             changes[keys.HOSTNAME] = action.hostname
-        if not isinstance(action.user_data, Absent):
-            # As create_request.build_pod: the client's base64 text, base64-encoded once more; "" is none.
-            text = action.user_data or ""
-            vm_changes["userData"] = base64.b64encode(text.encode("ascii")).decode("ascii")
     if key is not None:
         changes[keys.KEY_NAME] = key.name or ""
         vm_changes["keyPairName"] = key.key_pair_name

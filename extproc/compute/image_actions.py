@@ -12,7 +12,14 @@ from extproc import annotations as keys
 from extproc import arktos_paths
 from extproc.catalog_entries import Image
 from extproc.compute import instance_actions, keypairs, server_lock
-from extproc.compute.action_request import ActionRequest, RebuildKey, custom_action, rebuild_patch
+from extproc.compute.action_request import (
+    USER_DATA_UNCHANGEABLE,
+    Absent,
+    ActionRequest,
+    RebuildKey,
+    custom_action,
+    rebuild_patch,
+)
 from extproc.compute.action_rules import RESTORE, Kind, refusal
 from extproc.compute.action_support import (
     KnownServer,
@@ -29,6 +36,7 @@ from extproc.compute.action_support import (
     tenant_for_notes,
 )
 from extproc.compute.replies import view_for
+from extproc.compute.server_view import user_data
 from extproc.context import RequestContext
 from extproc.messages import (
     JSON_PATCH_CONTENT_TYPE,
@@ -177,6 +185,8 @@ def _rebuild_image(
             f"Image {action.image_ref} is the image server {sid} already runs: Arktos recreates a VM only "
             "when its image changes, so a rebuild from the same image would not reinstall it."
         )
+    if not isinstance(action.user_data, Absent) and action.user_data != user_data(known.pod if known else {}):
+        return refused_after_existence(ctx, token, sid, bad(USER_DATA_UNCHANGEABLE))
     key: RebuildKey | None = None
     if action.key_name is None:
         key = RebuildKey(None, "", ctx.config.default_keypair)

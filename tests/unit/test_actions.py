@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from typing import Any
 
@@ -662,3 +663,18 @@ def test_stop_is_not_paced() -> None:
     outcome = handle(ctx(cache_with(running_pod()), proven()), {"os-stop": None})
     assert isinstance(outcome, Forward)
     assert outcome.upstream.name_clock_scope is None
+
+
+def test_rebuild_with_other_user_data_is_refused_saying_why() -> None:
+    # 2.57 user_data: no recording shows userData patchable (action_request.USER_DATA_UNCHANGEABLE).
+    pod = running_pod()
+    pod["metadata"]["uid"] = "uid-1"
+    pod["metadata"]["annotations"] = {"openstack.arktos.io/display-name": "vm1"}
+    known = dataclasses.replace(
+        ctx(cache_with(pod), proven(), catalog=_catalog_with_other_snapshot()), compute_version=(2, 57)
+    )
+    refused = handle(known, {"rebuild": {"imageRef": CIRROS, "user_data": "aGk="}})
+    assert isinstance(refused, Reply)
+    assert error(refused) == (400, action_request.USER_DATA_UNCHANGEABLE)
+    # The user data it has (none) is no change: the rebuild goes ahead.
+    assert isinstance(handle(known, {"rebuild": {"imageRef": CIRROS, "user_data": None}}), Forward)
