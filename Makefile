@@ -33,9 +33,13 @@ unit: install
 e2e: install
 	$(VENV)/bin/pytest -q tests/e2e tests/plumbing
 
-# The whole suite: style, types, then every test (unit, simulator, plumbing, end to end).
+# The whole suite: style, types, then every test (unit, simulator, plumbing, end to end), the test files
+# spread over TEST_WORKERS processes (pytest-xdist; default one per core, 0 = in this process). A file stays
+# on one worker, and each worker that runs end-to-end tests starts its own stack (simulator, processor,
+# Envoy), so no test sees another worker's servers.
+TEST_WORKERS ?= auto
 test: lint typecheck
-	$(VENV)/bin/pytest -q -ra
+	$(VENV)/bin/pytest -q -ra -n $(TEST_WORKERS) --dist loadfile
 
 # The end-to-end tests again, against a real Arktos control plane started from ARKTOS_DIST (default
 # ../shared/arktos) with the project's node agent; needs etcd (apt-get install etcd-server).

@@ -10,12 +10,17 @@ a test that needs a power only the simulator has is marked ``sim_only`` with the
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import logging
 import os
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+import warnings
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +33,7 @@ from openstack.config import OpenStackConfig
 from gateway_stack import Stack
 from gateway_stack.arktos_accounts import GATEWAY_RULES, NODE_AGENT_RULES, provision
 from gateway_stack.procs import Child, wait_until
+from tests.conftest import ON_BACKEND_PROPERTY
 
 VENV_BIN = Path(sys.executable).parent
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -162,51 +168,87 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason=f"simulator only: {reason}"))
 
 
-_ON_BACKEND: dict[str, str] = {}
-
-
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     outcome = yield
     report: pytest.TestReport = outcome.get_result()
-    on_backend = STACK_FIXTURES & set(getattr(item, "fixturenames", ()))
-    if on_backend and (report.when == "call" or (report.when == "setup" and report.outcome != "passed")):
-        _ON_BACKEND[item.nodeid] = report.outcome
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if not _ON_BACKEND:
-        return
-    counts = {o: sum(1 for v in _ON_BACKEND.values() if v == o) for o in ("passed", "failed", "skipped")}
-    where = f"the real Arktos at {BACKEND.arktos_url}" if BACKEND.real else "the Arktos simulator"
-    ran = counts["passed"] + counts["failed"]
-    terminalreporter.write_line(
-        f"e2e backend: {ran} e2e tests ran against {where} "
-        f"({counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped)",
-        bold=True,
-    )
+    if STACK_FIXTURES & set(getattr(item, "fixturenames", ())):
+        # Counted in the closing summary line (tests/conftest.py), in this process or a pytest-xdist
+        # controller: user_properties travel with the report.
+        report.user_properties.append((ON_BACKEND_PROPERTY, True))
 
 
 class OpenStackCLI:
-    """Runs the real `openstack` command against the stack, as a user would after `make run`."""
+    """Runs the real openstack CLI against the stack, as a user would after `make run`.
+
+    The command runs in this process (python-openstackclient's ``shell.main``, the code behind the
+    ``openstack`` script, with the same argv and environment): the e2e suite runs hundreds of commands, and
+    a new interpreter per command spends 1-2 s of CPU importing the client and scanning its plugins before
+    sending a request, most of ``make test``'s time. ``test_image_lifecycle.image_create`` still runs the
+    ``openstack`` script itself (it needs a terminal as stdin).
+    """
 
     def __init__(self, clouds_yaml: Path, cloud: str) -> None:
         self.env = dict(os.environ, OS_CLIENT_CONFIG_FILE=str(clouds_yaml), OS_CLOUD=cloud)
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            [str(VENV_BIN / "openstack"), *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
+        code, stdout, stderr = run_openstack(list(args), self.env)
+        proc = subprocess.CompletedProcess(["openstack", *args], code, stdout, stderr)
         if check and proc.returncode != 0:
             raise AssertionError(f"openstack {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
         return proc
 
     def json(self, *args: str) -> Any:
         return json.loads(self.run(*args, "-f", "json").stdout)
+
+
+_OPENSTACK_LOCK = threading.Lock()
+
+
+def run_openstack(argv: list[str], env: Mapping[str, str]) -> tuple[int, str, str]:
+    """``openstack ARGV`` with environment ``env``: (exit status, standard output, standard error).
+
+    What a command changes in this process is put back afterwards: the environment, the streams, the root
+    logger (osc adds a console handler per run), the warning filters, and the service clients osc caches
+    on its ClientManager class (``forget_service_clients``). One command at a time (the environment and the
+    streams are the process's).
+    """
+    from openstackclient import shell  # imported once, on the first command
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    root = logging.getLogger()
+    with _OPENSTACK_LOCK, warnings.catch_warnings():
+        saved_env = dict(os.environ)
+        saved_handlers, saved_level, saved_stdin = root.handlers[:], root.level, sys.stdin
+        os.environ.clear()
+        os.environ.update(env)
+        # No terminal and nothing to read, as for a command run with its input redirected from /dev/null.
+        sys.stdin = io.StringIO("")
+        try:
+            with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+                try:
+                    code = shell.main(argv)
+                except SystemExit as exited:  # argparse's usage errors
+                    code = exited.code if isinstance(exited.code, int) else int(exited.code is not None)
+        finally:
+            os.environ.clear()
+            os.environ.update(saved_env)
+            root.handlers[:] = saved_handlers
+            root.setLevel(saved_level)
+            sys.stdin = saved_stdin
+            forget_service_clients()
+    return code, stdout.getvalue(), stderr.getvalue()
+
+
+def forget_service_clients() -> None:
+    """osc keeps each service's client (built with the first command's session, so its user, project and
+    token) in a ``ClientCache`` descriptor on the ClientManager CLASS: in one process the next command, of
+    another user, would reuse it. A new process starts without them; so does the next command here."""
+    from osc_lib import clientmanager
+
+    for attribute in vars(clientmanager.ClientManager).values():
+        if isinstance(attribute, clientmanager.ClientCache):
+            attribute._handle = None
 
 
 @pytest.fixture(scope="session")
