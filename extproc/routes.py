@@ -200,6 +200,7 @@ COMPUTE_ROUTES: tuple[Route, ...] = (
     *v21("GET", "/flavors/{flavor_id}", flavors.show_flavor),
     *v21("GET", "/flavors/{flavor_id}/os-extra_specs", flavors.show_extra_specs),
     *v21("POST", "/flavors", flavor_manage.create_flavor),
+    *v21("PUT", "/flavors/{flavor_id}", flavor_manage.update_flavor),
     *v21("DELETE", "/flavors/{flavor_id}", flavor_manage.delete_flavor),
     *v21("GET", "/flavors/{flavor_id}/os-flavor-access", flavor_manage.list_flavor_access),
     *v21("POST", "/flavors/{flavor_id}/action", flavor_manage.flavor_action),

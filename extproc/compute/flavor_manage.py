@@ -1,5 +1,6 @@
-"""Nova's flavor management for administrators: ``POST /flavors``, ``DELETE /flavors/{id}``,
-``os-flavor-access`` (list, ``addTenantAccess``, ``removeTenantAccess``) and the ``os-extra_specs`` writes.
+"""Nova's flavor management for administrators: ``POST /flavors``, ``PUT /flavors/{id}`` (2.55, the
+description), ``DELETE /flavors/{id}``, ``os-flavor-access`` (list, ``addTenantAccess``,
+``removeTenantAccess``) and the ``os-extra_specs`` writes.
 
 The flavors managed are the cluster-wide ones (the system tenant's ``openstack-flavors`` ConfigMap, see
 ``extproc.catalog``); every write is one conditional Arktos write with the caller's token
@@ -8,8 +9,7 @@ The flavors managed are the cluster-wide ones (the system tenant's ``openstack-f
 refused in Nova's words (``nova/exception.py``).
 
 Not served: extra spec validation of 2.86 (Nova checks known namespaces; the gateway stores any key, as Nova
-below 2.86) and ``PUT /flavors/{id}`` (2.55, the description update). A tenant's own flavors (its own
-ConfigMap, operator-made) are not managed through the API.
+below 2.86). A tenant's own flavors (its own ConfigMap, operator-made) are not managed through the API.
 """
 
 from __future__ import annotations
@@ -80,12 +80,10 @@ _CREATE: dict[str, Any] = {
     "required": ["flavor"],
     "additionalProperties": False,
 }
+# Nova's _flavor_description: a server description's printable characters (valid_description_regex), longer.
+_DESCRIPTION: dict[str, Any] = {**schemas.DESCRIPTION, "maxLength": 65535}
 _CREATE_V255 = copy.deepcopy(_CREATE)
-_CREATE_V255["properties"]["flavor"]["properties"]["description"] = {
-    "type": ["string", "null"],
-    "minLength": 0,
-    "maxLength": 65535,
-}
+_CREATE_V255["properties"]["flavor"]["properties"]["description"] = _DESCRIPTION
 _CREATE_V2102 = copy.deepcopy(_CREATE_V255)
 del _CREATE_V2102["properties"]["flavor"]["properties"]["rxtx_factor"]
 # Draft 4 reads exclusiveMinimum as a boolean: Nova's schema is validated by a Draft 4 validator too, where
@@ -96,6 +94,27 @@ _VALIDATORS = {
     version: Draft4Validator(schema, format_checker=schemas.FORMATS)
     for version, schema in (((2, 1), _CREATE), ((2, 55), _CREATE_V255), ((2, 102), _CREATE_V2102))
 }
+
+# Nova's schemas.flavors.update: the description is the only field, so it is required.
+_UPDATE = Draft4Validator(
+    {
+        "type": "object",
+        "properties": {
+            "flavor": {
+                "type": "object",
+                "properties": {"description": _DESCRIPTION},
+                "required": ["description"],
+                "additionalProperties": False,
+            },
+        },
+        "required": ["flavor"],
+        "additionalProperties": False,
+    },
+    format_checker=schemas.FORMATS,
+)
+UPDATE_FROM = (2, 55)
+# Nova's answer to a method below its microversion (VersionNotFoundForAPIMethod): "as if not implemented".
+GENERIC_NOT_FOUND = "The resource could not be found."
 
 _TENANT_ACCESS: dict[str, Any] = {
     "type": "object",
@@ -201,6 +220,38 @@ def create_flavor(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
         return json_reply(200, {"flavor": flavor_show(ctx, _find(recorded, flavor.id) or flavor)})
 
     return write_flavors(ctx, MANAGE.format("create"), change, done)
+
+
+def update_flavor(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
+    """``PUT /flavors/{id}`` (2.55): a new description, nothing else (Nova's ``flavors.update``)."""
+    if ctx.compute_version < UPDATE_FROM:
+        # Nova checks the version before the body: below 2.55 the method does not exist.
+        return error_reply(Service.COMPUTE, 404, GENERIC_NOT_FOUND)
+    body = request_json(req)
+    if isinstance(body, Reply):
+        return body
+    invalid = schemas.validate(_UPDATE, body)
+    if invalid is not None:
+        return bad_request(Service.COMPUTE, invalid)
+    flavor_id, description = params["flavor_id"], body["flavor"]["description"]
+
+    def change(flavors: list[Flavor]) -> list[Flavor] | Reply:
+        found = _find(flavors, flavor_id)
+        if found is None:
+            return flavor_not_found(flavor_id)
+        updated = replace(found, description=description)
+        return [updated if f.id == flavor_id else f for f in flavors]
+
+    def done(recorded: list[Flavor]) -> Reply:
+        found = _find(recorded, flavor_id)
+        if found is None:
+            # An entry Arktos recorded that the processor cannot read back: no flavor by that id.
+            return flavor_not_found(flavor_id)
+        # Nova answers 200 with the show view (extra_specs from 2.61: its default policy lets readers see
+        # them).
+        return json_reply(200, {"flavor": flavor_show(ctx, found)})
+
+    return write_flavors(ctx, MANAGE.format("update"), change, done)
 
 
 def delete_flavor(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:

@@ -257,3 +257,90 @@ def test_extra_specs_writes() -> None:
         ArktosReply(404, {}, b"{}"),
     )
     assert orjson.loads(one.body) == {"a": "1"}
+
+
+def put(body: Any, path: str = "/compute/v2.1/flavors/f") -> ClientRequest:
+    return ClientRequest("PUT", path, {}, {"x-auth-token": "admin-token"}, orjson.dumps(body))
+
+
+DESCRIBE = {"flavor": {"description": "for the build farm"}}
+
+
+def test_update_below_2_55_is_novas_bare_404_before_the_body_is_read() -> None:
+    store = store_with_system({"f": entry(id="f")})
+    for version in ((2, 1), (2, 54)):
+        for body in (DESCRIBE, {"not": "valid"}):
+            below = flavor_manage.update_flavor(ctx(store, version), put(body), {"flavor_id": "f"})
+            assert isinstance(below, Reply) and error(below) == (404, "The resource could not be found.")
+
+
+def test_update_sets_the_description_in_one_conditional_patch_and_answers_the_show_view() -> None:
+    store = store_with_system({"m1.tiny": entry(id="1"), "f": entry(id="f", extra_specs={"a": "1"})}, "40")
+    outcome = forward(flavor_manage.update_flavor(ctx(store, (2, 55)), put(DESCRIBE), {"flavor_id": "f"}))
+    assert (outcome.upstream.method, outcome.upstream.path) == ("PATCH", SYSTEM_CM)
+    ops = orjson.loads(outcome.upstream.body)
+    assert ops[0] == {"op": "test", "path": "/metadata/resourceVersion", "value": "40"}
+    written = {key: orjson.loads(value) for key, value in ops[1]["value"].items()}
+    assert written["f"]["description"] == "for the build farm"
+    assert "description" not in written["m1.tiny"]  # nothing else changes
+    shown = orjson.loads(answer(outcome, configmap_reply(outcome.upstream.body)).body)["flavor"]
+    assert (shown["id"], shown["description"]) == ("f", "for the build farm")
+    assert "extra_specs" not in shown  # a 2.61 field
+
+    at_261 = forward(flavor_manage.update_flavor(ctx(store, (2, 61)), put(DESCRIBE), {"flavor_id": "f"}))
+    shown = orjson.loads(answer(at_261, configmap_reply(at_261.upstream.body)).body)["flavor"]
+    assert shown["extra_specs"] == {"a": "1"}
+
+    # A null description clears it (Nova's schema allows null).
+    cleared = forward(
+        flavor_manage.update_flavor(
+            ctx(store, (2, 55)), put({"flavor": {"description": None}}), {"flavor_id": "f"}
+        )
+    )
+    written = orjson.loads(orjson.loads(cleared.upstream.body)[1]["value"]["f"])
+    assert "description" not in written
+    shown = orjson.loads(answer(cleared, configmap_reply(cleared.upstream.body)).body)["flavor"]
+    assert shown["description"] is None
+
+
+def test_update_arktos_decides_and_an_unknown_flavor_is_told_only_after_it_let_the_caller_write() -> None:
+    store = store_with_system({"f": entry(id="f")})
+    outcome = forward(flavor_manage.update_flavor(ctx(store, (2, 55)), put(DESCRIBE), {"flavor_id": "f"}))
+    assert error(answer(outcome, FORBIDDEN)) == (
+        403,
+        "Policy doesn't allow os_compute_api:os-flavor-manage:update to be performed.",
+    )
+    raced = answer(outcome, ArktosReply(409, {}, b'{"kind":"Status","code":409}'))
+    assert raced.status == 409
+
+    missing = forward(flavor_manage.update_flavor(ctx(store, (2, 55)), put(DESCRIBE), {"flavor_id": "nope"}))
+    assert orjson.loads(missing.upstream.body) == [
+        {"op": "test", "path": "/metadata/name", "value": FLAVORS_CONFIGMAP}
+    ]
+    assert error(answer(missing, FORBIDDEN))[0] == 403
+    assert error(answer(missing, ArktosReply(200, {}, b"{}"))) == (404, "Flavor nope could not be found.")
+
+
+def test_update_body_is_validated_as_novas_schema() -> None:
+    store = store_with_system({"f": entry(id="f")})
+    cases = [
+        {"flavor": {}},  # description is required
+        {"flavor": {"description": "d", "name": "renamed"}},  # nothing else may change
+        {"description": "d"},
+        {"flavor": {"description": "x" * 65536}},
+        {"flavor": {"description": "bell\u0007"}},  # not printable (valid_description_regex)
+        {"flavor": {"description": 5}},
+    ]
+    for body in cases:
+        refused = flavor_manage.update_flavor(ctx(store, (2, 55)), put(body), {"flavor_id": "f"})
+        assert isinstance(refused, Reply) and refused.status == 400, body
+    longest = {"flavor": {"description": "x" * 65535}}
+    assert isinstance(
+        flavor_manage.update_flavor(ctx(store, (2, 55)), put(longest), {"flavor_id": "f"}), Forward
+    )
+
+
+def test_create_refuses_an_unprintable_description_as_nova_does() -> None:
+    body = {"flavor": {**CREATE["flavor"], "description": "bell\u0007"}}
+    refused = flavor_manage.create_flavor(ctx(store_with_system(None), (2, 55)), post(body), {})
+    assert isinstance(refused, Reply) and refused.status == 400
