@@ -18,8 +18,8 @@ from extproc.arktos_first import refuse_after_arktos
 from extproc.compute import instance_actions, server_lock
 from extproc.compute.action_rules import conflict_message, pending_task
 from extproc.compute.replies import instance_not_found
+from extproc.compute.server_fields import state_of
 from extproc.compute.server_status import ServerState
-from extproc.compute.server_view import state_of
 from extproc.context import RequestContext
 from extproc.errors import Service, bad_request, error_reply, from_arktos
 from extproc.messages import (

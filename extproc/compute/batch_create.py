@@ -19,7 +19,8 @@ from extproc.cluster_cache import ClusterView
 from extproc.compute import batch, idempotency
 from extproc.compute.create_request import RESERVATION_ID_RE, CreateRequest
 from extproc.compute.replies import arktos_error, instance_not_found, load_json, view_for
-from extproc.compute.server_view import ServerView, server_id
+from extproc.compute.server_fields import server_id
+from extproc.compute.server_view import ServerView
 from extproc.context import RequestContext
 from extproc.errors import Service, error_reply
 from extproc.messages import (

@@ -19,7 +19,7 @@ import orjson
 
 from extproc import annotations as keys
 from extproc.compute import create_networking, schemas
-from extproc.compute.server_view import default_hostname
+from extproc.compute.server_fields import default_hostname
 from extproc.ids import vm_name_from_display_name
 from extproc.network import server_nics
 from extproc.network.objects import NETWORK_LABEL
@@ -210,7 +210,7 @@ class PodInputs:
     # The pod's network label and NICs (extproc.network.server_nics); none: Arktos's default network.
     nics: server_nics.NicPlan | None = None
     # Nova's snapshots at boot, shown by later microversions: the flavor as 2.47 embeds it and the image's
-    # standard properties (2.98); see ``server_view.flavor_snapshot`` / ``image_properties_snapshot``.
+    # standard properties (2.98); see ``server_flavor.flavor_snapshot`` / ``image_properties_snapshot``.
     flavor_snapshot: Mapping[str, Any] | None = None
     image_properties: Mapping[str, str] | None = None
 

@@ -36,7 +36,7 @@ from extproc.compute.action_support import (
     tenant_for_notes,
 )
 from extproc.compute.replies import view_for
-from extproc.compute.server_view import user_data
+from extproc.compute.server_fields import user_data
 from extproc.context import RequestContext
 from extproc.messages import (
     JSON_PATCH_CONTENT_TYPE,

@@ -67,7 +67,7 @@ from extproc.compute.query_schema import (
     parse_date_time,
     single,
 )
-from extproc.compute.server_view import host_id, is_server, state_of
+from extproc.compute.server_fields import host_id, is_server, state_of
 from extproc.context import RequestContext
 from extproc.errors import Service, bad_request, echo, error_reply, from_arktos
 from extproc.identity.views import SYSTEM_TENANT

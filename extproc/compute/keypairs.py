@@ -59,7 +59,7 @@ from extproc import arktos_paths, client_json
 from extproc.annotations import KEYPAIR_LABEL
 from extproc.compute import marker_paging, schemas
 from extproc.compute.query_schema import PAGINATION, STRING, QuerySchema, multi
-from extproc.compute.server_view import parse_time, usage_time
+from extproc.compute.server_fields import parse_time, usage_time
 from extproc.context import RequestContext
 from extproc.errors import Service, bad_request, error_reply, from_arktos, parse_status
 from extproc.identity.views import SYSTEM_TENANT

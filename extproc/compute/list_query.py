@@ -12,15 +12,9 @@ from extproc import annotations as keys
 from extproc.compute import schemas, server_lock
 from extproc.compute.create_request import ref_id
 from extproc.compute.flavors import nova_limit
+from extproc.compute.pod_facts import list_facts, list_state
 from extproc.compute.query_schema import STRING, QuerySchema, multi
-from extproc.compute.server_view import (
-    default_hostname,
-    display_name,
-    list_facts,
-    list_state,
-    parse_time,
-    tenant_of,
-)
+from extproc.compute.server_fields import default_hostname, display_name, parse_time, tenant_of
 from extproc.errors import Service, bad_request, echo
 from extproc.messages import ClientRequest, Reply
 from extproc.query_regex import Pattern, Refused, compile_filter

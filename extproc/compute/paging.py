@@ -14,7 +14,8 @@ from urllib.parse import urlencode
 
 from extproc.compute import batch
 from extproc.compute.list_query import ListQuery
-from extproc.compute.server_view import ServerView, created_at, is_server, parse_time, server_id
+from extproc.compute.server_fields import created_at, is_server, parse_time, server_id
+from extproc.compute.server_view import ServerView
 from extproc.errors import Service, bad_request, echo
 from extproc.messages import ClientRequest, Reply
 

@@ -22,7 +22,7 @@ from extproc import arktos_paths
 from extproc.arktos_first import refuse_after_arktos
 from extproc.compute import instance_actions, server_lock
 from extproc.compute.action_rules import conflict_message, pending_task
-from extproc.compute.server_view import is_server, state_of
+from extproc.compute.server_fields import is_server, state_of
 from extproc.context import RequestContext
 from extproc.errors import Service, error_reply, from_arktos
 from extproc.messages import (

@@ -9,7 +9,8 @@ import orjson
 
 from extproc import client_json
 from extproc.compute.action_rules import task_lookup_for
-from extproc.compute.server_view import FlavorLike, ServerView
+from extproc.compute.server_flavor import FlavorLike
+from extproc.compute.server_view import ServerView
 from extproc.context import RequestContext
 from extproc.errors import Service, bad_request, from_arktos
 from extproc.messages import ArktosReply, ClientRequest, Reply

@@ -34,7 +34,7 @@ from extproc.compute.create_request import (
 )
 from extproc.compute.image_meta import boot_properties
 from extproc.compute.replies import arktos_error, request_json, view_for
-from extproc.compute.server_view import flavor_snapshot
+from extproc.compute.server_flavor import flavor_snapshot
 from extproc.context import RequestContext
 from extproc.errors import Service, bad_request, error_reply
 from extproc.identity.handlers import token_tenant

@@ -23,7 +23,7 @@ from extproc.compute.replies import (
     request_json,
     view_for,
 )
-from extproc.compute.server_view import AVAILABILITY_ZONE, is_server
+from extproc.compute.server_fields import AVAILABILITY_ZONE, is_server
 from extproc.context import RequestContext
 from extproc.errors import Service, bad_request, error_reply
 from extproc.messages import (

@@ -35,7 +35,7 @@ import orjson
 from extproc import annotations as keys
 from extproc import client_json
 from extproc.compute import instance_actions, pod_documents, schemas
-from extproc.compute.server_view import server_metadata
+from extproc.compute.server_fields import server_metadata
 from extproc.context import RequestContext
 from extproc.errors import Service, bad_request, error_reply
 from extproc.messages import (

@@ -10,14 +10,8 @@ anything else. Each field of a later microversion is gated beside it, as Nova's 
 Nova's default policy shows them to admins only, and the gateway does not know whether the caller is one
 (Arktos alone decides). 2.90 made ``OS-EXT-SRV-ATTR:hostname`` everyone's: it is shown from 2.90.
 
-Speed: a list renders up to 1,000 servers per request, mostly the same pods again and again. What a view
-takes from a pod alone (times, hashes, addresses, metadata, the pod's state inputs: ``PodFacts``) is, for
-lists, computed once per pod version: ``list_facts`` memoizes it by (uid, resourceVersion), which Arktos
-changes with every write of the object, so one key never names two contents of a pod from Arktos (the
-processor changes none, except the displayed name of batch members, which is not a fact). What depends on
-the request (links with the URL's project, the catalog's image, an action in flight, the displayed name)
-is assembled per request. Single-server views (``show``) and the state rules read a pod afresh
-(``facts``): one pod, nothing to gain, and pods made by hand (tests) may reuse a uid and version.
+What a view takes from a pod alone is read once per pod version for lists (``pod_facts``); pure readers of
+one pod's fields are in ``server_fields``, 2.47's embedded flavor in ``server_flavor``.
 
 Prerendered servers (issue 13 lever 2): a list item is kept as the JSON bytes of its representation,
 memoized by the pod's (uid, resourceVersion) plus everything else the representation depends on
@@ -30,36 +24,30 @@ key.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
-import hashlib
-import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import quote
 
 import orjson
 
-from extproc import annotations as keys
 from extproc.compute import server_lock
-from extproc.compute.schemas import canonical_ip
-from extproc.compute.server_status import PodState, ServerState, pod_state, server_state
-from extproc.errors import names_kubernetes
-from extproc.network.objects import DEFAULT_NETWORK, NETWORK_LABEL, nic_addresses
+from extproc.compute.pod_facts import PodFacts, facts, list_facts
+from extproc.compute.server_fields import (
+    Json,
+    addresses,
+    cached_server_state,
+    default_hostname,
+    display_name,
+    server_id,
+    user_data,
+)
+from extproc.compute.server_flavor import FlavorLike, FlavorLookup, flavor_snapshot, pod_flavor
 
-Version = tuple[int, int]
-
-AVAILABILITY_ZONE = "nova"
 # Nova shows progress only in these statuses (views/servers.py _progress_statuses).
 PROGRESS_STATUSES = frozenset({"ACTIVE", "BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "MIGRATING"})
 # ... and a fault only in these (_fault_statuses).
 FAULT_STATUSES = frozenset({"ERROR", "DELETED"})
-
-NOVA_TIME = "%Y-%m-%dT%H:%M:%SZ"
-USAGE_TIME = "%Y-%m-%dT%H:%M:%S.%f"
 
 # (tenant, VM image URL) -> catalog image id, or None.
 ImageLookup = Callable[[str | None, str], str | None]
@@ -67,378 +55,10 @@ ImageLookup = Callable[[str | None, str], str | None]
 TaskLookup = Callable[[Mapping[str, Any]], str | None]
 
 
-class FlavorLike(Protocol):
-    """What 2.47's embedded flavor takes from a catalog flavor."""
-
-    @property
-    def name(self) -> str: ...
-    @property
-    def vcpus(self) -> int: ...
-    @property
-    def ram(self) -> int: ...
-    @property
-    def disk(self) -> int: ...
-    @property
-    def ephemeral(self) -> int: ...
-    @property
-    def swap(self) -> int: ...
-    @property
-    def extra_specs(self) -> Mapping[str, str]: ...
-
-
-# (tenant, flavor id) -> the catalog's flavor, or None.
-FlavorLookup = Callable[[str | None, str], FlavorLike | None]
-
-Json = dict[str, Any]
-
-
-def parse_time(value: Any) -> datetime | None:
-    """A Kubernetes RFC 3339 timestamp (or any ISO 8601 one) as an aware UTC datetime; None if unusable."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
-
-
-def nova_time(value: datetime) -> str:
-    return value.strftime(NOVA_TIME)
-
-
-def usage_time(value: datetime) -> str:
-    # NOTE: OS-SRV-USG timestamps are naive and carry microseconds, unlike created/updated.
-    return value.strftime(USAGE_TIME)
-
-
 @functools.lru_cache(maxsize=4096)
 def _quoted(segment: str) -> str:
     """A path segment as links carry it (ids repeat: the same flavors, images and servers in every reply)."""
     return quote(segment, safe="")
-
-
-def _annotations(pod: Mapping[str, Any]) -> Mapping[str, str]:
-    found = (pod.get("metadata") or {}).get("annotations")
-    return found if isinstance(found, dict) else {}
-
-
-def server_id(pod: Mapping[str, Any]) -> str:
-    return str((pod.get("metadata") or {}).get("name") or "")
-
-
-def display_name(pod: Mapping[str, Any]) -> str:
-    return _annotations(pod).get(keys.DISPLAY_NAME) or server_id(pod)
-
-
-def tenant_of(pod: Mapping[str, Any]) -> str:
-    return str((pod.get("metadata") or {}).get("tenant") or "")
-
-
-def is_server(pod: Any) -> bool:
-    """Only VM pods are servers; container pods are invisible to the compute API."""
-    return isinstance(pod, dict) and isinstance((pod.get("spec") or {}).get("virtualMachine"), dict)
-
-
-def created_at(pod: Mapping[str, Any]) -> datetime | None:
-    return parse_time((pod.get("metadata") or {}).get("creationTimestamp"))
-
-
-def updated_at(pod: Mapping[str, Any]) -> datetime | None:
-    """The latest thing that happened to the pod: creation, start, or a condition transition."""
-    status = pod.get("status") or {}
-    times = [created_at(pod), parse_time(status.get("startTime"))]
-    for condition in status.get("conditions") or []:
-        if isinstance(condition, dict):
-            times.append(parse_time(condition.get("lastTransitionTime")))
-    known = [t for t in times if t is not None]
-    return max(known) if known else None
-
-
-def server_metadata(pod: Mapping[str, Any]) -> dict[str, str]:
-    raw = _annotations(pod).get(keys.METADATA)
-    if not raw:
-        return {}
-    try:
-        parsed = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return {}
-    if not isinstance(parsed, dict):
-        return {}
-    return {str(k): str(v) for k, v in parsed.items()}
-
-
-def _json_annotation(found: Mapping[str, str], key: str) -> Any:
-    """An annotation the gateway wrote as JSON, or None when absent or unreadable."""
-    raw = found.get(key)
-    if not raw:
-        return None
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-
-
-def default_hostname(name: str, sid: str) -> str:
-    """Nova's hostname for a server it was given none for (compute/api.py ``_populate_instance_names``
-    over utils.sanitize_hostname): the display name made a host name, else "Server-<id>"."""
-    hostname = name.encode("latin-1", "ignore").decode("latin-1")[:63]
-    hostname = re.sub(r"[ _\.]", "-", hostname)
-    hostname = re.sub(r"[^\w.-]+", "", hostname)
-    hostname = hostname.lower().strip(".-")
-    return hostname or f"Server-{sid}"
-
-
-def flavor_snapshot(flavor: FlavorLike) -> Json:
-    """The flavor as Nova keeps it in the instance at boot and 2.47 shows it (``_get_flavor_dict``); the
-    extra specs are shown since the default policy lets project members see them."""
-    return {
-        "vcpus": flavor.vcpus,
-        "ram": flavor.ram,
-        "disk": flavor.disk,
-        "ephemeral": flavor.ephemeral,
-        "swap": flavor.swap,
-        "original_name": flavor.name,
-        "extra_specs": dict(flavor.extra_specs),
-    }
-
-
-def _resource_quantity(value: object, unit: int) -> int:
-    """A pod resource quantity ("2", "512Mi", "1Gi") in ``unit`` bytes (1 for counts), 0 if unreadable."""
-    text = str(value or "")
-    for suffix, factor in (("Ki", 1 << 10), ("Mi", 1 << 20), ("Gi", 1 << 30), ("Ti", 1 << 40)):
-        if text.endswith(suffix) and text[: -len(suffix)].isdigit():
-            return int(text[: -len(suffix)]) * factor // unit
-    return int(text) // unit if text.isdigit() else 0
-
-
-def pod_flavor(pod: Mapping[str, Any], flavor_id: str) -> Json:
-    """2.47's flavor of a VM pod without a snapshot, from what Arktos runs (its CPU and memory); the
-    flavor's disks are not in the pod (Arktos VMs boot from the image's own disk)."""
-    vm = (pod.get("spec") or {}).get("virtualMachine") or {}
-    limits = (vm.get("resources") or {}).get("limits") or {}
-    return {
-        "vcpus": _resource_quantity(limits.get("cpu"), 1),
-        "ram": _resource_quantity(limits.get("memory"), 1 << 20),
-        "disk": 0,
-        "ephemeral": 0,
-        "swap": 0,
-        "original_name": flavor_id,
-        "extra_specs": {},
-    }
-
-
-def user_data(pod: Mapping[str, Any]) -> str | None:
-    """The user data as the client gave it (base64 text): Arktos's ``userData`` is those bytes, which JSON
-    carries base64-encoded once more (see ``create_request.build_pod``)."""
-    raw = ((pod.get("spec") or {}).get("virtualMachine") or {}).get("userData")
-    if not isinstance(raw, str) or not raw:
-        return None
-    try:
-        return base64.b64decode(raw, validate=True).decode("ascii")
-    except (binascii.Error, ValueError):
-        return None
-
-
-# ``server_state`` scans the rule table; its inputs are few distinct small frozen values.
-_server_state = functools.lru_cache(maxsize=1024)(server_state)
-
-
-def state_of(pod: Mapping[str, Any], pending_task: str | None = None) -> ServerState:
-    return _server_state(pod_state(pod), pending_task)
-
-
-def list_state(f: PodFacts, pending_task: str | None = None) -> ServerState:
-    return _server_state(f.pod_state, pending_task)
-
-
-def host_id(tenant: str, node: str) -> str:
-    """Nova's hostId: an opaque per-project hash of the host, "" while unscheduled."""
-    if not node:
-        return ""
-    return hashlib.sha224((tenant + node).encode()).hexdigest()
-
-
-def mac_address(pod: Mapping[str, Any], ip: str) -> str:
-    """A stable, locally administered MAC in OpenStack's fa:16:3e range (Arktos does not report one)."""
-    seed = f"{tenant_of(pod)}/{server_id(pod)}/{ip}".encode()
-    digest = hashlib.sha256(seed).digest()
-    return "fa:16:3e:" + ":".join(f"{b:02x}" for b in digest[:3])
-
-
-def pod_ips(pod: Mapping[str, Any]) -> list[str]:
-    status = pod.get("status") or {}
-    ips = [p.get("ip") for p in status.get("podIPs") or [] if isinstance(p, dict) and p.get("ip")]
-    if not ips and status.get("podIP"):
-        ips = [status["podIP"]]
-    return [str(ip) for ip in ips]
-
-
-def _access_ip(recorded: object) -> str:
-    """A recorded access address in canonical form (a pod annotated before the gateway stored it so, or by
-    hand, shows as Nova would)."""
-    return canonical_ip(recorded) if isinstance(recorded, str) else ""
-
-
-def _first_ip(ips: list[str], version: int) -> str:
-    return next((ip for ip in ips if (6 if ":" in ip else 4) == version), "")
-
-
-def addresses(pod: Mapping[str, Any], extended: bool = True) -> dict[str, list[Json]]:
-    """The pod's addresses on its network: its IPs, and the fixed IPs of its other NICs (``spec.nics``)."""
-    ips = pod_ips(pod)
-    if not ips:
-        return {}
-    ips += [ip for _, ip in nic_addresses(pod)[1:] if ip and ip not in ips]
-    labels = (pod.get("metadata") or {}).get("labels") or {}
-    network = str(labels.get(NETWORK_LABEL) or DEFAULT_NETWORK)
-    entries: list[Json] = []
-    for ip in ips:
-        entry: Json = {"version": 6 if ":" in ip else 4, "addr": ip}
-        if extended:
-            entry["OS-EXT-IPS:type"] = "fixed"
-            entry["OS-EXT-IPS-MAC:mac_addr"] = mac_address(pod, ip)
-        entries.append(entry)
-    return {network: entries}
-
-
-def _fault_message(pod: Mapping[str, Any]) -> str:
-    status = pod.get("status") or {}
-    vm_status = status.get("virtualMachineStatus") or {}
-    for candidate in (status.get("message"), status.get("reason"), vm_status.get("lastTerminationState")):
-        if isinstance(candidate, str) and candidate:
-            # A kubelet's reason (eviction, admission) names pods and namespaces: not for OpenStack clients.
-            return "The virtual machine failed." if names_kubernetes(candidate) else candidate
-    return "The virtual machine failed."
-
-
-@dataclass(frozen=True, slots=True)
-class PodFacts:
-    """What the views take from one version of a pod alone (see the module docstring). Read-only: the
-    containers here are shared by every reply rendered from that pod version."""
-
-    sid: str
-    sid_quoted: str  # as links carry it
-    tenant: str
-    user_id: str
-    metadata: Mapping[str, str]
-    host_id: str
-    created: datetime | None
-    updated: datetime | None
-    created_text: str
-    updated_text: str
-    ips: list[str]
-    addresses: Mapping[str, list[Json]]
-    access_ipv4: str
-    access_ipv6: str
-    pod_state: PodState
-    fault_message: str
-    availability_zone: str
-    key_name: str | None
-    launched_text: str | None  # startTime as OS-SRV-USG shows it, None if not started
-    image_id: str | None  # the image-id annotation
-    image_url: str | None  # the VM's image URL (catalog lookup when the annotation is missing)
-    flavor_id: str | None
-    # Later microversions' fields (annotations the gateway wrote; see ``extproc.annotations``).
-    description: str | None
-    tags: tuple[str, ...]
-    hostname: str | None  # None: derived from the display name (a batch member's "name-<index>")
-    pinned_az: str | None
-    scheduler_hints: Mapping[str, Any]
-    flavor_snapshot: Mapping[str, Any] | None
-    image_properties: Mapping[str, str]
-    server_group: str | None
-
-
-# Facts by (uid, resourceVersion): a server list's page is 1,000 pods; the memo holds several pages.
-FACTS_CAPACITY = 8192
-_facts_memo: dict[tuple[str, str], PodFacts] = {}
-
-
-def _read_facts(pod: Mapping[str, Any]) -> PodFacts:
-    found = _annotations(pod)
-    spec = pod.get("spec") or {}
-    status = pod.get("status") or {}
-    tenant = tenant_of(pod)
-    created = created_at(pod)
-    updated = updated_at(pod) or created
-    started = parse_time(status.get("startTime"))
-    url = (spec.get("virtualMachine") or {}).get("image")
-    sid = server_id(pod)
-    ips = pod_ips(pod)
-    return PodFacts(
-        sid=sid,
-        sid_quoted=quote(sid, safe=""),
-        tenant=tenant,
-        user_id=found.get(keys.USER_ID, ""),
-        metadata=server_metadata(pod),
-        host_id=host_id(tenant, str(spec.get("nodeName") or "")),
-        created=created,
-        updated=updated,
-        created_text=nova_time(created) if created else "",
-        updated_text=nova_time(updated) if updated else "",
-        ips=ips,
-        addresses=addresses(pod),
-        # NOTE: Nova's accessIPv4/6 "may be automatically set by the provider": without one the user set,
-        # the VM's own address is the one to reach it by (Arktos has no floating IPs). openstacksdk's
-        # create_server(auto_ip=True) reads it as the public address and so asks for no floating IP.
-        access_ipv4=_access_ip(found.get(keys.ACCESS_IPV4)) or _first_ip(ips, 4),
-        access_ipv6=_access_ip(found.get(keys.ACCESS_IPV6)) or _first_ip(ips, 6),
-        pod_state=pod_state(pod),
-        fault_message=_fault_message(pod),
-        # NOTE: Nova fills the zone in when the instance is scheduled (fixture 10: "" in BUILD).
-        availability_zone=AVAILABILITY_ZONE if spec.get("nodeName") else "",
-        key_name=ServerView.key_name(pod),
-        launched_text=usage_time(started) if started else None,
-        image_id=found.get(keys.IMAGE_ID) or None,
-        image_url=url if isinstance(url, str) and url else None,
-        flavor_id=found.get(keys.FLAVOR_ID) or None,
-        **_later_facts(pod, found),
-    )
-
-
-def _later_facts(pod: Mapping[str, Any], found: Mapping[str, str]) -> dict[str, Any]:
-    description = _json_annotation(found, keys.DESCRIPTION)
-    tags = _json_annotation(found, keys.TAGS)
-    hints = _json_annotation(found, keys.SCHEDULER_HINTS)
-    flavor = _json_annotation(found, keys.FLAVOR)
-    properties = _json_annotation(found, keys.IMAGE_PROPERTIES)
-    group = ((pod.get("metadata") or {}).get("labels") or {}).get(keys.SERVER_GROUP_LABEL)
-    return {
-        "description": description if isinstance(description, str) else None,
-        "tags": tuple(str(t) for t in tags) if isinstance(tags, list) else (),
-        "hostname": found.get(keys.HOSTNAME) or None,
-        "pinned_az": found.get(keys.PINNED_AZ) or None,
-        "scheduler_hints": hints if isinstance(hints, dict) else {},
-        "flavor_snapshot": flavor if isinstance(flavor, dict) else None,
-        "image_properties": properties if isinstance(properties, dict) else {},
-        "server_group": str(group) if group else None,
-    }
-
-
-def facts(pod: Mapping[str, Any]) -> PodFacts:
-    """``PodFacts`` of ``pod``, read now."""
-    return _read_facts(pod)
-
-
-def list_facts(pod: Mapping[str, Any]) -> PodFacts:
-    """``PodFacts`` of a pod Arktos listed, memoized by (uid, resourceVersion) when it has both."""
-    meta = pod.get("metadata") or {}
-    uid = meta.get("uid")
-    rv = meta.get("resourceVersion")
-    if not uid or not rv:
-        return _read_facts(pod)
-    key = (str(uid), str(rv))
-    found = _facts_memo.get(key)
-    if found is None:
-        found = _read_facts(pod)
-        if len(_facts_memo) >= FACTS_CAPACITY:
-            # Oldest first (dicts keep insertion order): cheaper than an LRU's bookkeeping on every hit.
-            del _facts_memo[next(iter(_facts_memo))]
-        _facts_memo[key] = found
-    return found
 
 
 # Prerendered list items: (kind, uid, resourceVersion, request's render key, name, task, image) -> JSON bytes.
@@ -450,7 +70,7 @@ _rendered: dict[tuple[Any, ...], bytes] = {}
 
 def _remember(key: tuple[Any, ...], rendered: bytes) -> bytes:
     if len(_rendered) >= RENDERED_CAPACITY:
-        # Oldest first, as ``_facts_memo``.
+        # Oldest first, as ``pod_facts._facts_memo``.
         del _rendered[next(iter(_rendered))]
     _rendered[key] = rendered
     return rendered
@@ -555,18 +175,6 @@ class ServerView:
             "links": [{"rel": "bookmark", "href": self.bookmark_url("flavors", flavor_id)}],
         }
 
-    @staticmethod
-    def key_name(pod: Mapping[str, Any]) -> str | None:
-        found = _annotations(pod)
-        if found.get(keys.KEY_NAME):
-            return found[keys.KEY_NAME]
-        if found.get(keys.CREATED_BY) == keys.CREATED_BY_GATEWAY:
-            # NOTE: the gateway fills keyPairName with the deployment's default key when the client gave
-            # none (Arktos requires one); Nova would show no key, so does the gateway.
-            return None
-        vm = (pod.get("spec") or {}).get("virtualMachine") or {}
-        return vm.get("keyPairName") or None
-
     # -- representations ----------------------------------------------------------------------------
 
     def basic(self, pod: Mapping[str, Any]) -> Json:
@@ -603,7 +211,7 @@ class ServerView:
     ) -> Json:
         if pending_task is None and self.task_lookup is not None:
             pending_task = self.task_lookup(pod)
-        state = _server_state(f.pod_state, pending_task)
+        state = cached_server_state(f.pod_state, pending_task)
         status = state.status
         sid = f.sid
         server: Json = {

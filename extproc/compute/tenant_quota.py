@@ -27,7 +27,7 @@ from typing import Any
 
 from kubernetes.utils.quantity import parse_quantity
 
-from extproc.compute.server_view import is_server
+from extproc.compute.server_fields import is_server
 
 UNLIMITED = -1
 MIB = 2**20

@@ -36,8 +36,8 @@ import orjson
 
 from extproc import arktos_paths
 from extproc.compute.action_rules import conflict_message, pending_task
+from extproc.compute.server_fields import state_of
 from extproc.compute.server_status import ServerState
-from extproc.compute.server_view import state_of
 from extproc.context import RequestContext
 from extproc.errors import Service, bad_request, error_reply, from_arktos
 from extproc.messages import ArktosReply, ArktosRequest, Forward, Outcome, Reply

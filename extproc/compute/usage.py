@@ -38,7 +38,7 @@ from extproc import arktos_paths
 from extproc.catalog import CatalogStore
 from extproc.compute import marker_paging, tenant_quota
 from extproc.compute.query_schema import PAGINATION, STRING, QuerySchema, multi
-from extproc.compute.server_view import (
+from extproc.compute.server_fields import (
     display_name,
     is_server,
     parse_time,

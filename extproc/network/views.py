@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from extproc.compute.server_view import mac_address
+from extproc.compute.server_fields import mac_address
 from extproc.network.objects import DEFAULT_NETWORK, ArktosNetwork, nic_addresses, pod_nics
 
 Json = dict[str, Any]

@@ -17,7 +17,8 @@ from extproc import app
 from extproc.catalog import CatalogStore
 from extproc.cluster_cache import ACTION, POD, REPLICASET, ClusterCache
 from extproc.compute import server_list
-from extproc.compute.server_view import ServerView, facts, list_facts
+from extproc.compute.pod_facts import facts, list_facts
+from extproc.compute.server_view import ServerView
 from extproc.config import GatewayConfig
 from extproc.context import RequestContext
 from extproc.messages import ArktosReply, ClientRequest, Forward, Reply

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from extproc import annotations as keys
-from extproc.compute.server_view import ServerView, addresses, mac_address, parse_time, updated_at
+from extproc.compute.server_fields import addresses, mac_address, parse_time, updated_at
+from extproc.compute.server_view import ServerView
 from tests.shared_fixtures import SHARED_FIXTURES
 
 FIXTURES = SHARED_FIXTURES

@@ -11,7 +11,7 @@ import pytest
 
 from extproc.catalog import CatalogStore
 from extproc.compute import instance_actions as ia
-from extproc.compute.server_view import host_id
+from extproc.compute.server_fields import host_id
 from extproc.config import GatewayConfig
 from extproc.context import RequestContext
 from extproc.messages import ArktosReply, ClientRequest, Forward, Reply

@@ -217,7 +217,7 @@ def test_a_pod_without_nics_has_one_port_on_the_default_network() -> None:
 
 
 def test_the_port_mac_is_the_one_server_addresses_show() -> None:
-    from extproc.compute.server_view import addresses
+    from extproc.compute.server_fields import addresses
 
     pod = vm_pod("vm1", network="net1")
     (port,) = views.port_views(pod, None, "demo")
@@ -226,7 +226,7 @@ def test_the_port_mac_is_the_one_server_addresses_show() -> None:
 
 
 def test_server_addresses_list_the_fixed_ips_of_every_nic() -> None:
-    from extproc.compute.server_view import addresses
+    from extproc.compute.server_fields import addresses
 
     pod = vm_pod("vm1", network="net1", nics=[{"name": "eth0"}, {"name": "eth1", "ipAddress": "10.10.0.9"}])
     assert [e["addr"] for e in addresses(pod)["net1"]] == ["10.244.0.7", "10.10.0.9"]

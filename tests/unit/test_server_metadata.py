@@ -9,7 +9,7 @@ import pytest
 
 from extproc.cluster_cache import POD
 from extproc.compute import server_metadata
-from extproc.compute.server_view import server_metadata as metadata_of
+from extproc.compute.server_fields import server_metadata as metadata_of
 from extproc.messages import ArktosReply, ClientRequest, Forward, Outcome, Reply
 from tests.unit.test_actions import (
     POD_PATH,

@@ -15,7 +15,8 @@ from extproc import annotations as keys
 from extproc import headers
 from extproc.catalog_entries import Flavor, Image
 from extproc.compute import action_request, actions, create_request, list_query, schemas, server_item
-from extproc.compute.server_view import ServerView, default_hostname
+from extproc.compute.server_fields import default_hostname
+from extproc.compute.server_view import ServerView
 from extproc.messages import ClientRequest, Reply
 from tests.unit.test_actions import ctx as actions_ctx
 from tests.unit.test_actions import post
