@@ -16,7 +16,8 @@ import requests
 
 from gateway_stack import Stack
 from tests.e2e.conftest import DEMO_TOKEN, Api
-from tests.e2e.test_server_actions import eventually, restart_count
+from tests.e2e.test_server_actions import restart_count
+from tests.polling import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -28,7 +29,7 @@ def active_server(api: Api, name: str) -> str:
     assert reply.status_code == 202, reply.text
     sid = str(reply.json()["server"]["id"])
 
-    eventually(lambda: active_and_idle(api, sid), f"{name} ACTIVE")
+    eventually(f"{name} ACTIVE", lambda: active_and_idle(api, sid))
     return sid
 
 
@@ -78,7 +79,7 @@ def test_two_reboots_in_one_second_both_succeed(
     # Two users, two sessions (one each), the same project.
     sessions = [Api(stack.public_url, DEMO_TOKEN, "demo") for _ in two_servers]
     for sid in two_servers:
-        eventually(lambda sid=sid: active_and_idle(demo_api, sid), f"{sid} ACTIVE")
+        eventually(f"{sid} ACTIVE", lambda sid=sid: active_and_idle(demo_api, sid))
     restarts = {sid: restart_count(stack, sid) for sid in two_servers}
     before = len(stack.arktos_request_log())
     at_the_start_of_a_second()
@@ -86,7 +87,7 @@ def test_two_reboots_in_one_second_both_succeed(
         replies = list(pool.map(soft_reboot, sessions, two_servers))
     assert [r.status_code for r in replies] == [202, 202], [r.text for r in replies]
     for sid, count in restarts.items():
-        eventually(lambda sid=sid, count=count: restart_count(stack, sid) == count + 1 or None, "reboot")
+        eventually("reboot", lambda sid=sid, count=count: restart_count(stack, sid) == count + 1 or None)
     posts = sorted(attempts(action_posts(stack, before, sid)) for sid in two_servers)
     assert posts == [1, 1], posts
 
@@ -118,14 +119,14 @@ def test_a_collision_with_a_reboot_from_outside_the_gateway_is_retried(
     collided = []
     for _attempt in range(COLLISION_ATTEMPTS):
         for sid in two_servers:
-            eventually(lambda sid=sid: active_and_idle(demo_api, sid), f"{sid} ACTIVE")
+            eventually(f"{sid} ACTIVE", lambda sid=sid: active_and_idle(demo_api, sid))
         count = restart_count(stack, ours)
         before = len(stack.arktos_request_log())
         at_the_start_of_a_second()
         assert direct_reboot(stack, outside).status_code == 201
         reply = soft_reboot(demo_api, ours)
         assert reply.status_code == 202, reply.text
-        eventually(lambda count=count: restart_count(stack, ours) == count + 1 or None, "reboot")
+        eventually("reboot", lambda count=count: restart_count(stack, ours) == count + 1 or None)
         posts = attempts(action_posts(stack, before, ours))
         assert posts in (1, 2), posts
         collided.append(posts == 2)
@@ -141,8 +142,8 @@ def test_a_nova_state_conflict_is_not_retried(
     Arktos refuses the conditional powerSpec patch; exactly one call, Nova's 409."""
     sid = two_servers[0]
     eventually(
-        lambda: True if demo_api.get(f"/servers/{sid}").json()["server"]["status"] == "ACTIVE" else None,
         "ACTIVE",
+        lambda: True if demo_api.get(f"/servers/{sid}").json()["server"]["status"] == "ACTIVE" else None,
     )
     before = len(stack.arktos_request_log())
     reply = Api(stack.public_url, DEMO_TOKEN, None).post(f"/servers/{sid}/action", json={"os-start": None})

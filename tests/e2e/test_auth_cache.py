@@ -24,6 +24,7 @@ import requests
 from gateway_stack import Stack
 from gateway_stack.stack import SIM_TOKENS
 from tests.e2e.conftest import ADMIN_TOKEN, ALT_TOKEN, DEMO_TOKEN, Api, StackFactory
+from tests.polling import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -53,14 +54,6 @@ def unseen(stack: Stack, read: Callable[[], requests.Response]) -> bool | None:
     reply = read()
     assert reply.status_code == 200, reply.text
     return True if not stack.arktos_request_log()[before:] else None
-
-
-def eventually(what: str, probe: Callable[[], bool | None], timeout: float = 60.0) -> None:
-    """Poll ``probe`` until it returns True (a deadline only against hanging, not a timing check)."""
-    deadline = time.monotonic() + timeout
-    while not probe():
-        assert time.monotonic() < deadline, f"never happened: {what}"
-        time.sleep(0.05)
 
 
 def glance(stack: Stack, token: str) -> requests.Response:

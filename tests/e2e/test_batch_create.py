@@ -6,9 +6,7 @@ gateway left behind: no ReplicaSet once the batch is finished, pods without owne
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import openstack
 import orjson
@@ -23,23 +21,11 @@ from extproc.context import RequestContext
 from extproc.messages import ClientRequest, Forward
 from gateway_stack import Stack
 from tests.e2e.conftest import ADMIN_TOKEN, DEMO_TOKEN, Api, OpenStackCLI
+from tests.polling import eventually
 
 pytestmark = pytest.mark.e2e
 
 IMAGE = "cirros-0.5.2-x86_64-disk"
-T = TypeVar("T")
-
-
-def eventually(what: str, probe: Callable[[], T | None], timeout: float = 60.0) -> T:
-    """Poll ``probe`` until it returns a value (a deadline only against hanging, not a timing check)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value is not None:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never happened: {what}")
-        time.sleep(0.1)
 
 
 class Sim:

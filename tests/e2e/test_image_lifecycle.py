@@ -16,7 +16,8 @@ import requests
 
 from gateway_stack import Stack
 from tests.e2e.conftest import ADMIN_TOKEN, VENV_BIN, Api, OpenStackCLI
-from tests.e2e.test_server_actions import arktos_get, eventually
+from tests.e2e.test_server_actions import arktos_get
+from tests.polling import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -150,7 +151,7 @@ def test_snapshot_properties_delete_and_a_shutoff_server(
 
         cli.run("server", "stop", "snap-vm")
         eventually(
-            lambda: True if cli.json("server", "show", sid)["status"] == "SHUTOFF" else None, "SHUTOFF"
+            "SHUTOFF", lambda: True if cli.json("server", "show", sid)["status"] == "SHUTOFF" else None
         )
         off = demo_api.post(f"/servers/{sid}/action", json={"createImage": {"name": "off"}})
         assert off.status_code == 409
@@ -176,7 +177,7 @@ def test_snapshot_properties_delete_and_a_shutoff_server(
             shown = cli.json("server", "show", sid)
             return shown if shown["status"] == "SHUTOFF" and shown["OS-EXT-STS:task_state"] is None else None
 
-        eventually(back_shutoff, "the rebuilt server to be SHUTOFF again")
+        eventually("the rebuilt server to be SHUTOFF again", back_shutoff)
         pod = pod_of(stack, sid)
         assert pod["spec"]["virtualMachine"]["powerSpec"] == "Shutdown"
         assert pod["status"]["virtualMachineStatus"]["image"] == URI
@@ -274,7 +275,7 @@ def test_concurrent_writer_is_not_lost(cli: OpenStackCLI, stack: Stack) -> None:
     def deleted() -> bool | None:
         return True if cli.run("image", "delete", first["id"], check=False).returncode == 0 else None
 
-    eventually(deleted, "the delete to go through once the processor has seen the new version")
+    eventually("the delete to go through once the processor has seen the new version", deleted)
     data: dict[str, Any] = arktos_get(stack, IMAGES_CONFIGMAP).json()["data"]
     assert "operator-img" in data and first["id"] not in data
     # The stack is shared by the session: leave demo's image list as it was (test_openstack_cli lists it).

@@ -4,14 +4,14 @@ follow an action's 202 land while the node agent is still working on it."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from gateway_stack import Stack
 from tests.e2e.conftest import DEMO_TOKEN, Api, StackFactory
+from tests.polling import eventually
 
 pytestmark = [
     pytest.mark.e2e,
@@ -20,21 +20,9 @@ pytestmark = [
     ),
 ]
 
-T = TypeVar("T")
 IMAGE_ID = "6db08272-a856-49da-8909-7c4c73ab0bac"
 # Long enough for a read right after a 202 to arrive first on a loaded machine.
 NODE_AGENT_SECONDS = 5.0
-
-
-def eventually(probe: Callable[[], T | None], what: str, timeout: float = 120.0) -> T:
-    """Poll until ``probe`` returns a value (a wait, not a timing assertion)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value is not None:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +56,7 @@ def wait_until_active(api: Api, sid: str) -> dict[str, Any]:
         server = shown(api, sid)
         return server if (server["status"], server["OS-EXT-STS:task_state"]) == ("ACTIVE", None) else None
 
-    return eventually(idle, f"server {sid} ACTIVE with no task")
+    return eventually(f"server {sid} ACTIVE with no task", idle)
 
 
 def test_a_reboot_shows_reboot_until_the_node_agent_has_done_it(slow_api: Api, server_id: str) -> None:
@@ -95,4 +83,4 @@ def test_a_snapshot_is_an_image_in_progress_before_it_is_active(slow_api: Api, s
         image: dict[str, Any] = slow_api.session.get(location, timeout=30).json()
         return image if image["status"] == "active" else None
 
-    assert eventually(active, "the snapshot image active")["name"] == "in-flight-snap"
+    assert eventually("the snapshot image active", active)["name"] == "in-flight-snap"

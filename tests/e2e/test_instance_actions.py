@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import orjson
 import pytest
@@ -14,23 +13,12 @@ from extproc.compute import instance_actions
 from extproc.instance_action_recorder import MAX_RECORDS
 from gateway_stack import Stack
 from tests.e2e.conftest import ADMIN_TOKEN, Api, OpenStackCLI
+from tests.polling import eventually
 
 pytestmark = pytest.mark.e2e
 
-T = TypeVar("T")
 IMAGE = "cirros-0.5.2-x86_64-disk"
 REQUEST_ID = "x-openstack-request-id"
-
-
-def eventually(probe: Callable[[], T | None], what: str, timeout: float = 60.0) -> T:
-    """Poll until ``probe`` returns a value (a wait, not a timing assertion)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value is not None:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
 
 
 def settled(api: Api, sid: str, status: str) -> None:
@@ -38,7 +26,7 @@ def settled(api: Api, sid: str, status: str) -> None:
         server = api.get(f"/servers/{sid}").json()["server"]
         return True if server["status"] == status and server["OS-EXT-STS:task_state"] is None else None
 
-    eventually(probe, f"{sid} to be {status}")
+    eventually(f"{sid} to be {status}", probe)
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +65,7 @@ def test_event_list_and_show_tell_each_action_with_the_request_id_the_client_saw
             return listed if len(listed) == len(done) + 1 else None
 
         # The CustomActions' records reach the pod just after Arktos accepted them.
-        listed = eventually(recorded, "every action in the history")
+        listed = eventually("every action in the history", recorded)
         # Newest first, as Nova lists them; the create first of all.
         assert [(e["Action"], e["Request ID"]) for e in listed[:-1]] == list(reversed(done))
         assert listed[-1]["Action"] == "create"
@@ -106,7 +94,7 @@ def test_event_list_and_show_tell_each_action_with_the_request_id_the_client_saw
 
         # Durable: the history is in Arktos (the pod's records, the Actions), not in the processor.
         stack.restart_processor()
-        again = eventually(recorded, "the history after the processor restarted")
+        again = eventually("the history after the processor restarted", recorded)
         assert [(e["Action"], e["Request ID"]) for e in again] == [
             (e["Action"], e["Request ID"]) for e in listed
         ]
@@ -165,7 +153,7 @@ def test_the_records_on_a_pod_stay_bounded(demo_api: Api, stack: Stack, server: 
         kept = sorted(k for k in annotations if k.startswith("instance-action.openstack.arktos.io/"))
         return kept if len(kept) == MAX_RECORDS else None
 
-    kept = eventually(pruned, "the processor to prune the oldest records")
+    kept = eventually("the processor to prune the oldest records", pruned)
     # The oldest went; the server's own newer actions stayed.
     assert "instance-action.openstack.arktos.io/req-bound-0000" not in kept
     listed = demo_api.get(f"/servers/{sid}/os-instance-actions")

@@ -4,9 +4,8 @@ version they choose and at 2.1."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import openstack
 import pytest
@@ -15,27 +14,15 @@ from openstack.config import OpenStackConfig
 
 from gateway_stack import Stack
 from tests.e2e.conftest import Api, OpenStackCLI
+from tests.polling import eventually
 
 pytestmark = pytest.mark.e2e
 
 IMAGE = "6db08272-a856-49da-8909-7c4c73ab0bac"
-T = TypeVar("T")
 
 
 def at(version: str) -> dict[str, str]:
     return {"OpenStack-API-Version": f"compute {version}"}
-
-
-def eventually(probe: Callable[[], T | None], what: str, timeout: float = 120.0) -> T:
-    """Poll until ``probe`` returns a value (a wait, not a timing assertion)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value is not None:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never happened: {what}")
-        time.sleep(0.2)
 
 
 def test_version_document_latest_and_the_reply_headers(demo_api: Api) -> None:
@@ -72,8 +59,8 @@ def tagged_server(demo_api: Api) -> Iterator[str]:
     assert created.status_code == 202, created.text
     sid = str(created.json()["server"]["id"])
     eventually(
-        lambda: True if demo_api.get(f"/servers/{sid}").json()["server"]["status"] == "ACTIVE" else None,
         "ACTIVE",
+        lambda: True if demo_api.get(f"/servers/{sid}").json()["server"]["status"] == "ACTIVE" else None,
     )
     yield sid
     demo_api.delete(f"/servers/{sid}")
@@ -183,10 +170,10 @@ def test_create_image_reply_from_2_45(demo_api: Api, tagged_server: str) -> None
     image_id = reply.json()["image_id"]
     assert "Location" not in reply.headers
     eventually(
+        "snapshot active",
         lambda: (
             True if demo_api.get(f"/image/v2/images/{image_id}").json().get("status") == "active" else None
         ),
-        "snapshot active",
     )
     demo_api.delete(f"/image/v2/images/{image_id}")
 
@@ -234,7 +221,7 @@ def test_novaclient_at_its_maximum_and_at_2_1(stack: Stack, version: str) -> Non
     kwargs: dict[str, Any] = {"nics": "auto"} if version != "2.1" else {}
     server = nova.servers.create(f"nova-mv-{version}", IMAGE, "1", **kwargs)
     try:
-        eventually(lambda: True if nova.servers.get(server.id).status == "ACTIVE" else None, "ACTIVE")
+        eventually("ACTIVE", lambda: True if nova.servers.get(server.id).status == "ACTIVE" else None)
         shown = nova.servers.get(server.id)
         if version == "2.96":
             assert shown.flavor["original_name"] == "m1.tiny"

@@ -8,9 +8,7 @@ from k8s/ (``kubectl kustomize``).
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -21,6 +19,7 @@ from gateway_stack import Stack
 from gateway_stack.stack import SIM_GATEWAY_TOKEN
 from tests.e2e.conftest import Api, wait_deleted
 from tests.plumbing.test_manifests import rendered
+from tests.polling import eventually
 
 pytestmark = [
     pytest.mark.e2e,
@@ -28,17 +27,7 @@ pytestmark = [
 ]
 
 IMAGE = "cirros-0.5.2-x86_64-disk"
-T = TypeVar("T")
 VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
-
-
-def eventually(what: str, probe: Callable[[], T | None], timeout: float = 60.0) -> T:
-    deadline = time.monotonic() + timeout
-    while (value := probe()) is None:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never happened: {what}")
-        time.sleep(0.2)
-    return value
 
 
 def call_of(event: dict[str, Any]) -> tuple[str, str, str]:

@@ -20,7 +20,8 @@ from openstack.config import OpenStackConfig
 from gateway_stack import Stack
 from gateway_stack.clouds import clouds
 from tests.e2e.conftest import ADMIN_TOKEN, BACKEND, DEMO_TOKEN, Api, OpenStackCLI
-from tests.e2e.test_batch_create import Sim, eventually
+from tests.e2e.test_batch_create import Sim
+from tests.polling import eventually
 
 pytestmark = pytest.mark.e2e
 

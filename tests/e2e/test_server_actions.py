@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import openstack
 import pytest
@@ -12,22 +11,11 @@ import requests
 
 from gateway_stack import Stack
 from tests.e2e.conftest import ADMIN_TOKEN, Api, OpenStackCLI
+from tests.polling import eventually
 
 pytestmark = pytest.mark.e2e
 
-T = TypeVar("T")
 IMAGE = "cirros-0.5.2-x86_64-disk"
-
-
-def eventually(probe: Callable[[], T | None], what: str, timeout: float = 60.0) -> T:
-    """Poll until ``probe`` returns a value (a wait, not a timing assertion)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value is not None:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def arktos_get(stack: Stack, path: str) -> requests.Response:
@@ -50,7 +38,7 @@ def wait_status(cli: OpenStackCLI, name: str, status: str) -> dict[str, Any]:
         shown = cli.json("server", "show", name)
         return shown if shown["status"] == status and shown["OS-EXT-STS:task_state"] is None else None
 
-    return eventually(probe, f"{name} to be {status}")
+    return eventually(f"{name} to be {status}", probe)
 
 
 @pytest.fixture(scope="module")
@@ -64,9 +52,9 @@ def test_reboot_soft_and_hard(cli: OpenStackCLI, stack: Stack, vm: dict[str, Any
     before = restart_count(stack, vm["id"])
     cli.run("server", "reboot", "--wait", "act-vm")
     # --wait returns once the server is ACTIVE again; the reboot itself finishes on the node agent.
-    eventually(lambda: True if restart_count(stack, vm["id"]) == before + 1 else None, "the soft reboot")
+    eventually("the soft reboot", lambda: True if restart_count(stack, vm["id"]) == before + 1 else None)
     cli.run("server", "reboot", "--hard", "--wait", "act-vm")
-    eventually(lambda: True if restart_count(stack, vm["id"]) == before + 2 else None, "the hard reboot")
+    eventually("the hard reboot", lambda: True if restart_count(stack, vm["id"]) == before + 2 else None)
     shown = wait_status(cli, "act-vm", "ACTIVE")
     assert shown["OS-EXT-STS:vm_state"] == "active"
 
@@ -80,8 +68,8 @@ def test_reboot_is_one_arktos_call(stack: Stack, demo_api: Api, vm: dict[str, An
     assert calls == [("POST", f"/api/v1/tenants/demo/namespaces/default/pods/{vm['id']}/action")]
     # REBOOT while it runs: test_in_flight_states (a stack whose node agent is slow enough to see it).
     eventually(
-        lambda: True if demo_api.get(f"/servers/{vm['id']}").json()["server"]["status"] == "ACTIVE" else None,
         "the reboot to finish",
+        lambda: True if demo_api.get(f"/servers/{vm['id']}").json()["server"]["status"] == "ACTIVE" else None,
     )
 
 
@@ -175,7 +163,7 @@ def test_snapshot_survives_a_processor_restart(cli: OpenStackCLI, stack: Stack, 
         data = arktos_get(stack, "/api/v1/tenants/demo/namespaces/default/configmaps/openstack-images")
         return data.json()["data"] if image["id"] in data.json()["data"] else None
 
-    eventually(recorded, "the snapshot to be recorded again")
+    eventually("the snapshot to be recorded again", recorded)
     again = cli.json("image", "show", image["id"])
     assert again["status"] == "active"
     # The name given to createImage lived only in the dead processor's memory.
@@ -210,7 +198,7 @@ def test_action_errors(demo_api: Api, vm: dict[str, Any]) -> None:
     assert location.startswith(f"{demo_api.public_url}/image/v2/images/")
     # Visible at once (its state while in progress: test_in_flight_states), then active.
     assert demo_api.get(location).status_code == 200
-    eventually(lambda: True if demo_api.get(location).json()["status"] == "active" else None, "snapshot")
+    eventually("snapshot", lambda: True if demo_api.get(location).json()["status"] == "active" else None)
 
 
 def test_openstacksdk_reboot_stop_start(conn: openstack.connection.Connection) -> None:
@@ -225,7 +213,7 @@ def test_openstacksdk_reboot_stop_start(conn: openstack.connection.Connection) -
             fresh = conn.compute.get_server(server.id)
             return fresh if fresh.status == status and fresh.task_state is None else None
 
-        return eventually(probe, f"sdk-act {status}")
+        return eventually(f"sdk-act {status}", probe)
 
     try:
         conn.compute.reboot_server(server, "SOFT")

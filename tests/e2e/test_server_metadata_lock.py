@@ -10,7 +10,8 @@ import pytest
 
 from gateway_stack import Stack
 from tests.e2e.conftest import Api, OpenStackCLI
-from tests.e2e.test_server_actions import arktos_get, eventually, wait_status
+from tests.e2e.test_server_actions import arktos_get, wait_status
+from tests.polling import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -151,8 +152,8 @@ def test_sdk_lock_and_metadata(
     conn.compute.unlock_server(server)
     conn.compute.delete_server_metadata(server, ["sdk"])
     eventually(
+        "the sdk item to go",
         lambda: (
             True if "sdk" not in demo_api.get(f"/servers/{vm['id']}/metadata").json()["metadata"] else None
         ),
-        "the sdk item to go",
     )

@@ -10,11 +10,10 @@ the token's own tenant's), so alt's catalog gets them for this module and loses 
 from __future__ import annotations
 
 import json
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import requests
@@ -22,25 +21,14 @@ import yaml
 
 from gateway_stack import Stack
 from tests.e2e.conftest import ADMIN_TOKEN, ALT_TOKEN, Api, OpenStackCLI, wait_deleted
+from tests.polling import eventually
 
 pytestmark = pytest.mark.e2e
 
-T = TypeVar("T")
 CIRROS_URL = "download.cirros-cloud.net/0.5.2/cirros-0.5.2-x86_64-disk.img"
 CIRROS_ID = "6db08272-a856-49da-8909-7c4c73ab0bac"
 OWN_FLAVOR = {"id": "c17-flavor", "ram": 256, "vcpus": 2, "disk": 1}
 OWN_IMAGE = {"id": "17171717-1717-4717-8717-171717171717", "url": CIRROS_URL}
-
-
-def eventually(what: str, probe: Callable[[], T | None], timeout: float = 60.0) -> T:
-    """Poll ``probe`` until it returns a value (a deadline only against hanging, not a timing check)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value is not None:
-            return value
-        assert time.monotonic() < deadline, f"never happened: {what}"
-        time.sleep(0.2)
 
 
 class Arktos:

@@ -10,20 +10,19 @@ nowhere. Each answer must come from Arktos: the simulator's audit log shows a de
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import requests
 
 from gateway_stack import Stack
 from tests.e2e.conftest import ADMIN_TOKEN, DEMO_TOKEN, Api
+from tests.polling import eventually
 
 pytestmark = pytest.mark.e2e
 
-T = TypeVar("T")
 TENANT = "oracle"
 FLAVOR = "o1-secret"
 IMAGE = "0d7a6d8e-6a61-4f0e-9d7e-0a1b2c3d4e5f"
@@ -31,17 +30,6 @@ BIG_IMAGE = "0d7a6d8e-6a61-4f0e-9d7e-0a1b2c3d4e60"
 SNAPSHOT = "0d7a6d8e-6a61-4f0e-9d7e-0a1b2c3d4e61"
 NOWHERE = "9f9f9f9f-0000-4000-8000-000000000000"
 POLICY = {"forbidden": {"code": 403, "message": "Policy doesn't allow this operation to be performed."}}
-
-
-def eventually(what: str, probe: Callable[[], T | None], timeout: float = 60.0) -> T:
-    """Poll ``probe`` until it returns a value (a deadline only against hanging, not a timing check)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value is not None:
-            return value
-        assert time.monotonic() < deadline, f"never happened: {what}"
-        time.sleep(0.1)
 
 
 class Sim:

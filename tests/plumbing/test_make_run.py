@@ -7,30 +7,19 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import requests
 
 from tests.plumbing.supervisor import Supervisor, alive
+from tests.polling import eventually
 
 pytestmark = pytest.mark.timeout(240)
 
-T = TypeVar("T")
 FAST_VMS = {"SIM_VM_BOOT_SECONDS": "0.3"}
 DEMO = {"X-Auth-Token": "demo-token"}
-
-
-def eventually(probe: Callable[[], T | None], what: str, timeout: float = 60.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        with_result = probe()
-        if with_result is not None:
-            return with_result
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def servers_url(stack: Supervisor) -> str:
@@ -105,11 +94,11 @@ def kill_under_load(stack: Supervisor, module: str) -> dict[str, Any]:
         victim = stack.child_pid(module)
         killed_at = time.monotonic()
         os.kill(victim, signal.SIGKILL)
-        eventually(lambda: True if not alive(victim) else None, f"{module} to die", 10)
+        eventually(f"{module} to die", lambda: True if not alive(victim) else None, 10)
         # Back: a later request succeeds, and keeps succeeding.
         eventually(
-            lambda: True if any(at > killed_at and code == 200 for at, code in load.replies) else None,
             f"the gateway to answer again after killing {module}",
+            lambda: True if any(at > killed_at and code == 200 for at, code in load.replies) else None,
             30,
         )
         back_at = min(at for at, code in load.replies if at > killed_at and code == 200)
@@ -165,7 +154,7 @@ def test_killed_simulator_is_restarted_with_its_objects(tmp_path: Path) -> None:
         ids = create_servers(stack, ["keep-1", "keep-2"])
         seen = kill_under_load(stack, "arktos_sim")
         print(f"simulator kill -9: back after {seen['back_after_s']:.2f} s; replies {dict(seen['codes'])}")
-        assert eventually(lambda: server_ids(stack), "the list") == ids
+        assert eventually("the list", lambda: server_ids(stack)) == ids
         assert "arktos_sim exited with -9" in stack.output()
         # Written while the restarted simulator serves: kept too.
         ids |= create_servers(stack, ["after-restart"])
@@ -174,7 +163,7 @@ def test_killed_simulator_is_restarted_with_its_objects(tmp_path: Path) -> None:
     again = Supervisor(workdir, env=FAST_VMS)
     try:
         again.wait_ready()
-        assert eventually(lambda: server_ids(again), "the list") == ids
+        assert eventually("the list", lambda: server_ids(again)) == ids
     finally:
         assert again.stop() == 0, again.output()
 
@@ -221,7 +210,7 @@ def test_realistic_vm_timings_then_sigkill_leaves_no_child(tmp_path: Path) -> No
         assert len(children) >= 3, stack.output()
         stack.proc.kill()
         stack.proc.wait(10)
-        eventually(lambda: True if not any(alive(pid) for pid in children) else None, "no child left", 10)
+        eventually("no child left", lambda: True if not any(alive(pid) for pid in children) else None, 10)
         with pytest.raises(requests.ConnectionError):
             requests.get(stack.public_url, timeout=5)
     finally:
