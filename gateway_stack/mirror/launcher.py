@@ -22,7 +22,7 @@ from gateway_stack.mirror import front_envoy
 from gateway_stack.mirror.credentials import ShadowTokensError, load_shadow_tokens
 from gateway_stack.mirror.serve import READY_LINE
 from gateway_stack.procs import Child, Interrupted, free_port, http_ok, tcp_open, wait_until
-from gateway_stack.stack import ENVOY_FLUSH_MSEC, REPO_ROOT, Stack, envoy_binary
+from gateway_stack.stack import REPO_ROOT, Stack, envoy_argv
 from gateway_stack.supervisor import StopSignals, Supervisor
 
 DEFAULT_FRONT_PORT = 8090
@@ -141,18 +141,7 @@ class MirrorStack:
 
     def start_front(self) -> None:
         self.envoy_config.write_text(front_envoy.render(self.front_params()))
-        argv = [
-            envoy_binary(),
-            "-c",
-            str(self.envoy_config),
-            "--disable-hot-restart",
-            "--concurrency",
-            "1",
-            "--log-level",
-            "warn",
-            "--file-flush-interval-msec",
-            str(ENVOY_FLUSH_MSEC),
-        ]
+        argv = envoy_argv(self.envoy_config)
         self.front = Child(
             "front-envoy", argv, self.logs_dir / "front-envoy.log", env=self._env(), cwd=self.workdir
         )
