@@ -339,3 +339,39 @@ def demo_api(stack: Stack) -> Api:
 @pytest.fixture(scope="session")
 def alt_api(stack: Stack) -> Api:
     return Api(stack.public_url, ALT_TOKEN, "alt")
+
+
+class ArktosAdmin:
+    """Arktos itself (the simulator or the real one) with the administrator's token, bypassing the gateway:
+    to set a tenant up behind its back, or to see what it left there."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.url = stack.arktos_url
+        self.session = requests.Session()
+        # REQUESTS_CA_BUNDLE would win over the session's CA: the stack's Arktos CA is the one to trust.
+        self.session.trust_env = False
+        self.session.verify = str(stack.ca_path) if stack.ca_path else True
+        self.session.headers["Authorization"] = f"Bearer {ADMIN_TOKEN}"
+
+    def get(self, path: str) -> Any:
+        resp = self.session.get(self.url + path, timeout=10)
+        resp.raise_for_status()
+        return resp.json()
+
+    def configmaps(self, tenant: str) -> str:
+        return f"{self.url}/api/v1/tenants/{tenant}/namespaces/default/configmaps"
+
+    def put_configmap(self, tenant: str, name: str, data: dict[str, Any]) -> None:
+        """Creates or replaces ConfigMap ``name``, each value JSON-encoded (as the gateway's catalogs are)."""
+        body = {"metadata": {"name": name}, "data": {k: json.dumps(v) for k, v in data.items()}}
+        existing = self.session.get(f"{self.configmaps(tenant)}/{name}", timeout=10)
+        if existing.status_code == 200:
+            body["metadata"]["resourceVersion"] = existing.json()["metadata"]["resourceVersion"]
+            reply = self.session.put(f"{self.configmaps(tenant)}/{name}", json=body, timeout=10)
+        else:
+            reply = self.session.post(self.configmaps(tenant), json=body, timeout=10)
+        assert reply.status_code in (200, 201), reply.text
+
+    def delete_configmap(self, tenant: str, name: str) -> None:
+        reply = self.session.delete(f"{self.configmaps(tenant)}/{name}", timeout=10)
+        assert reply.status_code in (200, 404), reply.text

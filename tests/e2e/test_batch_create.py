@@ -20,7 +20,7 @@ from extproc.config import GatewayConfig
 from extproc.context import RequestContext
 from extproc.messages import ClientRequest, Forward
 from gateway_stack import Stack
-from tests.e2e.conftest import ADMIN_TOKEN, DEMO_TOKEN, Api, OpenStackCLI
+from tests.e2e.conftest import ADMIN_TOKEN, DEMO_TOKEN, Api, ArktosAdmin, OpenStackCLI
 from tests.polling import eventually
 
 pytestmark = pytest.mark.e2e
@@ -28,21 +28,8 @@ pytestmark = pytest.mark.e2e
 IMAGE = "cirros-0.5.2-x86_64-disk"
 
 
-class Sim:
-    """Arktos itself (the simulator), bypassing the gateway: to see what the gateway left there."""
-
-    def __init__(self, stack: Stack) -> None:
-        self.url = stack.arktos_url
-        self.session = requests.Session()
-        # REQUESTS_CA_BUNDLE would win over the session's CA: the simulator's own CA is the one to trust.
-        self.session.trust_env = False
-        self.session.verify = str(stack.ca_path) if stack.ca_path else True
-        self.session.headers["Authorization"] = f"Bearer {ADMIN_TOKEN}"
-
-    def get(self, path: str) -> Any:
-        resp = self.session.get(self.url + path, timeout=10)
-        resp.raise_for_status()
-        return resp.json()
+class Sim(ArktosAdmin):
+    """What the gateway left in Arktos for a batch."""
 
     def replicaset_exists(self, reservation: str) -> bool:
         resp = self.session.get(

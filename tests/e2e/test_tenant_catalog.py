@@ -9,7 +9,6 @@ the token's own tenant's), so alt's catalog gets them for this module and loses 
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ import requests
 import yaml
 
 from gateway_stack import Stack
-from tests.e2e.conftest import ADMIN_TOKEN, ALT_TOKEN, Api, OpenStackCLI, wait_deleted
+from tests.e2e.conftest import ALT_TOKEN, Api, ArktosAdmin, OpenStackCLI, wait_deleted
 from tests.polling import eventually
 
 pytestmark = pytest.mark.e2e
@@ -31,38 +30,10 @@ OWN_FLAVOR = {"id": "c17-flavor", "ram": 256, "vcpus": 2, "disk": 1}
 OWN_IMAGE = {"id": "17171717-1717-4717-8717-171717171717", "url": CIRROS_URL}
 
 
-class Arktos:
-    """Arktos itself (the simulator or the real one) with the administrator's token."""
-
-    def __init__(self, stack: Stack) -> None:
-        self.url = stack.arktos_url
-        self.session = requests.Session()
-        self.session.trust_env = False
-        self.session.verify = str(stack.ca_path) if stack.ca_path else True
-        self.session.headers["Authorization"] = f"Bearer {ADMIN_TOKEN}"
-
-    def configmaps(self, tenant: str) -> str:
-        return f"{self.url}/api/v1/tenants/{tenant}/namespaces/default/configmaps"
-
-    def put_configmap(self, tenant: str, name: str, data: dict[str, Any]) -> None:
-        body = {"metadata": {"name": name}, "data": {k: json.dumps(v) for k, v in data.items()}}
-        existing = self.session.get(f"{self.configmaps(tenant)}/{name}", timeout=10)
-        if existing.status_code == 200:
-            body["metadata"]["resourceVersion"] = existing.json()["metadata"]["resourceVersion"]
-            reply = self.session.put(f"{self.configmaps(tenant)}/{name}", json=body, timeout=10)
-        else:
-            reply = self.session.post(self.configmaps(tenant), json=body, timeout=10)
-        assert reply.status_code in (200, 201), reply.text
-
-    def delete_configmap(self, tenant: str, name: str) -> None:
-        reply = self.session.delete(f"{self.configmaps(tenant)}/{name}", timeout=10)
-        assert reply.status_code in (200, 404), reply.text
-
-
 @pytest.fixture(scope="module")
 def alt_catalog(stack: Stack) -> Iterator[None]:
     """alt's own catalog ConfigMaps, removed after (alt's catalog is the defaults again)."""
-    arktos = Arktos(stack)
+    arktos = ArktosAdmin(stack)
     arktos.put_configmap("alt", "openstack-flavors", {"c17.custom": OWN_FLAVOR})
     # An images ConfigMap replaces the default images: cirros stays for the other tests of alt.
     cirros = {"id": CIRROS_ID, "url": CIRROS_URL, "name": "cirros-0.5.2-x86_64-disk"}

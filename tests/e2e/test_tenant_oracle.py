@@ -9,7 +9,6 @@ nowhere. Each answer must come from Arktos: the simulator's audit log shows a de
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -18,7 +17,7 @@ import pytest
 import requests
 
 from gateway_stack import Stack
-from tests.e2e.conftest import ADMIN_TOKEN, DEMO_TOKEN, Api
+from tests.e2e.conftest import ADMIN_TOKEN, DEMO_TOKEN, Api, ArktosAdmin
 from tests.polling import eventually
 
 pytestmark = pytest.mark.e2e
@@ -32,28 +31,6 @@ NOWHERE = "9f9f9f9f-0000-4000-8000-000000000000"
 POLICY = {"forbidden": {"code": 403, "message": "Policy doesn't allow this operation to be performed."}}
 
 
-class Sim:
-    """The simulator itself with the admin's token: sets another tenant up behind the gateway's back."""
-
-    def __init__(self, stack: Stack) -> None:
-        self.url = stack.arktos_url
-        self.session = requests.Session()
-        self.session.trust_env = False
-        self.session.verify = str(stack.ca_path) if stack.ca_path else True
-        self.session.headers["Authorization"] = f"Bearer {ADMIN_TOKEN}"
-
-    def put_configmap(self, name: str, data: dict[str, Any]) -> None:
-        path = f"/api/v1/tenants/{TENANT}/namespaces/default/configmaps"
-        body = {"metadata": {"name": name}, "data": {k: json.dumps(v) for k, v in data.items()}}
-        existing = self.session.get(f"{self.url}{path}/{name}", timeout=10)
-        if existing.status_code == 200:
-            body["metadata"]["resourceVersion"] = existing.json()["metadata"]["resourceVersion"]
-            reply = self.session.put(f"{self.url}{path}/{name}", json=body, timeout=10)
-        else:
-            reply = self.session.post(f"{self.url}{path}", json=body, timeout=10)
-        assert reply.status_code in (200, 201), reply.text
-
-
 def image(image_id: str, **extra: Any) -> dict[str, Any]:
     return {"id": image_id, "url": "example.invalid/disk.img", **extra}
 
@@ -65,16 +42,18 @@ def create_body(flavor: str, image_ref: str) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def oracle_server(stack: Stack) -> Iterator[str]:
     """A server of tenant ``oracle``, whose catalog has its own flavor, images and a snapshot of it."""
-    sim = Sim(stack)
+    sim = ArktosAdmin(stack)
     # Arktos requires a storage cluster for a tenant (fixture 01); the simulator checks it too.
     tenant = {"metadata": {"name": TENANT}, "spec": {"storageClusterId": "1"}}
     created = sim.session.post(f"{sim.url}/api/v1/tenants", json=tenant, timeout=10)
     assert created.status_code in (201, 409), created.text
     namespace = f"{sim.url}/api/v1/tenants/{TENANT}/namespaces/default"
     eventually("oracle's namespace", lambda: True if sim.session.get(namespace, timeout=10).ok else None)
-    sim.put_configmap("openstack-flavors", {FLAVOR: {"id": FLAVOR, "ram": 256, "vcpus": 1, "disk": 1}})
+    sim.put_configmap(
+        TENANT, "openstack-flavors", {FLAVOR: {"id": FLAVOR, "ram": 256, "vcpus": 1, "disk": 1}}
+    )
     images = {"plain": image(IMAGE), "big": image(BIG_IMAGE, min_ram=1_000_000)}
-    sim.put_configmap("openstack-images", images)
+    sim.put_configmap(TENANT, "openstack-images", images)
     admin = Api(stack.public_url, ADMIN_TOKEN, TENANT)
 
     def catalog_synced(flavor: str, image_ref: str, wanted: str) -> Callable[[], bool | None]:
@@ -100,7 +79,7 @@ def oracle_server(stack: Stack) -> Iterator[str]:
         "url": f"arktos-snapshot://{TENANT}/default/{server}/snap-1",
         "properties": {"image_type": "snapshot", "instance_uuid": server},
     }
-    sim.put_configmap("openstack-images", {**images, "snap": snapshot})
+    sim.put_configmap(TENANT, "openstack-images", {**images, "snap": snapshot})
     eventually(
         "oracle's snapshot in the catalog", catalog_synced(FLAVOR, SNAPSHOT, "is a snapshot of another")
     )
