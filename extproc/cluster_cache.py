@@ -9,7 +9,8 @@ It is three things, each in its own module:
 - the read-your-writes tracker (``extproc.read_your_writes``): whether the mirror already shows the pod
   writes that went through this processor;
 - the journal of the processor's own intents (``extproc.intent_journal``): CustomActions it has just
-  submitted and the watch does not show yet, HARD reboots, the member each batch create reply answered with.
+  submitted and the watch does not show yet, HARD reboots (until their instance-action record on the pod,
+  which keeps the type in Arktos, is written), the member each batch create reply answered with.
 
 Server lists (``GET /servers[/detail]``) are answered from the mirror's pods once Arktos has authorized the
 list (see ``extproc.compute.server_list``).
@@ -28,10 +29,12 @@ from extproc.intent_journal import (
     FIRST_MEMBER_CAPACITY,
     REBOOT_TYPE,
     REBOOT_TYPE_TTL,
+    RECORD_REBOOT_TYPE,
     SUBMITTED,
     SUBMITTED_TTL,
     IntentJournal,
     SubmissionListener,
+    hard_reboots_recorded,
     with_marks,
 )
 from extproc.read_your_writes import WRITTEN_CAPACITY, WriteTracker
@@ -63,6 +66,7 @@ __all__ = [
     "POD",
     "REBOOT_TYPE",
     "REBOOT_TYPE_TTL",
+    "RECORD_REBOOT_TYPE",
     "REPLICASET",
     "RESOURCEQUOTA",
     "SUBMITTED",
@@ -278,11 +282,15 @@ class ClusterCache(WatchMirror):
             return []
         self.journal.prune(self.clock())
         found: list[Mapping[str, Any]] = []
+        recorded: frozenset[str] | None = None  # read from the pod at the first reboot only
         for action in (known or {}).values():
             if is_complete(action):
                 continue
-            if operation_of(action) == "reboot" and self.journal.hard_reboot(tenant, namespace, action):
-                action = with_marks(action, {REBOOT_TYPE: "HARD"})
+            if operation_of(action) == "reboot":
+                if recorded is None:
+                    recorded = hard_reboots_recorded(self.pod(tenant, namespace, pod_name))
+                if _name(action) in recorded or self.journal.hard_reboot(tenant, namespace, action):
+                    action = with_marks(action, {REBOOT_TYPE: "HARD"})
             found.append(action)
         found.extend(self.journal.unseen_stand_ins(tenant, namespace, pod_name))
         found.sort(key=lambda a: (str((a.get("metadata") or {}).get("creationTimestamp") or ""), _name(a)))

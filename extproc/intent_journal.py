@@ -5,7 +5,11 @@ Besides what Arktos says, the cache remembers the actions the processor itself h
 milliseconds later, and a client that asks in between (``openstack server image create`` GETs the image at
 once) must already see it. Such an entry shows as a pending Action marked ``SUBMITTED`` until the real one
 arrives, and disappears after ``SUBMITTED_TTL`` if it never does. The same note keeps what Arktos cannot
-store: that a reboot was HARD (Arktos has one kind of reboot), marked ``REBOOT_TYPE`` on the Action.
+store: that a reboot was HARD (Arktos has one kind of reboot), marked ``REBOOT_TYPE`` on the Action. That note
+is only this processor's, and only until the instance-action recorder has written the reboot's record on the
+pod (moments later): the record carries the type (``RECORD_REBOOT_TYPE``), and every processor's watch shows
+it, so a restarted processor and every replica mark the Action HARD from the pod
+(``hard_reboots_recorded``).
 
 Batch creates: the journal remembers which member each create reply answered with (``note_first_member``)
 and the cache marks that pod with ``batch.FIRST_MEMBER`` in what it holds (a cache-only annotation, kept
@@ -25,6 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import structlog
 
 from extproc import annotations as keys
@@ -35,6 +40,8 @@ log = structlog.get_logger("extproc.cluster_cache")
 # Marks on Action objects the cache returns (never written to Arktos).
 SUBMITTED = "openstack.arktos.io/submitted"
 REBOOT_TYPE = "openstack.arktos.io/reboot-type"
+# The field of a pod's instance-action record (``compute.instance_actions``) keeping a reboot's type.
+RECORD_REBOOT_TYPE = "reboot_type"
 # How long a submitted action waits for the watch to show it before the cache forgets it.
 SUBMITTED_TTL = 60.0
 # How long the cache remembers that a reboot was HARD (longer than any reboot takes).
@@ -43,6 +50,29 @@ REBOOT_TYPE_TTL = 3600.0
 FIRST_MEMBER_CAPACITY = 10_000
 
 SubmissionListener = Callable[[str, str, str, str, str, Mapping[str, Any]], None]
+
+
+def hard_reboots_recorded(pod: Mapping[str, Any] | None) -> frozenset[str]:
+    """The Actions (by name) that the instance-action records on ``pod`` say were HARD reboots."""
+    annotations = ((pod or {}).get("metadata") or {}).get("annotations")
+    if not isinstance(annotations, dict):
+        return frozenset()
+    found: set[str] = set()
+    for key, value in annotations.items():
+        # Most records are not reboots: look for the field before parsing.
+        if not (str(key).startswith(keys.INSTANCE_ACTION_PREFIX) and isinstance(value, str)):
+            continue
+        if RECORD_REBOOT_TYPE not in value:
+            continue
+        try:
+            record = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and record.get(RECORD_REBOOT_TYPE) == "HARD":
+            ref = record.get("arktos_ref")
+            if isinstance(ref, str) and ref:
+                found.add(ref)
+    return frozenset(found)
 
 
 def with_marks(action: Mapping[str, Any], marks: Mapping[str, str]) -> Json:

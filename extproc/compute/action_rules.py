@@ -129,8 +129,8 @@ def task_state_of(action: Mapping[str, Any]) -> str | None:
     operation = operation_of(action)
     if operation == "reboot":
         annotations = (action.get("metadata") or {}).get("annotations") or {}
-        # NOTE: Arktos has one kind of reboot; HARD is known only from the processor's note of what it
-        # submitted (lost on a processor restart, then shown as a soft "rebooting").
+        # NOTE: Arktos has one kind of reboot; HARD is known from the processor's note of what it submitted
+        # and from the reboot's instance-action record on the pod (``ClusterCache.pending_actions``).
         return "rebooting_hard" if annotations.get(REBOOT_TYPE) == "HARD" else "rebooting"
     if operation == "snapshot":
         return "image_snapshot"

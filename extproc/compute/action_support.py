@@ -176,8 +176,9 @@ def submission_details(
     nova_action: str,
     ref: str,
     details: Mapping[str, Any] | None = None,
+    reboot_type: str = "",
 ) -> dict[str, Any]:
     """What the processor notes of a CustomAction it submitted, with the instance action's record
     (``instance_actions.InstanceActionRecorder`` writes it on the pod)."""
-    record = instance_actions.new_record(ctx, token, nova_action, ref)
+    record = instance_actions.new_record(ctx, token, nova_action, ref, reboot_type=reboot_type)
     return {**(details or {}), **instance_actions.submission_note(record)}

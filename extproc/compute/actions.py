@@ -203,7 +203,9 @@ def _lock(ctx: RequestContext, req: ClientRequest, sid: str, body: Mapping[str, 
 def _reboot(ctx: RequestContext, token: str | None, sid: str, hard: bool) -> Outcome:
     def accepted(ref: str, tenant: str | None) -> Reply:
         if ctx.cluster is not None and tenant is not None and ref:
-            details = submission_details(ctx, token, instance_actions.REBOOT, ref)
+            details = submission_details(
+                ctx, token, instance_actions.REBOOT, ref, reboot_type="HARD" if hard else "SOFT"
+            )
             ctx.cluster.note_submitted(
                 tenant, ctx.config.namespace, sid, "reboot", ref, hard=hard, details=details
             )

@@ -57,7 +57,7 @@ import orjson
 
 from extproc import annotations as keys
 from extproc import arktos_paths
-from extproc.cluster_cache import action_ref, is_complete, operation_of
+from extproc.cluster_cache import RECORD_REBOOT_TYPE, action_ref, is_complete, operation_of
 from extproc.compute import marker_paging
 from extproc.compute.query_schema import (
     ALL_QUERIES_STRICT_FROM,
@@ -146,6 +146,9 @@ class ActionRecord:
     project_id: str | None
     # The Arktos Action it started (``cluster_cache.action_ref``: name, snapshot name or snapshot id).
     arktos_ref: str = ""
+    # A reboot's type (HARD or SOFT): Arktos has one kind of reboot, so the record on the pod is where the
+    # type lives for a restarted processor and every replica (``intent_journal.hard_reboots_recorded``).
+    reboot_type: str = ""
 
     def as_json(self) -> Json:
         record: Json = {"action": self.action, "start_time": self.start_time}
@@ -155,6 +158,8 @@ class ActionRecord:
             record["project_id"] = self.project_id
         if self.arktos_ref:
             record["arktos_ref"] = self.arktos_ref
+        if self.reboot_type:
+            record[RECORD_REBOOT_TYPE] = self.reboot_type
         return record
 
 
@@ -163,7 +168,12 @@ def nova_time(moment: datetime) -> str:
 
 
 def new_record(
-    ctx: RequestContext, token: str | None, action: str, arktos_ref: str = "", now: datetime | None = None
+    ctx: RequestContext,
+    token: str | None,
+    action: str,
+    arktos_ref: str = "",
+    now: datetime | None = None,
+    reboot_type: str = "",
 ) -> ActionRecord:
     """The record of ``action`` done by this request (its request id, the caller, the URL's project)."""
     return ActionRecord(
@@ -173,6 +183,7 @@ def new_record(
         user_id=user_id_for_token(token) if token else None,
         project_id=ctx.tenant,
         arktos_ref=arktos_ref,
+        reboot_type=reboot_type,
     )
 
 
@@ -234,6 +245,7 @@ def record_of(key: str, value: Any) -> ActionRecord | None:
         return None
     start = data.get("start_time")
     user, project, ref = data.get("user_id"), data.get("project_id"), data.get("arktos_ref")
+    reboot_type = data.get(RECORD_REBOOT_TYPE)
     return ActionRecord(
         action=data["action"],
         request_id=key[len(keys.INSTANCE_ACTION_PREFIX) :],
@@ -241,6 +253,7 @@ def record_of(key: str, value: Any) -> ActionRecord | None:
         user_id=user if isinstance(user, str) else None,
         project_id=project if isinstance(project, str) else None,
         arktos_ref=ref if isinstance(ref, str) else "",
+        reboot_type=reboot_type if isinstance(reboot_type, str) else "",
     )
 
 

@@ -7,10 +7,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
 import pytest
 
+from extproc.annotations import INSTANCE_ACTION_PREFIX
 from gateway_stack import Stack
-from tests.e2e.conftest import DEMO_TOKEN, Api, StackFactory
+from tests.e2e.conftest import DEMO_TOKEN, Api, ArktosAdmin, StackFactory
 from tests.polling import eventually
 
 pytestmark = [
@@ -21,15 +23,20 @@ pytestmark = [
 ]
 
 IMAGE_ID = "6db08272-a856-49da-8909-7c4c73ab0bac"
-# Long enough for a read right after a 202 to arrive first on a loaded machine.
-NODE_AGENT_SECONDS = 5.0
+# Long enough for a read right after a 202 (or a processor restart) to arrive first on a loaded machine.
+NODE_AGENT_SECONDS = 8.0
 
 
 @pytest.fixture(scope="module")
-def slow_api(make_stack: StackFactory, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+def slow_stack(make_stack: StackFactory, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     with make_stack(tmp_path_factory.mktemp("slow"), vm_boot_seconds=NODE_AGENT_SECONDS) as slow:
         assert isinstance(slow, Stack)
-        yield Api(slow.public_url, DEMO_TOKEN, "demo")
+        yield slow
+
+
+@pytest.fixture(scope="module")
+def slow_api(slow_stack: Stack) -> Api:
+    return Api(slow_stack.public_url, DEMO_TOKEN, "demo")
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +72,38 @@ def test_a_reboot_shows_reboot_until_the_node_agent_has_done_it(slow_api: Api, s
         assert reply.status_code == 202, reply.text
         during = shown(slow_api, server_id)
         assert (during["status"], during["OS-EXT-STS:task_state"]) == (status, task)
+        wait_until_active(slow_api, server_id)
+
+
+def test_a_hard_reboot_stays_hard_for_a_restarted_processor(
+    slow_stack: Stack, slow_api: Api, server_id: str
+) -> None:
+    """Arktos has one kind of reboot: the type lives in the reboot's instance-action record on the pod, so a
+    processor that did not submit it (restarted here; another replica alike) still shows HARD_REBOOT."""
+    reply = slow_api.post(f"/servers/{server_id}/action", json={"reboot": {"type": "HARD"}})
+    assert reply.status_code == 202, reply.text
+    request_id = reply.headers["x-openstack-request-id"]
+    pod_path = f"/api/v1/tenants/demo/namespaces/default/pods/{server_id}"
+
+    arktos = ArktosAdmin(slow_stack)
+
+    def recorded() -> dict[str, Any] | None:
+        pod = arktos.get(pod_path)
+        record = pod["metadata"].get("annotations", {}).get(INSTANCE_ACTION_PREFIX + request_id)
+        return orjson.loads(record) if record else None
+
+    assert eventually("the reboot's record on the pod", recorded)["reboot_type"] == "HARD"
+    try:
+        slow_stack.restart_processor(kill=True)
+
+        def rebooting() -> dict[str, Any] | None:
+            # The restarted processor serves before its watches have listed (no task shown until then).
+            server = shown(slow_api, server_id)
+            return server if server["OS-EXT-STS:task_state"] is not None else None
+
+        during = eventually("the restarted processor showing the reboot", rebooting)
+        assert (during["status"], during["OS-EXT-STS:task_state"]) == ("HARD_REBOOT", "rebooting_hard")
+    finally:
         wait_until_active(slow_api, server_id)
 
 

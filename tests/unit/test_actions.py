@@ -13,7 +13,7 @@ import pytest
 from extproc.catalog import CatalogStore
 from extproc.catalog_configmaps import image_entry
 from extproc.cluster_cache import ACTION, POD, REPLICASET, ClusterCache
-from extproc.compute import action_request, actions, image_actions
+from extproc.compute import action_request, actions, image_actions, instance_actions
 from extproc.compute.action_rules import Kind
 from extproc.compute.replies import view_for
 from extproc.config import GatewayConfig
@@ -615,7 +615,7 @@ def test_start_while_powering_off_is_refused_from_the_cache() -> None:
 def test_soft_reboot_while_rebooting_is_refused_hard_is_allowed() -> None:
     rebooting = {
         "metadata": {"name": "reboot-100", "tenant": "demo", "namespace": "default", "resourceVersion": "2"},
-        "spec": {"podName": SID, "rebootAction": {"delayInSeconds": 0}},
+        "spec": {"podName": SID, "rebootAction": {}},  # as fixture 56
         "status": {},
     }
     cache = cache_with(running_pod(), actions_=[rebooting])
@@ -678,3 +678,38 @@ def test_rebuild_with_other_user_data_is_refused_saying_why() -> None:
     assert error(refused) == (400, action_request.USER_DATA_UNCHANGEABLE)
     # The user data it has (none) is no change: the rebuild goes ahead.
     assert isinstance(handle(known, {"rebuild": {"imageRef": CIRROS, "user_data": None}}), Forward)
+
+
+# -- a reboot's type kept in Arktos --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("kind", "status"), [("HARD", "HARD_REBOOT"), ("SOFT", "REBOOT")])
+def test_a_reboot_type_outlives_the_processor_that_submitted_it(kind: str, status: str) -> None:
+    """Arktos has one kind of reboot: a processor restarted after a HARD reboot, or another replica, must
+    still show HARD_REBOOT. The type travels in the instance-action record the recorder writes on the pod."""
+    submitting = cache_with(running_pod())
+    submitted: list[tuple[Any, ...]] = []
+    submitting.on_submitted(lambda *args: submitted.append(args))
+    accepted = translated(
+        handle(ctx(submitting, proven()), {"reboot": {"type": kind}}),
+        status_reply(201, "", "reboot-1795784286"),
+    )
+    assert accepted.status == 202
+    ((_tenant, _namespace, _pod, _operation, ref, details),) = submitted
+    record = instance_actions.submitted_record(details)
+    assert record is not None
+    # The pod as every processor's watch shows it once the recorder's merge patch is in.
+    pod = running_pod()
+    pod["metadata"].setdefault("annotations", {}).update(instance_actions.record_annotations(record))
+    reboot = {
+        "metadata": {"name": ref, "tenant": "demo", "namespace": "default", "resourceVersion": "7"},
+        "spec": {"podName": SID, "rebootAction": {}},  # as fixture 56
+        "status": {},
+    }
+    # A processor that never saw the submission (restarted, or another replica): only what Arktos holds.
+    other = cache_with(pod, actions_=[reboot])
+    shown = view_for(ctx(other, proven())).show(pod)
+    assert (shown["status"], shown["OS-EXT-STS:task_state"]) == (
+        status,
+        f"rebooting{'_hard' * (kind == 'HARD')}",
+    )
