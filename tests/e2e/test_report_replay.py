@@ -94,10 +94,19 @@ def test_replayed_devstack_session_pairs_agrees_and_excuses_by_rule(
         assert [(d["path"], d["kind"]) for d in create["differences"]] == [("server.adminPass", "missing")]
         show = endpoint(report, "GET /compute/v2.1/servers/{server_id}")
         assert show["statuses"] == {"200 / 200": 1}
-        for rule in ("ids mapped", "hosts in links", "timestamps", "identity ids", "hostId"):
+        for rule in ("ids mapped", "hosts in links", "timestamps", "identity ids"):
             assert show["excused"].get(rule), (rule, show["excused"])
         differing = {d["path"] for d in show["differences"]}
-        assert not differing & {"server.id", "server.image.id", "server.flavor.id", "server.links[].href"}
+        # hostId: DevStack's show is of a server not scheduled yet (""); the gateway's is "" too, or (once
+        # Arktos has bound the VM pod: at once on the simulator, not always on a real Arktos) another host's
+        # hash, which the hostId rule excuses. Either way it is never reported as a difference.
+        assert not differing & {
+            "server.id",
+            "server.image.id",
+            "server.flavor.id",
+            "server.links[].href",
+            "server.hostId",
+        }
         # Every endpoint and every rule is on the HTML page, escaped.
         page = (out / "report.html").read_text()
         for e in report["endpoints"]:
