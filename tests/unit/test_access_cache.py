@@ -16,8 +16,8 @@ from extproc.catalog import CatalogStore
 from extproc.cluster_cache import ACTION, POD, REPLICASET, ClusterCache
 from extproc.config import GatewayConfig
 from extproc.messages import ArktosReply, ClientRequest, Forward, Reply
+from tests.unit.server_doubles import PUBLIC, TOKEN, arktos_reply, pod_list
 from tests.unit.test_compute_list_cache import cluster_pods
-from tests.unit.test_compute_servers import PUBLIC, TOKEN, arktos_reply, pod_list
 
 DEMO = "/api/v1/tenants/demo/namespaces/default"
 POD_PATH = f"{DEMO}/pods/a1"

@@ -22,7 +22,7 @@ from extproc.compute.server_view import ServerView
 from extproc.config import GatewayConfig
 from extproc.context import RequestContext
 from extproc.messages import ArktosReply, ClientRequest, Forward, Reply
-from tests.unit.test_compute_servers import PODS, PUBLIC, TOKEN, arktos_reply, pod_list, vm_pod
+from tests.unit.server_doubles import PODS, PUBLIC, TOKEN, arktos_reply, pod_list, vm_pod
 
 LIST_QUERIES: list[dict[str, Any]] = [
     {},

@@ -10,7 +10,7 @@ import pytest
 from extproc.compute import create_networking
 from extproc.messages import Forward
 from extproc.network import server_nics
-from tests.unit.test_compute_servers import as_reply, create, fault, with_fields
+from tests.unit.server_doubles import as_reply, create, fault, with_fields
 
 NET = "3e1a5c6e-7d2b-4c8f-9a0b-1c2d3e4f5a6b"
 

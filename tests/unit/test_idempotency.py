@@ -9,7 +9,7 @@ import orjson
 from extproc import annotations as keys
 from extproc.compute import create_request, idempotency, server_create
 from extproc.messages import ClientRequest, Forward
-from tests.unit.test_compute_servers import arktos_reply, ctx, fixture_09_request
+from tests.unit.server_doubles import arktos_reply, ctx, fixture_09_request
 
 REQUEST_ID = "req-0b5c1e6a-3f1d-4c1e-9a3e-0d5b6a1c2f70"
 

@@ -20,8 +20,8 @@ from extproc.compute import server_list
 from extproc.config import GatewayConfig
 from extproc.context import RequestContext
 from extproc.messages import ArktosReply, Forward, Reply
+from tests.unit.server_doubles import PUBLIC, vm_pod
 from tests.unit.test_compute_list_cache import cluster_pods, request, synced
-from tests.unit.test_compute_servers import PUBLIC, vm_pod
 
 DEMO_PODS = "/api/v1/tenants/demo/namespaces/default/pods"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from extproc.compute import server_list
-from tests.unit.test_compute_servers import as_forward, ctx, fault, ids, listing, pod_list, request, vm_pod
+from tests.unit.server_doubles import as_forward, ctx, fault, ids, listing, pod_list, request, vm_pod
 
 # Backtracking needs 2**n steps for "(a+)+$" against n "a"s and a mismatch at the end: ~26 already stall
 # Python's ``re`` for seconds; 100,000 would take longer than the universe has. RE2 answers in milliseconds.
