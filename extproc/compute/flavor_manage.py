@@ -32,7 +32,7 @@ from extproc.catalog_entries import DEFAULT_FLAVORS, Flavor
 from extproc.compute import schemas
 from extproc.compute.flavor_writes import policy_refusal, write_flavors
 from extproc.compute.flavors import flavor_not_found, flavor_show
-from extproc.compute.replies import request_json
+from extproc.compute.replies import request_json, validated_json
 from extproc.context import RequestContext
 from extproc.errors import Service, bad_request, echo, error_reply, from_arktos, not_found
 from extproc.messages import ArktosReply, ArktosRequest, ClientRequest, Forward, Outcome, Reply, json_reply
@@ -175,12 +175,9 @@ def _find(flavors: list[Flavor], flavor_id: str) -> Flavor | None:
 
 
 def create_flavor(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
-    body = request_json(req)
+    body = validated_json(req, _validator(ctx.compute_version))
     if isinstance(body, Reply):
         return body
-    invalid = schemas.validate(_validator(ctx.compute_version), body)
-    if invalid is not None:
-        return bad_request(Service.COMPUTE, invalid)
     spec = body["flavor"]
     raw_id = spec.get("id")
     flavor_id = str(uuid.uuid4()) if raw_id in (None, "") else str(raw_id)
@@ -227,12 +224,9 @@ def update_flavor(ctx: RequestContext, req: ClientRequest, params: Mapping[str, 
     if ctx.compute_version < UPDATE_FROM:
         # Nova checks the version before the body: below 2.55 the method does not exist.
         return error_reply(Service.COMPUTE, 404, GENERIC_NOT_FOUND)
-    body = request_json(req)
+    body = validated_json(req, _UPDATE)
     if isinstance(body, Reply):
         return body
-    invalid = schemas.validate(_UPDATE, body)
-    if invalid is not None:
-        return bad_request(Service.COMPUTE, invalid)
     flavor_id, description = params["flavor_id"], body["flavor"]["description"]
 
     def change(flavors: list[Flavor]) -> list[Flavor] | Reply:
@@ -359,24 +353,18 @@ def _with_specs(flavor_id: str, specs: Mapping[str, Any]) -> Any:
 
 
 def create_extra_specs(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
-    body = request_json(req)
+    body = validated_json(req, _SPECS_CREATE)
     if isinstance(body, Reply):
         return body
-    invalid = schemas.validate(_SPECS_CREATE, body)
-    if invalid is not None:
-        return bad_request(Service.COMPUTE, invalid)
     change = _with_specs(params["flavor_id"], body["extra_specs"])
     # NOTE: Nova answers with the request body as it came (numbers stay numbers).
     return write_flavors(ctx, SPECS.format("create"), change, lambda recorded: json_reply(200, body))
 
 
 def update_extra_spec(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
-    body = request_json(req)
+    body = validated_json(req, _SPECS_UPDATE)
     if isinstance(body, Reply):
         return body
-    invalid = schemas.validate(_SPECS_UPDATE, body)
-    if invalid is not None:
-        return bad_request(Service.COMPUTE, invalid)
     if params["spec_key"] not in body:
         return bad_request(Service.COMPUTE, "Request body and URI mismatch")
     change = _with_specs(params["flavor_id"], body)

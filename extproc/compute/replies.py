@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 
 from extproc import client_json
+from extproc.compute import schemas
 from extproc.compute.action_rules import task_lookup_for
 from extproc.compute.server_flavor import FlavorLike
 from extproc.compute.server_view import ServerView
@@ -55,3 +56,12 @@ def request_json(req: ClientRequest) -> Any | Reply:
         return client_json.loads(req.body)
     except orjson.JSONDecodeError:
         return bad_request(Service.COMPUTE, "Malformed request body")
+
+
+def validated_json(req: ClientRequest, validator: Any) -> Any | Reply:
+    """The request's JSON body once ``validator`` (``schemas.Draft4Validator``) accepts it, or Nova's 400."""
+    body = request_json(req)
+    if isinstance(body, Reply):
+        return body
+    invalid = schemas.validate(validator, body)
+    return bad_request(Service.COMPUTE, invalid) if invalid is not None else body
