@@ -21,12 +21,14 @@ from typing import Any
 import aiohttp
 
 from bench import procstat
+from bench.real_arktos import ADMIN_TOKEN, ARKTOS, DEMO_TOKEN, SIM, RealArktos
 from gateway_stack import Stack
 from gateway_stack.procs import Child, free_port, http_ok, wait_until
 from gateway_stack.stack import envoy_binary, load_render
 
 TENANT = "demo"
 NAMESPACE = "default"
+# The demo user's token on the simulator (a real Arktos's: real_arktos.DEMO_TOKEN; see BenchStack.user_token).
 USER_TOKEN = "demo-token"
 PODS_PATH = f"/api/v1/tenants/{TENANT}/namespaces/{NAMESPACE}/pods"
 COMPUTE = f"/compute/v2.1/{TENANT}"
@@ -50,14 +52,31 @@ class BenchStack:
         vm_boot_seconds: float = 0.1,
         processors: int = 1,
         processor_args: list[str] | None = None,
+        real: RealArktos | None = None,
     ) -> None:
         self.workdir = workdir
-        self.stack = Stack(
-            workdir=workdir,
-            vm_boot_seconds=vm_boot_seconds,
-            processors=processors,
-            processor_args=processor_args,
-        )
+        # Backend "sim" (the stack starts the simulator) or "arktos" (``real``, started by the caller).
+        self.real = real
+        self.backend = ARKTOS if real is not None else SIM
+        # The demo tenant's user: the simulator's tokens.csv, or the user up.sh creates on a real Arktos.
+        self.user_token = DEMO_TOKEN if real is not None else USER_TOKEN
+        if real is None:
+            self.stack = Stack(
+                workdir=workdir,
+                vm_boot_seconds=vm_boot_seconds,
+                processors=processors,
+                processor_args=processor_args,
+            )
+        else:  # the node agent boots the VMs (RealArktos starts it)
+            self.stack = Stack(
+                workdir=workdir,
+                processors=processors,
+                processor_args=processor_args,
+                arktos_url=real.url,
+                arktos_ca=real.ca,
+                arktos_token=real.gateway_token,
+                cloud_tokens=(DEMO_TOKEN, ADMIN_TOKEN),
+            )
         self.passthrough_port = free_port()
         self.passthrough_admin_port = free_port()
         self.passthrough: Child | None = None
@@ -83,10 +102,8 @@ class BenchStack:
     def _start_passthrough(self) -> None:
         st = self.stack
         render = load_render()
-        params = render.EnvoyParams(
-            arktos_host="127.0.0.1",
-            arktos_port=st.sim_port,
-            arktos_tls=st.tls,
+        params = render.params_from_url(
+            st.arktos_url,
             arktos_ca=str(st.ca_path) if st.ca_path else None,
             listen_port=self.passthrough_port,
             admin_port=self.passthrough_admin_port,
@@ -133,10 +150,14 @@ class BenchStack:
             ("processor", self.stack.processor),
             *(("processor", replica) for replica in self.stack.replicas),
             ("arktos", self.stack.sim),
+            ("node_agent", self.real.agent if self.real is not None else None),
         ):
             if child is None or child.pid is None:
                 continue
             out.setdefault(role, []).extend([child.pid, *procstat.descendants(child.pid)])
+        if self.real is not None:
+            # The API server and etcd: what the simulator is in one process.
+            out["arktos"] = self.real.serving_pids()
         return out
 
     def envoy_counters(self, names: tuple[str, ...]) -> dict[str, int]:
@@ -154,14 +175,18 @@ class BenchStack:
     def settle(self, timeout: float = 60.0, busy_fraction: float = 0.05) -> bool:
         """Wait until the simulator (its node agent has booted the VMs created so far) and the processor
         (requests a cut-off load run left behind, the watch catching up with bulk creates) are idle; False
-        if they were still busy after ``timeout`` seconds."""
+        if they were still busy after ``timeout`` seconds. On a real Arktos the node agent is a process of its
+        own, and the API server and etcd idle at ~4 % of a core (their own housekeeping): they count as idle
+        below 3x ``busy_fraction``."""
         pids = self.pids()
+        limits = {"processor": busy_fraction, "node_agent": busy_fraction}
+        limits["arktos"] = busy_fraction * (3 if self.real is not None else 1)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             before = procstat.CpuSample.take(pids)
             time.sleep(0.5)
             used = procstat.CpuSample.take(pids).since(before)
-            if all(used.get(role, 0.0) < busy_fraction * 0.5 for role in ("arktos", "processor")):
+            if all(used.get(role, 0.0) < limit * 0.5 for role, limit in limits.items()):
                 return True
         return False
 
@@ -172,7 +197,7 @@ class BenchStack:
         req = urllib.request.Request(
             f"{self.gateway_url}{COMPUTE}/servers",
             data=server_body("bench-template"),
-            headers={"X-Auth-Token": USER_TOKEN, "Content-Type": "application/json"},
+            headers={"X-Auth-Token": self.user_token, "Content-Type": "application/json"},
             method="POST",
         )
         with urllib.request.urlopen(req, timeout=30) as resp:
@@ -188,7 +213,7 @@ class BenchStack:
         req = urllib.request.Request(
             f"{self.gateway_url}/image/v2/images",
             data=json.dumps(body).encode(),
-            headers={"X-Auth-Token": USER_TOKEN, "Content-Type": "application/json"},
+            headers={"X-Auth-Token": self.user_token, "Content-Type": "application/json"},
             method="POST",
         )
         with urllib.request.urlopen(req, timeout=30) as resp:
@@ -197,7 +222,7 @@ class BenchStack:
 
     def arktos_get(self, path: str) -> Any:
         req = urllib.request.Request(
-            self.arktos_url + path, headers={"Authorization": f"Bearer {USER_TOKEN}"}
+            self.arktos_url + path, headers={"Authorization": f"Bearer {self.user_token}"}
         )
         with urllib.request.urlopen(req, timeout=120, context=self.ssl_context()) as resp:
             return json.load(resp)
@@ -239,7 +264,7 @@ class BenchStack:
         return new
 
     async def _mutate(self, create: list[str], delete: list[str], concurrency: int = 16) -> None:
-        headers = {"Authorization": f"Bearer {USER_TOKEN}", "Content-Type": "application/json"}
+        headers = {"Authorization": f"Bearer {self.user_token}", "Content-Type": "application/json"}
         jobs: list[tuple[str, str]] = [("POST", n) for n in create] + [("DELETE", n) for n in delete]
         ctx = self.ssl_context()
         connector = aiohttp.TCPConnector(ssl=ctx if ctx is not None else False, limit=concurrency)

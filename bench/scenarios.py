@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench import load, procstat
-from bench.harness import COMPUTE, PODS_PATH, USER_TOKEN, BenchStack, server_body
+from bench.harness import COMPUTE, PODS_PATH, BenchStack, server_body
 
 ARKTOS, ENVOY, GATEWAY = "arktos", "envoy", "gateway"
 # Envoy counters read around every gateway run (names are substrings of the stat names).
@@ -27,7 +27,8 @@ COUNTERS = (
 @dataclass(frozen=True, slots=True)
 class Scenario:
     name: str
-    # ARKTOS (the simulator directly), ENVOY (Envoy without the processor) or GATEWAY.
+    # ARKTOS (the backend directly: the simulator or a real Arktos), ENVOY (Envoy without the processor) or
+    # GATEWAY.
     target: str
     # Rows with the same key are the same work for Arktos: ratios compare a gateway row with them.
     key: str
@@ -39,7 +40,7 @@ class Scenario:
 def arktos_get(bs: BenchStack, target: str, pod: str) -> Scenario:
     base = bs.arktos_url if target == ARKTOS else bs.passthrough_url
     spec = load.LoadSpec(
-        "GET", (f"{base}{PODS_PATH}/{pod}",), {"Authorization": f"Bearer {USER_TOKEN}"}, cafile=bs.cafile
+        "GET", (f"{base}{PODS_PATH}/{pod}",), {"Authorization": f"Bearer {bs.user_token}"}, cafile=bs.cafile
     )
     return Scenario("GET pod", target, "get", spec)
 
@@ -47,13 +48,13 @@ def arktos_get(bs: BenchStack, target: str, pod: str) -> Scenario:
 def arktos_list(bs: BenchStack, target: str, size: int) -> Scenario:
     base = bs.arktos_url if target == ARKTOS else bs.passthrough_url
     spec = load.LoadSpec(
-        "GET", (f"{base}{PODS_PATH}",), {"Authorization": f"Bearer {USER_TOKEN}"}, cafile=bs.cafile
+        "GET", (f"{base}{PODS_PATH}",), {"Authorization": f"Bearer {bs.user_token}"}, cafile=bs.cafile
     )
     return Scenario(f"GET pods ({size:,})", target, f"list-{size}", spec)
 
 
 def _gw(bs: BenchStack, method: str, paths: list[str], body: bytes | None = None) -> load.LoadSpec:
-    headers = {"X-Auth-Token": USER_TOKEN}
+    headers = {"X-Auth-Token": bs.user_token}
     if body is not None:
         headers["Content-Type"] = "application/json"
     return load.LoadSpec(method, tuple(bs.gateway_url + p for p in paths), headers, body)
@@ -101,7 +102,7 @@ def gateway_token(bs: BenchStack) -> Scenario:
                 "identity": {
                     "methods": ["password"],
                     "password": {
-                        "user": {"name": "demo", "domain": {"name": "Default"}, "password": USER_TOKEN}
+                        "user": {"name": "demo", "domain": {"name": "Default"}, "password": bs.user_token}
                     },
                 },
                 "scope": {"project": {"name": "demo", "domain": {"name": "Default"}}},
@@ -166,6 +167,8 @@ def measure(
     n = max(1, result.requests)
     envoy_role = "envoy_passthrough" if scenario.target == ENVOY else "envoy"
     row: dict[str, Any] = {
+        # "sim" or "arktos": which Arktos served the run (ratios only compare rows of one backend).
+        "backend": bs.backend,
         "scenario": scenario.name,
         "target": scenario.target,
         "key": scenario.key,

@@ -51,6 +51,10 @@ def test_quick_bench_runs_every_scenario_and_writes_outputs(tmp_path: Path) -> N
     assert png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     data = json.loads(json_path.read_text())
     rows = data["rows"]
+    # The smoke run measures the simulator only, even where a real Arktos sits beside the repository.
+    assert data["settings"]["backends"] == ["sim"] and set(data["backends"]) == {"sim"}
+    assert {r["backend"] for r in rows} == {"sim"}
+    assert {c["backend"] for c in data["targets"]} == {"sim"}
     seen = {(r["target"], r["scenario"]) for r in rows}
     for expected in [
         ("arktos", "GET pod"),
