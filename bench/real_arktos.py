@@ -152,15 +152,17 @@ class RealArktos:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._started = True
         with open(self.run_dir / "up.log", "ab") as log:
-            subprocess.run(
+            status = subprocess.run(
                 [str(self.dist / "up.sh"), str(self.run_dir)],
                 env=self._script_env(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                check=True,
+                check=False,
                 timeout=300,
-            )
+            ).returncode
+        if status != 0:
+            raise RuntimeError(f"{self.dist / 'up.sh'} failed ({status}): see {self.run_dir / 'up.log'}")
         values = read_env_file(self.run_dir / "arktos.env")
         self.url = values["ARKTOS_URL"]
         self.ca = values.get("ARKTOS_CA") or None

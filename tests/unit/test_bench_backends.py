@@ -224,3 +224,17 @@ def test_env_file_of_up_sh(tmp_path: Path) -> None:
         "ARKTOS_KUBECONFIG": "/r/admin.kubeconfig",
         "ARKTOS_TENANTS": "demo alt",
     }
+
+
+def test_a_failed_start_says_where_to_look_and_stops_what_it_started(tmp_path: Path) -> None:
+    dist = _dist(tmp_path)
+    (dist / "up.sh").write_text('#!/bin/sh\necho half started > "$1/half"\nexit 3\n')
+    down = dist / "down.sh"
+    down.write_text('#!/bin/sh\necho stopped > "$1/stopped"\n')
+    down.chmod(down.stat().st_mode | stat.S_IXUSR)
+    run = tmp_path / "run"
+    ports = {"ARKTOS_PORT": "20443", "ETCD_PORT": "20379", "KCM_PORT": "20257"}
+    arktos = real_arktos.RealArktos(dist, run, ports)
+    with pytest.raises(RuntimeError, match=r"up\.sh failed \(3\): see .*up\.log"), arktos:
+        raise AssertionError("started")
+    assert (run / "half").exists() and (run / "stopped").exists()
