@@ -156,8 +156,8 @@ async def serve(args: argparse.Namespace) -> int:
     from extproc.catalog import CatalogStore
     from extproc.catalog_watch import CatalogWatch, make_api_client
     from extproc.cluster_cache import ClusterCache
-    from extproc.compute.keypairs import generate_key_pair
     from extproc.instance_action_recorder import InstanceActionRecorder
+    from extproc.key_generation import generate_key_pair
     from extproc.key_stock import KeyStock, worker_process
     from extproc.keypair_store import KeypairStore
     from extproc.network.store import NetworkStore, NetworkWatch

@@ -15,40 +15,30 @@ A key in the stock belongs to nobody until it is taken, and is handed out once.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import multiprocessing
 import os
-import signal
-import sys
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor
 
 import structlog
 
+from extproc.key_generation import die_with_parent
+
 log = structlog.get_logger("extproc.key_stock")
 
 KeyPair = tuple[str, str]  # (private key PEM, public key)
 DEFAULT_CAPACITY = 32
-PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
-
-
-def _die_with_parent(parent_pid: int) -> None:
-    """Worker initializer: the kernel SIGKILLs the worker when the processor dies, even by SIGKILL (a
-    worker waiting for its next job would otherwise outlive it)."""
-    if sys.platform == "linux":
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent_pid:  # the processor died before prctl took effect
-        os._exit(1)
 
 
 def worker_process() -> ProcessPoolExecutor:
     """A pool of one worker process, started with "spawn" (not fork: the processor runs gRPC and watch
-    threads) from the calling thread (the event loop's, which lives as long as the processor)."""
+    threads) from the calling thread (the event loop's, which lives as long as the processor). Its jobs and
+    initializer come from ``extproc.key_generation``, so the worker imports nothing else of the processor."""
     return ProcessPoolExecutor(
         max_workers=1,
         mp_context=multiprocessing.get_context("spawn"),
-        initializer=_die_with_parent,
+        initializer=die_with_parent,
         initargs=(os.getpid(),),
     )
 

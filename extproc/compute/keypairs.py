@@ -52,7 +52,6 @@ import orjson
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from jsonschema import Draft4Validator
 
 from extproc import arktos_paths, client_json
@@ -63,6 +62,7 @@ from extproc.compute.server_fields import parse_time, usage_time
 from extproc.context import RequestContext
 from extproc.errors import Service, bad_request, error_reply, from_arktos, parse_status
 from extproc.identity.views import SYSTEM_TENANT
+from extproc.key_generation import generate_key_pair
 from extproc.keypair_store import (
     KEYPAIR_TYPE,
     X509_TYPE,
@@ -161,8 +161,6 @@ X509_GENERATION_UNSUPPORTED = (
     "certificate with public_key instead."
 )
 INVALID_KEY_NAME = "Invalid key_name provided."
-GENERATED_COMMENT = "Generated-by-Nova"
-RSA_BITS = 2048
 
 
 def validate_create(body: Any, version: Version = (2, 1)) -> str | None:
@@ -192,19 +190,6 @@ def x509_fingerprint(certificate: str) -> str | None:
         return None
     digest = cert.fingerprint(hashes.SHA1()).hex()  # Nova's fingerprint, not a signature
     return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
-
-
-def generate_key_pair() -> tuple[str, str]:
-    """(private key PEM, public key) as Nova 2.1 makes them: RSA 2048, the private key in the traditional
-    "BEGIN RSA PRIVATE KEY" PEM, the public key in OpenSSH form with the comment ``Generated-by-Nova``."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS)
-    private_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    ).decode("ascii")
-    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-    return private_pem, f"{public.decode('ascii')} {GENERATED_COMMENT}"
 
 
 # -- views (nova/api/openstack/compute/views/keypairs.py) -----------------------------------------------
