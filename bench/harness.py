@@ -1,9 +1,10 @@
 """The processes under test and the data they serve: the gateway stack, an Envoy without the processor,
 and a population of VM pods in tenant ``demo``, namespace ``default``.
 
-Pods are created straight in Arktos (the simulator) by cloning one pod the gateway itself created, so
-every listed pod has exactly the shape a ``POST /servers`` gives; creating 10,000 of them through the
-gateway would only measure ``POST /servers`` 10,000 times.
+Pods are created straight in Arktos (the simulator, or a real Arktos whose node agent then binds and boots
+them) by cloning one pod the gateway itself created, so every listed pod has exactly the shape a
+``POST /servers`` gives; creating 10,000 of them through the gateway would only measure ``POST /servers``
+10,000 times.
 """
 
 from __future__ import annotations
@@ -43,8 +44,9 @@ def server_body(name: str) -> bytes:
 
 
 class BenchStack:
-    """``gateway_stack.Stack`` (simulator, processor, Envoy) plus a second Envoy rendered from the same
-    template without the processor (``render_passthrough``), listening on its own loopback port."""
+    """``gateway_stack.Stack`` (simulator, processor, Envoy; or, with ``real``, processor and Envoy pointed at
+    a real Arktos) plus a second Envoy rendered from the same template without the processor
+    (``--passthrough``), listening on its own loopback port."""
 
     def __init__(
         self,
