@@ -22,6 +22,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -130,8 +131,9 @@ class RealArktos:
 
     def __enter__(self) -> RealArktos:
         # up.sh's processes run in sessions of their own and outlive this one: make a SIGTERM of the bench
-        # unwind through stop() instead of leaving them behind.
-        self._previous_sigterm = signal.signal(signal.SIGTERM, _raise_exit)
+        # unwind through stop() instead of leaving them behind (only the main thread may set handlers).
+        if threading.current_thread() is threading.main_thread():
+            self._previous_sigterm = signal.signal(signal.SIGTERM, _raise_exit)
         try:
             self.start()
         except BaseException:

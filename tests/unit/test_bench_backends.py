@@ -4,6 +4,7 @@ ratios, target checks and the table computed per backend, never across them."""
 from __future__ import annotations
 
 import stat
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -238,3 +239,26 @@ def test_a_failed_start_says_where_to_look_and_stops_what_it_started(tmp_path: P
     with pytest.raises(RuntimeError, match=r"up\.sh failed \(3\): see .*up\.log"), arktos:
         raise AssertionError("started")
     assert (run / "half").exists() and (run / "stopped").exists()
+
+
+def test_a_real_arktos_can_be_driven_from_another_thread(tmp_path: Path) -> None:
+    """Only the main thread may install the SIGTERM handler; elsewhere the start and stop still work."""
+    dist = _dist(tmp_path)
+    (dist / "up.sh").write_text("#!/bin/sh\nexit 3\n")
+    down = dist / "down.sh"
+    down.write_text('#!/bin/sh\necho stopped > "$1/stopped"\n')
+    down.chmod(down.stat().st_mode | stat.S_IXUSR)
+    run = tmp_path / "run"
+    raised: list[BaseException] = []
+
+    def drive() -> None:
+        try:
+            with real_arktos.RealArktos(dist, run, {"ARKTOS_PORT": "1", "ETCD_PORT": "2", "KCM_PORT": "3"}):
+                pass
+        except BaseException as exc:
+            raised.append(exc)
+
+    worker = threading.Thread(target=drive)
+    worker.start()
+    worker.join(30)
+    assert [type(e) for e in raised] == [RuntimeError] and (run / "stopped").exists()
