@@ -156,6 +156,7 @@ async def serve(args: argparse.Namespace) -> int:
     from extproc.catalog import CatalogStore
     from extproc.catalog_watch import CatalogWatch, make_api_client
     from extproc.cluster_cache import ClusterCache
+    from extproc.direct_reads import DirectReads
     from extproc.instance_action_recorder import InstanceActionRecorder
     from extproc.key_generation import generate_key_pair
     from extproc.key_stock import KeyStock, worker_process
@@ -207,7 +208,13 @@ async def serve(args: argparse.Namespace) -> int:
         sock = Path(listen[len("unix:") :].removeprefix("//"))
         with contextlib.suppress(FileNotFoundError):
             sock.unlink()
-    server, _port = create_server(gateway, config, listen)
+    # Server lists' authorizing probes, sent by the processor with the client's token (one exchange).
+    direct_reads = (
+        DirectReads(args.arktos_url, args.arktos_ca, verify=not args.arktos_insecure)
+        if args.arktos_url
+        else None
+    )
+    server, _port = create_server(gateway, config, listen, reader=direct_reads)
     await server.start()
 
     loop = asyncio.get_running_loop()
@@ -258,6 +265,8 @@ async def serve(args: argparse.Namespace) -> int:
     await stop.wait()
     log.info("processor_stopping")
     await server.stop(grace=5)
+    if direct_reads is not None:
+        await direct_reads.close()
     for task in background:
         task.cancel()
     if args.ready_file:

@@ -203,7 +203,8 @@ class Gateway:
             )
         if isinstance(outcome, Forward):
             translate = self._remember_proof(outcome, request)
-            return Forward(outcome.upstream, self._wrap(service, translate, request, request_id))
+            wrapped = self._wrap(service, translate, request, request_id)
+            return Forward(outcome.upstream, wrapped, direct=outcome.direct)
         return self._finish(
             service, outcome, request_id, request.method, is_legacy_v2(request.path), served_version(request)
         )

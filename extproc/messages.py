@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -104,9 +104,19 @@ class Forward:
     # With ``from_cache``: when no decision is known, Arktos may be asked with a SelfSubjectAccessReview
     # of ``upstream`` instead (``extproc.access_review``), for reads whose reply rarely proves anything.
     review: bool = False
+    # A GET the processor may send to Arktos itself with the client's token and answer at once with the
+    # translation of Arktos's reply (one ext_proc exchange; ``extproc.direct_reads``). Only reads whose
+    # reply the translator turns into the client's: Arktos decides exactly as if Envoy had sent it.
+    direct: bool = False
 
 
 Outcome = Reply | Forward
+
+
+class DirectReader(Protocol):
+    """Sends a ``Forward.direct`` GET to Arktos with the client's token (``extproc.direct_reads``)."""
+
+    async def get(self, path: str, token: str) -> ArktosReply | None: ...
 
 
 def json_reply(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Reply:

@@ -37,7 +37,7 @@ from extproc.action_pacing import WAITING_MESSAGE_TIMEOUT_SECONDS, ActionPacer, 
 from extproc.config import GatewayConfig
 from extproc.errors import Service, error_reply
 from extproc.headers import REQUEST_ID
-from extproc.messages import ArktosReply, ClientRequest, Forward, Outcome, Reply
+from extproc.messages import ArktosReply, ClientRequest, DirectReader, Forward, Outcome, Reply
 
 # Set by envoy.yaml's local_reply_config on the local replies Envoy makes while a stream is being processed.
 LOCAL_REPLY_MARKER = "x-openstack-gateway-local-reply"
@@ -216,6 +216,7 @@ class _Exchange:
         "arktos_method",
         "arktos_path",
         "config",
+        "direct",
         "done",
         "extend_timeout",
         "forward",
@@ -224,16 +225,25 @@ class _Exchange:
         "pacer",
         "path",
         "pending",
+        "reader",
         "request_id",
         "status",
         "upstream_headers",
         "upstream_status",
     )
 
-    def __init__(self, gateway: GatewayLike, config: GatewayConfig, pacer: ActionPacer | None = None) -> None:
+    def __init__(
+        self,
+        gateway: GatewayLike,
+        config: GatewayConfig,
+        pacer: ActionPacer | None = None,
+        reader: DirectReader | None = None,
+    ) -> None:
         self.gateway = gateway
         self.config = config
         self.pacer = pacer
+        # Sends ``Forward.direct`` reads to Arktos itself (None: they go through Envoy as any Forward).
+        self.reader = reader
         # Set when the response being awaited waits for an Arktos write's turn (``extproc.action_pacing``):
         # Envoy is first told to wait longer than its message timeout.
         self.extend_timeout = False
@@ -246,6 +256,8 @@ class _Exchange:
         self.upstream_status: int | None = None
         self.upstream_headers: dict[str, str] = {}
         self.forward: Forward | None = None
+        # True when the processor read Arktos itself and answered at once (``Forward.direct``).
+        self.direct = False
         # The request, once its headers are known, while the body is being awaited.
         self.pending: tuple[str, Mapping[str, list[str]], dict[str, str]] | None = None
         # True once the stream needs no more messages (an ImmediateResponse or the final reply was sent).
@@ -271,7 +283,9 @@ class _Exchange:
             return pb.ProcessingResponse(response_trailers=pb.TrailersResponse())
         raise ValueError(f"unexpected ext_proc message {kind!r}")
 
-    def on_request_headers(self, msg: pb.HttpHeaders) -> pb.ProcessingResponse:
+    def on_request_headers(
+        self, msg: pb.HttpHeaders
+    ) -> pb.ProcessingResponse | Awaitable[pb.ProcessingResponse]:
         self.request_id = "req-" + str(uuid.uuid4())
         pseudo, headers = _headers_of(msg.headers)
         self.method = method = pseudo.get(":method", "GET")
@@ -291,6 +305,34 @@ class _Exchange:
             )
         request = ClientRequest(method=method, path=path, query=query, headers=headers)
         outcome = self.gateway.handle(request, self.request_id)
+        if isinstance(outcome, Forward) and outcome.direct and self.reader is not None and method == "GET":
+            token = outcome.upstream.bearer_token or request.auth_token
+            if token:
+                return self.read_directly(self.reader, outcome, token, headers, has_body)
+        return self.on_headers_outcome(outcome, headers, has_body)
+
+    async def read_directly(
+        self, reader: DirectReader, forward: Forward, token: str, headers: dict[str, str], has_body: bool
+    ) -> pb.ProcessingResponse:
+        """``forward``'s GET sent by the processor with the client's token (``extproc.direct_reads``) and
+        its reply translated, exactly as the same reply through Envoy would be, into an immediate response;
+        when Arktos could not be read that way, ``forward`` goes through Envoy as any other."""
+        self.arktos_method = forward.upstream.method
+        self.arktos_path = forward.upstream.path
+        reply = await reader.get(forward.upstream.path, token)
+        if reply is None:
+            response = self.on_headers_outcome(forward, headers, has_body)
+            return await response if inspect.isawaitable(response) else response
+        self.direct = True
+        self.forward = forward
+        self.upstream_status = reply.status
+        self.upstream_headers = dict(reply.headers)
+        result = forward.translate(reply)
+        return self.reply(await result if inspect.isawaitable(result) else result)
+
+    def on_headers_outcome(
+        self, outcome: Outcome, headers: dict[str, str], has_body: bool
+    ) -> pb.ProcessingResponse | Awaitable[pb.ProcessingResponse]:
         if isinstance(outcome, Reply):
             return self.reply(outcome)
         common = self.forward_mutation(
@@ -485,15 +527,18 @@ class ExternalProcessor:
     are written one by one (serialized here: a response-unary context has no serializer).
     """
 
-    def __init__(self, gateway: GatewayLike, config: GatewayConfig) -> None:
+    def __init__(
+        self, gateway: GatewayLike, config: GatewayConfig, reader: DirectReader | None = None
+    ) -> None:
         self.gateway = gateway
         self.config = config
         self.pacer = ActionPacer()
+        self.reader = reader
 
     async def Process(
         self, request_iterator: Any, context: grpc.aio.ServicerContext
     ) -> pb.ProcessingResponse:
-        ex = _Exchange(self.gateway, self.config, self.pacer)
+        ex = _Exchange(self.gateway, self.config, self.pacer, self.reader)
         busy = 0.0
         perf = time.perf_counter
         try:
@@ -538,6 +583,7 @@ class ExternalProcessor:
                     path=ex.path,
                     arktos_method=ex.arktos_method,
                     arktos_path=ex.arktos_path,
+                    arktos_direct=ex.direct or None,
                     status=ex.status,
                     upstream_status=ex.upstream_status,
                     processor_ms=round(busy * 1000.0, 3),
@@ -584,11 +630,12 @@ def create_server(
     config: GatewayConfig,
     listen: str,
     message_limit: int = DEFAULT_GRPC_MESSAGE_LIMIT,
+    reader: DirectReader | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """A grpc.aio server serving the processor on ``listen`` (``host:port`` or ``unix:/path``), not yet
-    started; also the bound TCP port (0 for unix sockets)."""
+    started; also the bound TCP port (0 for unix sockets). ``reader``: see ``_Exchange.read_directly``."""
     server = grpc.aio.server(options=grpc_options(message_limit))
-    add_processor(server, ExternalProcessor(gateway, config))
+    add_processor(server, ExternalProcessor(gateway, config, reader))
     port = server.add_insecure_port(listen)
     if not listen.startswith("unix:") and port == 0:
         raise OSError(f"cannot listen on {listen}")

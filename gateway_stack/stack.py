@@ -419,10 +419,13 @@ class Stack:
         With the simulator this is its audit log, which holds a request before the request is answered: once
         a client has its reply, every Arktos call behind it is listed, with no wait. The processor's own calls
         (watches, reconcilers: its own credential) are left out. A real Arktos's audit log is not ours to
-        read, so there Envoy's access log is used, after waiting for Envoy to flush it.
+        read, so there Envoy's access log is used, after waiting for Envoy to flush it, merged in time order
+        with the reads the processors sent Arktos themselves with the client's token (their request log
+        lines with ``arktos_direct``: server lists' authorizing probes, ``extproc.direct_reads``).
         """
         if self.external_arktos:
-            return self._envoy_upstream_log()
+            merged = self._envoy_upstream_log() + self._direct_reads_log()
+            return sorted(merged, key=lambda e: str(e.get("start_time", "")))
         own_user = TokenFile.load(self.tokens_file).users.get(SIM_GATEWAY_TOKEN)
         return [
             {"method": e["method"], "path": e["requestURI"], "user": e["user"]["username"]}
@@ -445,6 +448,32 @@ class Stack:
                 continue
             if entry.get("upstream_host") not in (None, "", "-"):
                 entries.append(entry)
+        return entries
+
+    def _direct_reads_log(self) -> list[dict[str, Any]]:
+        """The processors' request log lines of reads they sent Arktos themselves (``arktos_direct``)."""
+        entries: list[dict[str, Any]] = []
+        for log in (self.processor_log, *self.replica_logs):
+            try:
+                lines = log.read_text().splitlines()
+            except FileNotFoundError:
+                continue
+            for line in lines:
+                if '"arktos_direct":true' not in line:
+                    continue
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue
+                entries.append(
+                    {
+                        "method": entry.get("arktos_method"),
+                        "path": entry.get("arktos_path"),
+                        "status": str(entry.get("upstream_status")),
+                        # Written as the request ends; sequential client requests keep their order.
+                        "start_time": entry.get("timestamp"),
+                    }
+                )
         return entries
 
     def arktos_requests(self) -> list[tuple[str, str]]:

@@ -180,6 +180,15 @@ def test_cache_reflects_changes_and_sorts_again() -> None:
 def test_without_a_synced_cache_the_full_list_is_read() -> None:
     assert "limit" not in query_of(forward_of(None, False))
     assert "limit" not in query_of(forward_of(ClusterCache(), False))
+    # Through Envoy: its reply may be 28 MB (the processor reads only the one-item probe itself).
+    assert not forward_of(None, True).direct
+
+
+def test_the_probe_is_read_by_the_processor_and_stays_direct_through_the_gateway() -> None:
+    cache = synced(cluster_pods())
+    assert forward_of(cache, True).direct and forward_of(cache, False).direct
+    outcome = gateway(cache).handle(client("GET", "/compute/v2.1/demo/servers/detail"), "req-1")
+    assert isinstance(outcome, Forward) and outcome.direct
 
 
 def gateway(cache: ClusterCache) -> app.Gateway:
