@@ -4,13 +4,11 @@ Client requests never go through here: Envoy carries them with the client's toke
 calls the processor makes on its own behalf, e.g. recording a finished snapshot in a tenant's
 ``openstack-images`` ConfigMap, or the batch reconciler's calls.
 
-It reuses the official ``kubernetes`` client for configuration, TLS (CA bundle, verification) and the bearer
-token, so the watches and these calls share one notion of "how to reach Arktos". The generated client has
-no tenant-aware methods, so requests go to arbitrary paths: ``ApiClient.param_serialize`` builds the URL and
-the auth header, and the body is sent as the exact bytes serialized here (the generated REST layer would
-otherwise rewrite a JSON-patch body that is not a list into a strategic-merge patch).
+It uses the same ``ArktosConnection`` (``extproc.arktos_http``: URL, TLS, the bearer token) as the
+watches, so both share one notion of "how to reach Arktos"; the body is sent as the exact bytes serialized
+here.
 
-The kubernetes client is blocking; ``request`` runs it in a worker thread so callers on the asyncio loop
+The connection is blocking (urllib3); ``request`` runs it in a worker thread so callers on the asyncio loop
 never block. ``request`` never raises for an HTTP status: every answer, including 4xx/5xx, comes back as
 ``(status, parsed body)``. Connection errors and timeouts do raise (``ArktosUnavailable``).
 """
@@ -21,7 +19,7 @@ import asyncio
 import json
 from typing import Any
 
-from kubernetes import client as k8s
+from extproc.arktos_http import ArktosConnection
 
 JSON = "application/json"
 
@@ -32,16 +30,9 @@ class ArktosUnavailable(Exception):
 
 def make_api_client(
     url: str, token: str | None = None, ca_file: str | None = None, verify: bool = True
-) -> k8s.ApiClient:
-    """A kubernetes ApiClient for Arktos at ``url`` with a bearer token and an optional CA bundle."""
-    cfg = k8s.Configuration(host=url.rstrip("/"))
-    if token:
-        cfg.api_key = {"authorization": token}
-        cfg.api_key_prefix = {"authorization": "Bearer"}
-    if ca_file:
-        cfg.ssl_ca_cert = ca_file
-    cfg.verify_ssl = verify
-    return k8s.ApiClient(cfg)
+) -> ArktosConnection:
+    """The connection to Arktos at ``url`` with a bearer token and an optional CA bundle."""
+    return ArktosConnection(url, token, ca_file, verify)
 
 
 def _parse(data: bytes) -> Any:
@@ -55,7 +46,7 @@ def _parse(data: bytes) -> Any:
 
 
 class ArktosClient:
-    def __init__(self, api_client: k8s.ApiClient, timeout: float = 30.0) -> None:
+    def __init__(self, api_client: ArktosConnection, timeout: float = 30.0) -> None:
         self.api = api_client
         self.timeout = timeout
 
@@ -85,19 +76,8 @@ class ArktosClient:
         if body is not None:
             payload = body if isinstance(body, bytes) else json.dumps(body).encode()
             headers["Content-Type"] = content_type or JSON
-        _method, url, headers, _body, _post = self.api.param_serialize(
-            method.upper(), path, header_params=headers, auth_settings=["BearerToken"]
-        )
         try:
-            resp = self.api.rest_client.pool_manager.request(
-                method.upper(),
-                url,
-                body=payload,
-                headers=headers,
-                timeout=self.timeout,
-                preload_content=True,
-                retries=False,
-            )
+            resp = self.api.request(method, path, headers=headers, body=payload, timeout=self.timeout)
         except Exception as exc:
             raise ArktosUnavailable(f"{method} {path}: {exc!r}") from exc
         return resp.status, _parse(resp.data)

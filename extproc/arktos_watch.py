@@ -1,9 +1,8 @@
 """One list+watch loop ("reflector") for any Arktos collection path, with the processor's own credential.
 
 Every watch of the processor (the catalog's ConfigMaps, the cluster cache's pods, Actions and ReplicaSets)
-is a ``Reflector``. It uses the official ``kubernetes`` client for configuration, TLS and authentication,
-but calls Arktos's tenant-aware paths (``/api/v1/tenants/all/...``) directly through
-``ApiClient.param_serialize`` / ``call_api`` (the generated client has no tenant-aware methods):
+is a ``Reflector``. It calls Arktos's tenant-aware paths (``/api/v1/tenants/all/...``) through the
+processor's ``ArktosConnection`` (``extproc.arktos_http``: URL, TLS, the processor's bearer token):
 
 1. list the path (in pages of ``page_size`` with ``limit``/``continue``) and hand every item to
    ``on_list(items)``, which replaces what the consumer knew;
@@ -22,7 +21,7 @@ and its string values are interned (``shared_strings``): the processor keeps eve
 (10,000 pods: 161 MB with one ``json.loads`` per watch event, 77 MB this way, bench/README.md lever (r1)),
 and most of a pod's values are the same in every pod (image, flavor, resources, node, condition names...).
 
-It runs in a daemon thread (the kubernetes client is blocking). Consumer calls go through ``apply``, which
+It runs in a daemon thread (the connection is blocking). Consumer calls go through ``apply``, which
 defaults to calling them directly; the processor passes a function that runs them on its asyncio loop, so
 translators never see state changing under them.
 """
@@ -39,7 +38,9 @@ from typing import Any
 
 import orjson
 import structlog
-from kubernetes import client as k8s
+import urllib3
+
+from extproc.arktos_http import ArktosConnection
 
 log = structlog.get_logger("extproc.arktos_watch")
 
@@ -103,7 +104,7 @@ def parse(data: bytes) -> Any:
 class Reflector:
     def __init__(
         self,
-        api_client: k8s.ApiClient,
+        api_client: ArktosConnection,
         path: str,
         on_list: ListHandler,
         on_event: EventHandler,
@@ -182,24 +183,21 @@ class Reflector:
                 backoff = min(self.backoff_max, backoff * 2)
 
     def _request(self, query: list[tuple[str, str]], read_timeout: float) -> Any:
-        method, url, headers, _body, _post = self.api.param_serialize(
+        raw = self.api.request(
             "GET",
             self.path,
-            query_params=query,
-            header_params={"Accept": "application/json"},
-            auth_settings=["BearerToken"],
+            query=query,
+            headers={"Accept": "application/json"},
+            timeout=urllib3.Timeout(connect=self.request_timeout, read=read_timeout),
+            preload_content=False,
         )
-        resp = self.api.call_api(
-            method, url, header_params=headers, _request_timeout=(self.request_timeout, read_timeout)
-        )
-        raw = resp.response
-        if resp.status == 410:
+        if raw.status == 410:
             raw.release_conn()
             raise GoneError()
-        if resp.status != 200:
+        if raw.status != 200:
             body = raw.data[:300]
             raw.release_conn()
-            raise RuntimeError(f"GET {self.path}: HTTP {resp.status}: {body!r}")
+            raise RuntimeError(f"GET {self.path}: HTTP {raw.status}: {body!r}")
         return raw
 
     def relist(self) -> str:

@@ -22,10 +22,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import structlog
-from kubernetes import client as k8s
 
 from extproc.annotations import FLAVORS_CONFIGMAP, IMAGES_CONFIGMAP
 from extproc.arktos_client import make_api_client
+from extproc.arktos_http import ArktosConnection
 from extproc.arktos_watch import GoneError, Reflector
 from extproc.keypair_store import KeypairStore
 from extproc.server_group_store import ServerGroupStore
@@ -68,7 +68,7 @@ class CatalogWatch(Reflector):
     def __init__(
         self,
         store: Any,
-        api_client: k8s.ApiClient,
+        api_client: ArktosConnection,
         apply: Callable[[Callable[[], None]], None] | None = None,
         watch_timeout_seconds: int = 300,
         backoff_initial: float = 0.5,

@@ -25,9 +25,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from kubernetes.utils.quantity import parse_quantity
-
 from extproc.compute.server_fields import is_server
+from extproc.quantity import parse_quantity
 
 UNLIMITED = -1
 MIB = 2**20

@@ -8,8 +8,8 @@ from typing import Any
 
 import orjson
 import pytest
-from kubernetes import client as k8s
 
+from extproc.arktos_http import ArktosConnection
 from extproc.catalog import CatalogStore
 from extproc.catalog_watch import CatalogWatch
 from extproc.compute import keypairs
@@ -453,7 +453,7 @@ def test_generation_takes_a_key_from_the_stock_and_an_empty_stock_is_503() -> No
 def test_the_configmap_watch_feeds_the_keypair_store() -> None:
     store = KeypairStore()
     catalog = CatalogStore()
-    watch = CatalogWatch(catalog, k8s.ApiClient(), keypairs=store)
+    watch = CatalogWatch(catalog, ArktosConnection("https://arktos.invalid"), keypairs=store)
     flavors = {
         "metadata": {"name": "openstack-flavors", "tenant": "demo", "resourceVersion": "1"},
         "data": {},
