@@ -23,6 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from extproc.config import GatewayConfig
+from extproc.direct_reads import DirectReads
 from extproc.messages import ClientRequest, Outcome
 from extproc.server import create_server
 
@@ -129,6 +130,7 @@ class Plumbing:
         self.admin_port = free_port()
         self.envoy: subprocess.Popen[bytes] | None = None
         self._server: Any = None
+        self._reader: Any = None
         self._runner: web.AppRunner | None = None
 
     # -- processes ------------------------------------------------------------------------------
@@ -185,7 +187,9 @@ class Plumbing:
 
     def start_processor(self) -> None:
         async def start() -> Any:
-            server, _ = create_server(self.gateway, self.config, self.processor_address)
+            # Forward.direct reads go to the fake upstream as the processor's own GETs (extproc.direct_reads).
+            self._reader = DirectReads(f"http://127.0.0.1:{self.upstream_port}")
+            server, _ = create_server(self.gateway, self.config, self.processor_address, reader=self._reader)
             await server.start()
             return server
 
@@ -194,6 +198,7 @@ class Plumbing:
     def stop_processor(self) -> None:
         if self._server is not None:
             self.bg.run(self._server.stop(0))
+            self.bg.run(self._reader.close())
             self._server = None
 
     def stop_upstream(self) -> None:

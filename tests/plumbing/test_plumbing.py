@@ -330,6 +330,34 @@ def test_one_log_line_per_request(env: Plumbing) -> None:
     assert local["status"] == 200
 
 
+def test_processor_time_of_a_direct_read_counts_its_translation(env: Plumbing) -> None:
+    """A read the processor sends to Arktos itself (``Forward.direct``) is translated after the await of
+    Arktos's answer: that translation is processor work and belongs in the log line's ``processor_ms``
+    (only the wait for Arktos stays out). The translator here blocks for 60 ms."""
+
+    def slow_translate(reply: ArktosReply) -> Reply:
+        time.sleep(0.06)
+        return Reply(200, b"{}", {"content-type": "application/json"})
+
+    env.gateway.routes["/compute/v2.1/direct-log-test"] = lambda r: Forward(
+        ArktosRequest("GET", "/api/v1/pods?limit=1"), slow_translate, direct=True
+    )
+    with capture_logs() as logs:
+        status, _, _ = env.request("GET", "/compute/v2.1/direct-log-test", headers={"X-Auth-Token": "t"})
+        deadline = time.monotonic() + 5
+        while (
+            not (lines := [e for e in logs if e["event"] == "request" and "direct-log" in e["path"]])
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.01)
+    assert status == 200
+    assert [s.path_qs for s in env.arktos.seen] == ["/api/v1/pods?limit=1"]
+    assert env.arktos.seen[0].headers.get("authorization") == "Bearer t"
+    (line,) = lines
+    assert line["arktos_direct"] is True
+    assert line["processor_ms"] >= 60
+
+
 def test_processor_down_fails_closed_with_503(env: Plumbing) -> None:
     env.gateway.routes["/compute/v2.1/servers"] = lambda r: _forward(
         ArktosRequest("GET", "/api/v1/pods"), 200
