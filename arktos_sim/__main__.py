@@ -101,6 +101,10 @@ async def serve(args: argparse.Namespace) -> None:
             print(f"arktos_sim: token file not reloaded: {exc}", file=sys.stderr, flush=True)
 
     loop.add_signal_handler(signal.SIGHUP, reload_tokens)
+    if sim.agent is not None:
+        # Simulator-only controls for tests: hold the node agent's work (SIGUSR1) and let it go on (SIGUSR2).
+        loop.add_signal_handler(signal.SIGUSR1, sim.agent.hold)
+        loop.add_signal_handler(signal.SIGUSR2, sim.agent.release)
     scheme = "http" if ssl_context is None else "https"
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"arktos_sim listening on {scheme}://{host}:{args.port}{ca_note}", flush=True)

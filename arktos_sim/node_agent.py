@@ -219,6 +219,18 @@ class NodeAgent:
         self._ips: dict[str, str] = {}  # pod uid -> IP
         self._used: set[str] = set()
         self._wake: asyncio.Event | None = None
+        # A simulator-only test control (SIGUSR1/SIGUSR2, ``arktos_sim.__main__``): while held the agent
+        # finishes no operation, as a node that has not got round to it yet, so a test can look at the
+        # states in between for as long as it needs, whatever the machine's load.
+        self.held = False
+
+    def hold(self) -> None:
+        self.held = True
+
+    def release(self) -> None:
+        self.held = False
+        if self._wake is not None:
+            self._wake.set()
 
     # ------------------------------------------------------------------ scheduling of work
     def _push(self, due: float, op: str, key: Key, uid: str) -> None:
@@ -545,6 +557,10 @@ class NodeAgent:
     async def run(self) -> None:
         self._wake = asyncio.Event()
         while True:
+            if self.held:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
             self.step()
             due = self.next_due()
             timeout = None if due is None else max(0.0, due - self.clock())

@@ -1,9 +1,10 @@
 """The states Nova shows while an action is still running (REBOOT, a snapshot image not yet active),
-observed for certain: a stack of its own whose node agent takes 5 s per VM operation, so the reads that
+observed for certain: a stack of its own whose node agent takes 8 s per VM operation, so the reads that
 follow an action's 202 land while the node agent is still working on it."""
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from typing import Any
 
@@ -79,21 +80,26 @@ def test_a_hard_reboot_stays_hard_for_a_restarted_processor(
     slow_stack: Stack, slow_api: Api, server_id: str
 ) -> None:
     """Arktos has one kind of reboot: the type lives in the reboot's instance-action record on the pod, so a
-    processor that did not submit it (restarted here; another replica alike) still shows HARD_REBOOT."""
-    reply = slow_api.post(f"/servers/{server_id}/action", json={"reboot": {"type": "HARD"}})
-    assert reply.status_code == 202, reply.text
-    request_id = reply.headers["x-openstack-request-id"]
-    pod_path = f"/api/v1/tenants/demo/namespaces/default/pods/{server_id}"
+    processor that did not submit it (restarted here; another replica alike) still shows HARD_REBOOT.
 
-    arktos = ArktosAdmin(slow_stack)
-
-    def recorded() -> dict[str, Any] | None:
-        pod = arktos.get(pod_path)
-        record = pod["metadata"].get("annotations", {}).get(INSTANCE_ACTION_PREFIX + request_id)
-        return orjson.loads(record) if record else None
-
-    assert eventually("the reboot's record on the pod", recorded)["reboot_type"] == "HARD"
+    The simulator's node agent is held (SIGUSR1) until the restarted processor has been read, so the reboot
+    is still running then however long the restart takes on a loaded machine."""
+    assert slow_stack.sim is not None
+    slow_stack.sim.signal(signal.SIGUSR1)
     try:
+        reply = slow_api.post(f"/servers/{server_id}/action", json={"reboot": {"type": "HARD"}})
+        assert reply.status_code == 202, reply.text
+        request_id = reply.headers["x-openstack-request-id"]
+        pod_path = f"/api/v1/tenants/demo/namespaces/default/pods/{server_id}"
+
+        arktos = ArktosAdmin(slow_stack)
+
+        def recorded() -> dict[str, Any] | None:
+            pod = arktos.get(pod_path)
+            record = pod["metadata"].get("annotations", {}).get(INSTANCE_ACTION_PREFIX + request_id)
+            return orjson.loads(record) if record else None
+
+        assert eventually("the reboot's record on the pod", recorded)["reboot_type"] == "HARD"
         slow_stack.restart_processor(kill=True)
 
         def rebooting() -> dict[str, Any] | None:
@@ -104,6 +110,7 @@ def test_a_hard_reboot_stays_hard_for_a_restarted_processor(
         during = eventually("the restarted processor showing the reboot", rebooting)
         assert (during["status"], during["OS-EXT-STS:task_state"]) == ("HARD_REBOOT", "rebooting_hard")
     finally:
+        slow_stack.sim.signal(signal.SIGUSR2)
         wait_until_active(slow_api, server_id)
 
 

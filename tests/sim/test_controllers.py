@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 import orjson
@@ -503,3 +505,28 @@ def test_json_patch_test_on_status_guards_a_scale_down() -> None:
     ops[1]["value"] = 3
     status_, rs = call(api, "PATCH", f"{RS_PATH}/r", ops, "application/json-patch+json")
     assert status_ == 200 and rs["spec"]["replicas"] == 2 and rs["status"]["replicas"] == 3
+
+
+def test_a_held_node_agent_finishes_nothing_until_released() -> None:
+    """The simulator-only hold (SIGUSR1/SIGUSR2): the agent's task does no due work while held."""
+    api, agent, clock = setup()
+
+    async def scenario() -> None:
+        task = asyncio.create_task(agent.run())
+        try:
+            agent.hold()
+            create_vm(api)
+            clock.now += BOOT + 1
+            for _ in range(20):
+                await asyncio.sleep(0)
+            assert "nodeName" not in pod(api)["spec"]
+            agent.release()
+            for _ in range(20):
+                await asyncio.sleep(0)
+            assert pod(api)["spec"]["nodeName"]
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    asyncio.run(scenario())
