@@ -343,30 +343,38 @@ class ServerView:
 
     def detail_json(self, pods: Iterable[Mapping[str, Any]]) -> list[bytes]:
         """The items of ``GET /servers/detail`` as JSON bytes: ``detail``, prerendered (see ``_rendered``)."""
-        found = _rendered.get
+        return [self._prerendered("show", pod, False) for pod in pods]
+
+    def show_json(self, pod: Mapping[str, Any]) -> bytes:
+        """``show`` of a pod the watch cache holds, as JSON bytes, prerendered (see ``_rendered``): a
+        ``GET /servers/{id}`` answered from the cache (issue 13 lever 1) renders a pod version once."""
+        return self._prerendered("server", pod, self.version >= (2, 71))
+
+    def _prerendered(self, kind: str, pod: Mapping[str, Any], server_groups: bool) -> bytes:
+        """``_show`` of ``pod`` (extended), memoized by (``kind``, uid, resourceVersion) plus everything else
+        the representation depends on; ``kind`` "show" (detail items) has no server groups, "server" (show)
+        has them from 2.71."""
+        meta = pod.get("metadata") or {}
+        uid = meta.get("uid")
+        rv = meta.get("resourceVersion")
+        f = list_facts(pod)
+        if not uid or not rv:
+            return orjson.dumps(self._show(f, pod, None, True, server_groups=server_groups))
         tasks = self.task_lookup
-        out: list[bytes] = []
-        for pod in pods:
-            meta = pod.get("metadata") or {}
-            uid = meta.get("uid")
-            rv = meta.get("resourceVersion")
-            f = list_facts(pod)
-            if not uid or not rv:
-                out.append(orjson.dumps(self._show(f, pod, None, True)))
-                continue
-            task = tasks(pod) if tasks is not None else None
-            key = (
-                "show",
-                uid,
-                rv,
-                self._render_key,
-                display_name(pod),
-                task,
-                self._image_id(f),
-                self._catalog_flavor(f),
+        task = tasks(pod) if tasks is not None else None
+        key = (
+            kind,
+            uid,
+            rv,
+            self._render_key,
+            display_name(pod),
+            task,
+            self._image_id(f),
+            self._catalog_flavor(f),
+        )
+        rendered = _rendered.get(key)
+        if rendered is None:
+            rendered = _remember(
+                key, orjson.dumps(self._show(f, pod, task, True, server_groups=server_groups))
             )
-            rendered = found(key)
-            if rendered is None:
-                rendered = _remember(key, orjson.dumps(self._show(f, pod, task, True)))
-            out.append(rendered)
-        return out
+        return rendered

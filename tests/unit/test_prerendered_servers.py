@@ -124,3 +124,47 @@ def test_the_memo_is_bounded(monkeypatch: Any) -> None:
     pods = [fresh(running_pod()) for _ in range(5)]
     assert items(view.detail_json(pods)) == view.detail(pods)
     assert len(server_view._rendered) == 3
+
+
+# ---------------------------------------------------------------------------------------------------------
+# show_json: GET /servers/{id} answered from the watch cache (issue 13 lever 1) renders a pod version once
+
+
+def test_show_bytes_are_the_show_at_every_microversion() -> None:
+    pod = fresh(running_pod())
+    pod["metadata"].setdefault("labels", {})[keys.SERVER_GROUP_LABEL] = "g-1"
+    for version in ((2, 1), (2, 47), (2, 70), (2, 71), (2, 100)):
+        view = ServerView(DEVSTACK_URL, PROJECT, version=version)
+        assert orjson.loads(view.show_json(pod)) == view.show(pod), version
+    # 2.71 shows the server's groups in show but never in the detail list, prerendered or not.
+    at_2_71 = ServerView(DEVSTACK_URL, PROJECT, version=(2, 71))
+    assert orjson.loads(at_2_71.show_json(pod))["server_groups"] == ["g-1"]
+    assert "server_groups" not in items(at_2_71.detail_json([pod]))[0]
+
+
+def test_show_bytes_follow_the_version_the_task_and_the_name() -> None:
+    pod = fresh(running_pod(), rv="100")
+    task: dict[str, str | None] = {"now": None}
+    view = ServerView(DEVSTACK_URL, PROJECT, task_lookup=lambda p: task["now"])
+    first = view.show_json(pod)
+    assert view.show_json(pod) is first  # the same version: the rendered bytes again
+    task["now"] = "rebooting"
+    assert orjson.loads(view.show_json(pod))["status"] == "REBOOT"
+    task["now"] = None
+    stopped = dict(pod, metadata=dict(pod["metadata"], resourceVersion="101"))
+    stopped["status"] = dict(pod["status"], phase="Failed")
+    assert orjson.loads(view.show_json(stopped)) == view.show(stopped)
+    assert orjson.loads(view.show_json(stopped))["status"] != "ACTIVE"
+    renamed = dict(pod, metadata=dict(pod["metadata"]))
+    renamed["metadata"]["annotations"] = {**pod["metadata"]["annotations"], keys.DISPLAY_NAME: "batch-1"}
+    assert orjson.loads(view.show_json(renamed))["name"] == "batch-1"
+
+
+def test_show_of_a_pod_without_uid_or_version_is_never_memoized() -> None:
+    view = ServerView(DEVSTACK_URL, PROJECT, version=(2, 100))
+    pod = running_pod()
+    pod["metadata"].pop("uid", None)
+    pod["metadata"].pop("resourceVersion", None)
+    before = len(server_view._rendered)
+    assert orjson.loads(view.show_json(pod)) == view.show(pod)
+    assert len(server_view._rendered) == before
