@@ -172,6 +172,16 @@ def _dist(tmp_path: Path) -> Path:
     return dist
 
 
+def _failing_dist(tmp_path: Path, up_script: str) -> Path:
+    """A control plane whose up.sh is ``up_script`` and whose down.sh leaves ``stopped`` in the run folder."""
+    dist = _dist(tmp_path)
+    (dist / "up.sh").write_text(up_script)
+    down = dist / "down.sh"
+    down.write_text('#!/bin/sh\necho stopped > "$1/stopped"\n')
+    down.chmod(down.stat().st_mode | stat.S_IXUSR)
+    return dist
+
+
 def test_backends_default_to_both_when_a_control_plane_is_beside(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -228,11 +238,7 @@ def test_env_file_of_up_sh(tmp_path: Path) -> None:
 
 
 def test_a_failed_start_says_where_to_look_and_stops_what_it_started(tmp_path: Path) -> None:
-    dist = _dist(tmp_path)
-    (dist / "up.sh").write_text('#!/bin/sh\necho half started > "$1/half"\nexit 3\n')
-    down = dist / "down.sh"
-    down.write_text('#!/bin/sh\necho stopped > "$1/stopped"\n')
-    down.chmod(down.stat().st_mode | stat.S_IXUSR)
+    dist = _failing_dist(tmp_path, '#!/bin/sh\necho half started > "$1/half"\nexit 3\n')
     run = tmp_path / "run"
     ports = {"ARKTOS_PORT": "20443", "ETCD_PORT": "20379", "KCM_PORT": "20257"}
     arktos = real_arktos.RealArktos(dist, run, ports)
@@ -243,11 +249,7 @@ def test_a_failed_start_says_where_to_look_and_stops_what_it_started(tmp_path: P
 
 def test_a_real_arktos_can_be_driven_from_another_thread(tmp_path: Path) -> None:
     """Only the main thread may install the SIGTERM handler; elsewhere the start and stop still work."""
-    dist = _dist(tmp_path)
-    (dist / "up.sh").write_text("#!/bin/sh\nexit 3\n")
-    down = dist / "down.sh"
-    down.write_text('#!/bin/sh\necho stopped > "$1/stopped"\n')
-    down.chmod(down.stat().st_mode | stat.S_IXUSR)
+    dist = _failing_dist(tmp_path, "#!/bin/sh\nexit 3\n")
     run = tmp_path / "run"
     raised: list[BaseException] = []
 
