@@ -137,12 +137,6 @@ def internal_error(service: Service, request_id: str) -> Reply:
     )
 
 
-def served_version(request: ClientRequest) -> tuple[int, int]:
-    """The compute microversion a request is served at (the minimum when it names none or a bad one)."""
-    version = headers.negotiate_compute_version(request.headers)
-    return headers.MIN_COMPUTE_VERSION if isinstance(version, headers.VersionError) else version
-
-
 class Gateway:
     def __init__(
         self,
@@ -177,9 +171,12 @@ class Gateway:
 
     def handle(self, request: ClientRequest, request_id: str) -> Outcome:
         service = Service.COMPUTE
+        # Negotiated once: the handler is refused or served at it, and the reply's version headers say it.
+        negotiated = headers.negotiate_compute_version(request.headers)
+        version = headers.MIN_COMPUTE_VERSION if isinstance(negotiated, headers.VersionError) else negotiated
         try:
             service = service_of(request.path)
-            outcome = self._handle(service, request, request_id)
+            outcome = self._handle(service, request, request_id, negotiated)
             # Only a client's read: a write's own reads (refusals confirmed against Arktos) stay as they are.
             if (
                 isinstance(outcome, Forward)
@@ -199,17 +196,21 @@ class Gateway:
                 request_id,
                 request.method,
                 is_legacy_v2(request.path),
-                served_version(request),
+                version,
             )
         if isinstance(outcome, Forward):
             translate = self._remember_proof(outcome, request)
-            wrapped = self._wrap(service, translate, request, request_id)
+            wrapped = self._wrap(service, translate, request, request_id, version)
             return Forward(outcome.upstream, wrapped, direct=outcome.direct)
-        return self._finish(
-            service, outcome, request_id, request.method, is_legacy_v2(request.path), served_version(request)
-        )
+        return self._finish(service, outcome, request_id, request.method, is_legacy_v2(request.path), version)
 
-    def _handle(self, service: Service, request: ClientRequest, request_id: str) -> Outcome:
+    def _handle(
+        self,
+        service: Service,
+        request: ClientRequest,
+        request_id: str,
+        negotiated: tuple[int, int] | headers.VersionError,
+    ) -> Outcome:
         if len(request.body) > self.config.max_request_body_bytes:
             limit = self.config.max_request_body_bytes
             return error_reply(service, 413, f"Request is too large: the body exceeds {limit} bytes.")
@@ -222,10 +223,9 @@ class Gateway:
         compute_version = headers.MIN_COMPUTE_VERSION
         # The legacy v2 API ignores microversion headers (Nova's LegacyV2CompatibleWrapper).
         if match.service is Service.COMPUTE and not is_legacy_v2(request.path):
-            version = headers.negotiate_compute_version(request.headers)
-            if isinstance(version, headers.VersionError):
-                return error_reply(service, version.status, version.message)
-            compute_version = version
+            if isinstance(negotiated, headers.VersionError):
+                return error_reply(service, negotiated.status, negotiated.message)
+            compute_version = negotiated
             until = match.route.served_until
             if until is not None and compute_version > until:
                 # Nova's VersionNotFoundForAPIMethod: a bare 404, "as if the method were not implemented".
@@ -363,10 +363,14 @@ class Gateway:
         return remembering_write
 
     def _wrap(
-        self, service: Service, translate: ReplyTranslator, request: ClientRequest, request_id: str
+        self,
+        service: Service,
+        translate: ReplyTranslator,
+        request: ClientRequest,
+        request_id: str,
+        version: tuple[int, int],
     ) -> ReplyTranslator:
         legacy_v2 = is_legacy_v2(request.path)
-        version = served_version(request)
 
         def failed(reply: ArktosReply) -> Reply:
             log.exception(
