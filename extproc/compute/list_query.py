@@ -69,33 +69,21 @@ def _query_schema(known: frozenset[str]) -> QuerySchema:
     return QuerySchema({name: multi(STRING) for name in known}, pattern_properties={"^_": multi(STRING)})
 
 
-def _strict_bool(value: str) -> bool | str:
-    """oslo's ``bool_from_string(strict=True)`` as Nova's ``common.is_locked`` reports it (InvalidInput)."""
+def _strict_bool(value: str, name: str | None = None) -> bool | str:
+    """oslo's ``bool_from_string(strict=True)``; for a value that is neither, the message Nova gives, naming
+    the parameter (``name``, as for ``all_tenants``) or not (``common.is_locked``'s InvalidInput)."""
     lowered = value.strip().lower()
     if lowered in schemas.TRUE_STRINGS:
         return True
     if lowered in FALSE_STRINGS:
         return False
     accepted = ", ".join(f"'{v}'" for v in sorted(schemas.TRUE_STRINGS | FALSE_STRINGS))
-    return f"Invalid input received: Unrecognized value '{echo(value)}', acceptable values are: {accepted}"
+    shown = f"'{echo(value)}' for {name}" if name is not None else f"'{echo(value)}'"
+    return f"Invalid input received: Unrecognized value {shown}, acceptable values are: {accepted}"
 
 
 def _tags(raw: str | None) -> frozenset[str] | None:
     return frozenset(t for t in raw.split(",")) if raw is not None else None
-
-
-def _bool_param(name: str, value: str) -> bool | str:
-    """oslo's strict bool_from_string; the error message when ``value`` is neither."""
-    lowered = value.strip().lower()
-    if lowered in schemas.TRUE_STRINGS:
-        return True
-    if lowered in FALSE_STRINGS:
-        return False
-    accepted = ", ".join(f"'{v}'" for v in sorted(schemas.TRUE_STRINGS | FALSE_STRINGS))
-    shown = echo(value)
-    return (
-        f"Invalid input received: Unrecognized value '{shown}' for {name}, acceptable values are: {accepted}"
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +201,7 @@ def parse_list_query(
     all_tenants = False
     raw_all = one("all_tenants")
     if raw_all is not None:
-        parsed = _bool_param("all_tenants", raw_all)
+        parsed = _strict_bool(raw_all, "all_tenants")
         if isinstance(parsed, str):
             return bad_request(Service.COMPUTE, parsed)
         all_tenants = parsed
