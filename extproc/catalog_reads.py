@@ -14,6 +14,10 @@ of the same GET (``extproc.access_review``: a tenant without the ConfigMap answe
 proves nothing).
 Images are overlaid with the snapshots still in flight (``snapshots.with_live_state``), so Nova's proxy and
 Glance show the same images in the same states.
+
+A reply answered from the store is rendered once per catalog generation (``extproc.catalog_rendered``) when
+the handler gives a ``render_key`` naming everything else its ``answer`` reads; images only while no
+snapshot in flight changes what the tenant's ConfigMap says (the overlay is not part of the generation).
 """
 
 from __future__ import annotations
@@ -25,14 +29,20 @@ from extproc.annotations import FLAVORS_CONFIGMAP, IMAGES_CONFIGMAP
 from extproc.catalog import SYSTEM_TENANT, visible_flavors
 from extproc.catalog_configmaps import configmap_tenant, flavors_from_reply, images_from_reply
 from extproc.catalog_entries import DEFAULT_FLAVORS, Flavor, Image
+from extproc.catalog_rendered import RenderKey
 from extproc.context import RequestContext
 from extproc.errors import Service, from_arktos
 from extproc.messages import ArktosReply, ArktosRequest, Forward, Reply
 
 
-def read_flavors(ctx: RequestContext, token: str | None, answer: Callable[[list[Flavor]], Reply]) -> Forward:
+def read_flavors(
+    ctx: RequestContext,
+    token: str | None,
+    answer: Callable[[list[Flavor]], Reply],
+    render_key: RenderKey | None = None,
+) -> Forward:
     """GET the flavors ConfigMap of the URL's tenant (else the caller's own) with the caller's ``token`` and
-    ``answer`` from it."""
+    ``answer`` from it; ``render_key``: see the module docstring (None: rendered each time)."""
     upstream = ArktosRequest(
         method="GET", path=arktos_paths.configmap(ctx.tenant, ctx.config.namespace, FLAVORS_CONFIGMAP)
     )
@@ -52,7 +62,16 @@ def read_flavors(ctx: RequestContext, token: str | None, answer: Callable[[list[
         return answer(visible_flavors(ctx.catalog.cluster_flavors(), tenant, own))
 
     def from_cache(tenant: str) -> Reply | None:
-        return answer(ctx.catalog.flavors(tenant)) if ctx.catalog.synced else None
+        catalog = ctx.catalog
+        if not catalog.synced:
+            return None
+        if render_key is None:
+            return answer(catalog.flavors(tenant))
+        # The generation before the flavors (RenderedReplies.reply).
+        generation = catalog.generation
+        return catalog.rendered.reply(
+            generation, ("flavors", tenant, *render_key), lambda: answer(catalog.flavors(tenant))
+        )
 
     return Forward(upstream, translate, from_cache, review=True)
 
@@ -64,12 +83,14 @@ def read_images(
     tenant: str | None = None,
     refused: Reply | None = None,
     token: str | None = None,
+    render_key: RenderKey | None = None,
 ) -> Forward:
     """GET the images ConfigMap of ``tenant`` (default: the URL's, else the caller's own) and ``answer``.
 
     Snapshots in flight are overlaid from the cluster cache for the tenant Arktos has just let the caller
     read. ``refused`` replaces a 403 (an image of another tenant must look like no image at all). ``token``
     (the caller's) lets a short-path read teach which tenant the token's short paths resolve to.
+    ``render_key``: see the module docstring (None: rendered each time).
     """
     path_tenant = tenant or ctx.tenant
     upstream = ArktosRequest(
@@ -88,9 +109,17 @@ def read_images(
         return answer(snapshots.with_live_state(images, readable, ctx.cluster))
 
     def from_cache(tenant: str) -> Reply | None:
-        if not ctx.catalog.synced:
+        catalog = ctx.catalog
+        if not catalog.synced:
             return None
-        return answer(snapshots.with_live_state(ctx.catalog.images(tenant), tenant, ctx.cluster))
+        # The generation before the images (RenderedReplies.reply).
+        generation = catalog.generation
+        recorded = catalog.images(tenant)
+        shown = snapshots.with_live_state(recorded, tenant, ctx.cluster)
+        if render_key is None or not _same_items(shown, recorded):
+            # A snapshot in flight changes what is shown without a new generation: rendered afresh.
+            return answer(shown)
+        return catalog.rendered.reply(generation, ("images", tenant, *render_key), lambda: answer(shown))
 
     return Forward(upstream, translate, from_cache, review=True)
 
@@ -100,3 +129,14 @@ def _learn_short_path_tenant(ctx: RequestContext, token: str | None, reply: Arkt
     short-path creates resolve flavors and images in the very catalog its lists show (``server_create``)."""
     if ctx.tenant is None and ctx.proofs is not None:
         ctx.proofs.learn_own_tenant(token, configmap_tenant(reply))
+
+
+def _same_items(shown: list[Image], recorded: list[Image]) -> bool:
+    """Whether the overlay left the recorded images as they were: the very same objects (put in Glance's
+    order, which depends on them alone), none replaced by its live state, none added."""
+    if shown is recorded:
+        return True
+    if len(shown) != len(recorded):
+        return False
+    kept = {id(image) for image in recorded}
+    return all(id(image) in kept for image in shown)

@@ -19,6 +19,7 @@ from jsonschema import Draft4Validator
 
 from extproc.catalog_entries import Flavor
 from extproc.catalog_reads import read_flavors
+from extproc.catalog_rendered import RenderKey, query_key
 from extproc.compute.query_schema import ALL_QUERIES_STRICT_FROM, STRING, QuerySchema, multi
 from extproc.context import RequestContext
 from extproc.errors import Service, bad_request, echo, not_found
@@ -116,7 +117,15 @@ def show_flavor(ctx: RequestContext, req: ClientRequest, params: Mapping[str, st
                 return json_reply(200, {"flavor": flavor_show(ctx, flavor)})
         return flavor_not_found(flavor_id)
 
-    return read_flavors(ctx, req.auth_token, answer)
+    return read_flavors(ctx, req.auth_token, answer, _render_key(ctx, "show", flavor_id))
+
+
+def _render_key(
+    ctx: RequestContext, *what: str | bool | tuple[tuple[str, tuple[str, ...]], ...]
+) -> RenderKey:
+    """What a flavor reply reads besides the catalog (``extproc.catalog_rendered``): ``what`` (the kind of
+    reply and its own inputs), the microversion (fields), the URL's project and the public URL (links)."""
+    return (*what, ctx.compute_version, ctx.tenant, ctx.config.public_url)
 
 
 def show_extra_specs(ctx: RequestContext, req: ClientRequest, params: Mapping[str, str]) -> Outcome:
@@ -276,7 +285,8 @@ def _list(ctx: RequestContext, req: ClientRequest, detail: bool) -> Outcome:
             body["flavors_links"] = links
         return json_reply(200, body)
 
-    return read_flavors(ctx, req.auth_token, answer)
+    kind = "detail" if detail else "index"
+    return read_flavors(ctx, req.auth_token, answer, _render_key(ctx, kind, query_key(req.query)))
 
 
 @dataclass(frozen=True, slots=True)

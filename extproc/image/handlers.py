@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 from extproc.catalog_entries import Image, canonical_image_id
 from extproc.catalog_reads import read_images
+from extproc.catalog_rendered import query_key
 from extproc.context import RequestContext
 from extproc.errors import Service, bad_request, not_found
 from extproc.image import schemas, views
@@ -102,4 +103,6 @@ def list_images(ctx: RequestContext, req: ClientRequest, params: Mapping[str, st
             next_href = f"/v2/images?{link_query(req, page[-1].id)}"
         return json_reply(200, views.image_list(page, first, next_href))
 
-    return read_images(ctx, Service.IMAGE, answer, token=req.auth_token)
+    # Glance's list reads nothing but the images and the query (its links are relative, no microversion).
+    render_key = ("glance list", query_key(req.query))
+    return read_images(ctx, Service.IMAGE, answer, token=req.auth_token, render_key=render_key)
