@@ -13,6 +13,7 @@ Server create/show look flavors and images up here; client reads of the catalog 
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -147,6 +148,8 @@ def visible_flavors(cluster: Iterable[Flavor], tenant: str | None, own: Iterable
 
 
 _DEFAULT_IMAGE_SET = _ImageSet.of(DEFAULT_IMAGES)
+# Tells stores apart in ``CatalogStore.generation`` (their counters all start at 0).
+_STORE_SERIALS = itertools.count(1)
 
 
 class CatalogStore:
@@ -158,9 +161,6 @@ class CatalogStore:
     Writers (the watch, possibly on another thread) build a new dict and assign it in one step; readers on
     the asyncio thread take one reference and never see a half-built state. Writers serialize on a lock so
     two updates cannot lose each other.
-
-    ``generation`` moves after every change, once the new data is assigned: the catalog replies memoized
-    by it (``rendered``, ``extproc.catalog_rendered``) are then rendered again.
     """
 
     def __init__(self) -> None:
@@ -171,13 +171,21 @@ class CatalogStore:
         # one tuple so that a reader never files a view of old flavors under new ones.
         self._visible: tuple[Mapping[str, _FlavorSet], dict[str | None, _FlavorSet]] = ({}, {})
         self._images: Mapping[str, _ImageSet] = {}
-        # Moved by every write, after the data (see the class docstring).
-        self.generation = 0
-        # Client replies rendered from this store, by generation (extproc.catalog_reads).
-        self.rendered = RenderedReplies()
         # True from a complete list of the ConfigMaps until the watch breaks: only then may a read be
         # answered from the store instead of Arktos's ConfigMap (extproc.catalog_reads).
         self.synced = False
+        # (this store, its change counter): moves after every change of the flavors or images, so a memo of
+        # what was rendered from them (a server list's page shows image and flavor ids) knows it is stale.
+        # Moved after the new state is in place: a reader that saw the new value reads the new state.
+        self._serial = next(_STORE_SERIALS)
+        self._changes = 0
+        # Client replies rendered from this store, by generation (extproc.catalog_reads).
+        self.rendered = RenderedReplies()
+
+    @property
+    def generation(self) -> tuple[int, int]:
+        """Equal values: no flavor or image changed in between (a store's values never equal another's)."""
+        return (self._serial, self._changes)
 
     def set_configmap(
         self, tenant: str, name: str, data: Mapping[str, str] | None, resource_version: str | None = None
@@ -201,9 +209,7 @@ class CatalogStore:
                 elif not _older(resource_version, images.get(tenant)):
                     images[tenant] = _ImageSet.of_data(data, resource_version)
                 self._images = images
-            else:
-                return
-            self.generation += 1
+            self._changes += 1
 
     def replace_all(self, items: Iterable[tuple[str, str, Mapping[str, str], str]]) -> None:
         """Replace everything after a (re)list: ``(tenant, configmap name, data, resourceVersion)`` each."""
@@ -217,8 +223,8 @@ class CatalogStore:
         with self._lock:
             self._flavors = flavors
             self._images = images
-            self.generation += 1
             self.synced = True
+            self._changes += 1
 
     def note_watch_broken(self) -> None:
         """The ConfigMap watch broke: changes may be missed until the next complete list."""

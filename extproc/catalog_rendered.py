@@ -46,19 +46,19 @@ class RenderedReplies:
         self._bytes = 0
         # The newest generation seen: older ones' entries are dropped when it moves, and a render of an
         # older generation that finishes after that is not kept.
-        self._generation = -1
+        self._generation: tuple[int, int] | None = None
 
     def __len__(self) -> int:
         return len(self._replies)
 
-    def reply(self, generation: int, key: RenderKey, render: Callable[[], Reply]) -> Reply:
+    def reply(self, generation: tuple[int, int], key: RenderKey, render: Callable[[], Reply]) -> Reply:
         """The reply ``render`` makes for ``key`` in the catalog's ``generation``, rendered once.
 
         ``generation`` must be read from the store BEFORE the data ``render`` reads: a writer assigns the
         data first and moves the generation after (``CatalogStore``), so a render of older data can only be
         filed under an older generation, never under the new one.
         """
-        if generation > self._generation:
+        if self._generation is None or generation > self._generation:
             self._replies = {}
             self._bytes = 0
             self._generation = generation

@@ -190,6 +190,13 @@ class ClusterView(Protocol):
         until a pod or a ReplicaSet of that scope changes."""
         ...
 
+    def scope_stamp(self, tenant: str | None, namespace: str) -> tuple[int, ...]:
+        """Where the cache stands, now, for everything a server of (tenant, namespace) (tenant None: every
+        tenant) is shown from: its pods, ReplicaSets and Actions, and the processor's intents (submissions
+        the watch does not show yet, HARD reboots; they change with time too). Equal stamps: nothing of it
+        changed in between; a memo of what was rendered from it stays right (a server list's page)."""
+        ...
+
 
 class ClusterCache(WatchMirror):
     """The watch mirror, its read-your-writes tracker and its intent journal (see the module docstring)."""
@@ -238,6 +245,10 @@ class ClusterCache(WatchMirror):
 
     def note_scope_current(self, tenant: str, namespace: str, revision: int) -> None:
         self.writes.note_scope_current(tenant, namespace, revision)
+
+    def scope_stamp(self, tenant: str | None, namespace: str) -> tuple[int, ...]:
+        # The journal's counter is global: its notes are few and short-lived, a finer one is not worth it.
+        return (*super().scope_stamp(tenant, namespace), self.journal.generation_at(self.clock()))
 
     # -- batch create replies -------------------------------------------------------------------------
 

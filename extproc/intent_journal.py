@@ -22,6 +22,7 @@ Only the asyncio loop touches it (the cache's), so no lock.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
@@ -103,16 +104,26 @@ class IntentJournal:
         self._submission_listeners: list[SubmissionListener] = []
         # (tenant, namespace, reservation id) -> the member the create reply answered with.
         self.first_members: OrderedDict[Key, str] = OrderedDict()
+        # Counts the changes of what ``pending_actions`` shows from the journal (the submissions, which the
+        # watch came to show, which expired): a memo of what was rendered from it (a server list's page,
+        # ``extproc.compute.server_pages``) is current while the counter has not moved (``generation_at``).
+        self._generation = 0
+        # The earliest time a note expires (a stand-in after SUBMITTED_TTL, a HARD reboot's note after
+        # REBOOT_TYPE_TTL): what the journal shows changes then with no call to it at all.
+        self._next_expiry = math.inf
 
     # -- submitted CustomActions --------------------------------------------------------------------
 
     def observe_action(self, tenant: str, namespace: str, pod_name: str, action: Mapping[str, Any]) -> None:
         """The watch shows ``action``: a submission it matches no longer needs its stand-in."""
         for note in self.submitted:
-            if (note.tenant, note.namespace, note.pod) == (tenant, namespace, pod_name) and matches(
-                note, action
+            if (
+                not note.seen
+                and (note.tenant, note.namespace, note.pod) == (tenant, namespace, pod_name)
+                and matches(note, action)
             ):
                 note.seen = True
+                self._generation += 1
 
     def note_submitted(
         self,
@@ -138,6 +149,8 @@ class IntentJournal:
             if matches(note, action):
                 note.seen = True
         self.submitted.append(note)
+        self._generation += 1
+        self._next_expiry = min(self._next_expiry, now + SUBMITTED_TTL)
         for listener in list(self._submission_listeners):
             try:
                 listener(tenant, namespace, pod_name, operation, ref, note.details)
@@ -158,9 +171,27 @@ class IntentJournal:
     def prune(self, now: float) -> None:
         # A HARD reboot's note outlives the reboot (it is the only record of its type); others only wait
         # for the watch.
-        self.submitted = [
-            n for n in self.submitted if now - n.at < (REBOOT_TYPE_TTL if n.hard else SUBMITTED_TTL)
-        ]
+        kept = [n for n in self.submitted if now - n.at < (REBOOT_TYPE_TTL if n.hard else SUBMITTED_TTL)]
+        if len(kept) != len(self.submitted):
+            self._generation += 1
+        self.submitted = kept
+
+    def generation_at(self, now: float) -> int:
+        """The journal's change counter as of ``now`` (clock time): moved by every submission, every
+        submission the watch came to show, and every expiry (which happens without any call: the counter
+        moves at the first call at or after it)."""
+        if now >= self._next_expiry:
+            self._generation += 1
+            self._next_expiry = min(
+                (
+                    deadline
+                    for n in self.submitted
+                    for deadline in (n.at + SUBMITTED_TTL, n.at + REBOOT_TYPE_TTL if n.hard else math.inf)
+                    if deadline > now
+                ),
+                default=math.inf,
+            )
+        return self._generation
 
     def hard_reboot(self, tenant: str, namespace: str, action: Mapping[str, Any]) -> bool:
         name = str((action.get("metadata") or {}).get("name") or "")

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -55,6 +56,8 @@ WATCHED_PATHS: Mapping[str, str] = {
 CORE_KINDS = (POD, ACTION, REPLICASET)
 # Scopes (tenant or all tenants, namespace) whose derived values are kept.
 DERIVED_CAPACITY = 256
+# Tells mirrors apart in the stamps of ``WatchMirror.scope_stamp`` (their counters all start at 0).
+_MIRROR_SERIALS = itertools.count(1)
 
 OPERATIONS: Mapping[str, tuple[str, str]] = {
     # operation -> (spec field, field of it that identifies the Action in Arktos's 201 reply)
@@ -127,8 +130,11 @@ class WatchMirror:
         self._changed: asyncio.Event | None = None
         # Change counters: per (tenant, namespace), and per namespace for all-tenants scopes.
         self._generation: dict[tuple[str | None, str], int] = {}
-        # The same for ReplicaSets (``memoized`` values depend on both).
+        # The same for ReplicaSets (``memoized`` values depend on both) and for Actions (the tasks in flight a
+        # server shows, ``scope_stamp``).
         self._rs_generation: dict[tuple[str | None, str], int] = {}
+        self._action_generation: dict[tuple[str | None, str], int] = {}
+        self._serial = next(_MIRROR_SERIALS)
         self._memos: OrderedDict[tuple[str | None, str, str], tuple[tuple[int, int], Any]] = OrderedDict()
         self._derived: OrderedDict[tuple[str | None, str, Any], tuple[int, Any]] = OrderedDict()
 
@@ -255,6 +261,8 @@ class WatchMirror:
                 log.exception("cluster_listener_failed", kind=kind, change=event_type)
 
     def _index_action(self, event_type: str, key: Key, obj: Json) -> None:
+        for scope in (key[:2], (None, key[1])):
+            self._action_generation[scope] = self._action_generation.get(scope, 0) + 1
         pod_name = str((obj.get("spec") or {}).get("podName") or "")
         by_pod = self._actions_by_pod.setdefault((key[0], key[1], pod_name), {})
         snapshot_name = action_ref(obj) if operation_of(obj) == "snapshot" else ""
@@ -313,6 +321,18 @@ class WatchMirror:
         while len(self._memos) > DERIVED_CAPACITY:
             self._memos.popitem(last=False)
         return value
+
+    def scope_stamp(self, tenant: str | None, namespace: str) -> tuple[int, ...]:
+        """Where the mirror stands for the scope (tenant None: every tenant): equal stamps mean that no pod,
+        ReplicaSet or Action of the scope has changed in between (``ClusterCache.scope_stamp`` adds its
+        journal). Stamps of two mirrors never compare equal."""
+        scope = (tenant, namespace)
+        return (
+            self._serial,
+            self._generation.get(scope, 0),
+            self._rs_generation.get(scope, 0),
+            self._action_generation.get(scope, 0),
+        )
 
     # -- reads --------------------------------------------------------------------------------------
 

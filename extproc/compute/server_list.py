@@ -17,7 +17,7 @@ from extproc import arktos_paths
 from extproc.arktos_client import ArktosUnavailable
 from extproc.cluster_cache import ClusterView
 from extproc.cluster_cache import tenant_of as cache_tenant
-from extproc.compute import batch
+from extproc.compute import batch, server_pages
 from extproc.compute.batch_create import failed_servers
 from extproc.compute.list_query import ListQuery, parse_list_query
 from extproc.compute.paging import (
@@ -173,6 +173,7 @@ def _list_from_cache(
     answers from that, as without a cache."""
     namespace = ctx.config.namespace
     arktos = ctx.arktos
+    catalog = ctx.catalog
 
     def from_cache(tenant: str | None) -> Reply:
         def with_refused_members() -> Ordered:
@@ -182,8 +183,19 @@ def _list_from_cache(
             failed = failed_servers(cluster, tenant, namespace)
             return with_servers(ordered, failed) if failed else ordered
 
-        ordered = cluster.memoized(tenant, namespace, "servers-with-refused-members", with_refused_members)
-        return _list_reply(view, req, detail, select_page(ordered, query))
+        def render() -> Reply:
+            ordered = cluster.memoized(
+                tenant, namespace, "servers-with-refused-members", with_refused_members
+            )
+            return _list_reply(view, req, detail, select_page(ordered, query))
+
+        # The whole page, memoized by everything it is rendered from (``extproc.compute.server_pages``).
+        key = server_pages.PageKey(
+            detail, view.render_key, tenant, namespace, server_pages.query_key(req.query)
+        )
+        return server_pages.PAGES.page(
+            key, lambda: (cluster.scope_stamp(tenant, namespace), catalog.generation), render
+        )
 
     async def from_arktos(tenant: str | None, revision: int) -> Reply:
         if await cluster.wait_for(

@@ -105,6 +105,12 @@ class ServerView:
         # What every prerendered item of this request shares besides the pod (see ``_rendered``).
         self._render_key = (version, self._versioned, self._unversioned)
 
+    @property
+    def render_key(self) -> tuple[tuple[int, int], str, str]:
+        """What this view's renders depend on besides pods and lookups: the microversion and the link
+        prefixes (public URL, the URL's project). Part of every memo of what it renders."""
+        return self._render_key
+
     # -- links --------------------------------------------------------------------------------------
 
     def _prefix(self) -> str:
