@@ -254,3 +254,86 @@ def test_service_of() -> None:
     assert routes.service_of("/compute/v2.1") is Service.COMPUTE
     assert routes.service_of("/identityx") is Service.COMPUTE
     assert routes.service_of("/") is Service.COMPUTE
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The segment index (``_SameLength``) resolves exactly as trying every route of the table in order
+
+
+def _resolve_by_scanning(method: str, path: str) -> Match | Reply:
+    """``resolve`` as it was before the index: every route of the path's table, in table order."""
+    first = path.split("/", 2)[1] if path.startswith("/") and len(path) > 1 else ""
+    table = routes.TABLES.get(first)
+    if table is None:
+        return routes.error_reply(Service.COMPUTE, 404, routes.GENERIC_NOT_FOUND)
+    service, table_routes = table
+    segments = path.split("/")
+    invalid: str | None = None
+    for route in table_routes:
+        raw = routes._bind(route, segments)
+        if raw is None:
+            continue
+        params: dict[str, str] = {}
+        for name, value in raw.items():
+            parsed = routes.PARAMS[name].parse(value)
+            if parsed is None:
+                invalid = invalid or routes.PARAMS[name].not_found(service, value)
+                break
+            params[name] = parsed
+        else:
+            same_path = [r for r in table_routes if r.pattern == route.pattern]
+            for candidate in same_path:
+                if candidate.method == method:
+                    return Match(candidate, service, params)
+            allowed = ", ".join(sorted({r.method for r in same_path}))
+            reply = routes.error_reply(service, 405, f"The method {method} is not allowed for this resource.")
+            reply.headers["allow"] = allowed
+            return reply
+    return routes.error_reply(service, 404, invalid or routes.GENERIC_NOT_FOUND)
+
+
+# Values every parameter is tried with: valid ids of each kind, the literal segments that compete with
+# parameters (detail, action...), empty and hostile ones.
+_VALUES = (
+    "demo",
+    SERVER,
+    "1",
+    "m1.tiny",
+    "detail",
+    "action",
+    "os-extra_specs",
+    "all",
+    "",
+    "a b",
+    "%2F",
+    "..",
+)
+
+
+def _paths() -> set[str]:
+    found: set[str] = set()
+    for _, table_routes in routes.TABLES.values():
+        for route in table_routes:
+            options: list[list[str]] = [[]]
+            for pattern in route.segments:
+                values = _VALUES if pattern.startswith("{") else (pattern, "detail")
+                options = [[*o, v] for o in options for v in values][:120]
+            found.update("/".join(o) for o in options)
+    return found
+
+
+def test_the_segment_index_resolves_as_the_table_in_order() -> None:
+    paths = _paths()
+    assert len(paths) > 2000
+    for path in sorted(paths):
+        for method in ("GET", "POST", "DELETE"):
+            indexed, scanned = resolve(method, path), _resolve_by_scanning(method, path)
+            if isinstance(scanned, Match):
+                assert isinstance(indexed, Match) and indexed == scanned, (method, path)
+            else:
+                assert isinstance(indexed, Reply), (method, path)
+                assert (indexed.status, indexed.body, indexed.headers) == (
+                    scanned.status,
+                    scanned.body,
+                    scanned.headers,
+                ), (method, path)
