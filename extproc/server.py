@@ -30,7 +30,6 @@ import structlog
 from envoy.config.core.v3 import base_pb2
 from envoy.extensions.filters.http.ext_proc.v3 import processing_mode_pb2
 from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
-from envoy.type.v3 import http_status_pb2
 from google.protobuf import duration_pb2
 
 from extproc.action_pacing import WAITING_MESSAGE_TIMEOUT_SECONDS, ActionPacer, QueueFull
@@ -152,15 +151,25 @@ def _headers_of(header_map: Any) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def immediate(reply: Reply, details: str = "openstack_gateway") -> pb.ProcessingResponse:
-    """An ImmediateResponse carrying ``reply`` exactly."""
-    return pb.ProcessingResponse(
-        immediate_response=pb.ImmediateResponse(
-            status=http_status_pb2.HttpStatus(code=reply.status),
-            headers=pb.HeaderMutation(set_headers=[_hv(k, v) for k, v in reply.headers.items()]),
-            body=reply.body,
-            details=details,
-        )
-    )
+    """An ImmediateResponse carrying ``reply`` exactly.
+
+    Built by filling the message's own fields in place (issue 13 lever (q3)): constructing each header's
+    ``HeaderValue`` and ``HeaderValueOption`` and then the list (which the repeated field copies again) cost
+    ~20-30 us per reply of seven headers, filling them ~10-15 us; this is on every request answered at once.
+    """
+    response = pb.ProcessingResponse()
+    immediate_response = response.immediate_response
+    immediate_response.status.code = reply.status
+    add_header = immediate_response.headers.set_headers.add
+    for key, value in reply.headers.items():
+        option = add_header()
+        header = option.header
+        header.key = key
+        header.raw_value = value.encode("utf-8", "surrogateescape")
+        option.append_action = _OVERWRITE
+    immediate_response.body = reply.body
+    immediate_response.details = details
+    return response
 
 
 def _reply_mutation(reply: Reply, upstream_headers: Iterable[str], in_body_phase: bool) -> pb.CommonResponse:
