@@ -22,7 +22,8 @@ query with them). Whoever makes a page read something else must add it to the ke
 
 A page is stored only if the stamp is the same after rendering as before (the catalog's watch runs on another
 thread; an intent may expire during the render): a page is never filed under a state it was not rendered
-from. Bounded by entries and bytes (a 1,000-server detail page is ~1.2 MB), least recently used first out.
+from. One page per key (the latest stamp's), bounded by entries and bytes (a 1,000-server detail page is
+~1.2 MB), least recently used first out.
 """
 
 from __future__ import annotations
@@ -59,17 +60,23 @@ def query_key(query: Mapping[str, list[str]]) -> tuple[tuple[str, tuple[str, ...
 
 
 class PageMemo:
-    """Page bodies by (``PageKey``, stamp), least recently used first out past ``capacity`` entries or
-    ``max_bytes`` bytes."""
+    """The latest page body of each ``PageKey`` with the stamp it was rendered at, least recently used first
+    out past ``capacity`` entries or ``max_bytes`` bytes. One entry per key: stamps only move forward (change
+    counters), so a page of an older stamp can never be asked for again and is dropped when a newer one is
+    kept (a scope that changes often does not fill the memo with dead pages)."""
 
     def __init__(self, capacity: int = PAGES_CAPACITY, max_bytes: int = PAGES_MAX_BYTES) -> None:
         self.capacity = capacity
         self.max_bytes = max_bytes
-        self._pages: OrderedDict[tuple[PageKey, Hashable], bytes] = OrderedDict()
+        self._pages: OrderedDict[PageKey, tuple[Hashable, bytes]] = OrderedDict()
         self._bytes = 0
 
     def __len__(self) -> int:
         return len(self._pages)
+
+    @property
+    def size_bytes(self) -> int:
+        return self._bytes
 
     def clear(self) -> None:
         self._pages.clear()
@@ -79,26 +86,25 @@ class PageMemo:
         """The page of ``key`` at ``stamp()``: remembered, or ``render()`` (remembered when it is a 200 and
         the stamp did not move while it rendered). Errors (an unknown marker) are rendered every time."""
         before = stamp()
-        full_key = (key, before)
-        body = self._pages.get(full_key)
-        if body is not None:
-            self._pages.move_to_end(full_key)
-            return Reply(200, body, {"content-type": JSON_CONTENT_TYPE})
+        found = self._pages.get(key)
+        if found is not None and found[0] == before:
+            self._pages.move_to_end(key)
+            return Reply(200, found[1], {"content-type": JSON_CONTENT_TYPE})
         reply = render()
         if reply.status == 200 and stamp() == before:
-            self._remember(full_key, reply.body)
+            self._remember(key, before, reply.body)
         return reply
 
-    def _remember(self, full_key: tuple[PageKey, Hashable], body: bytes) -> None:
+    def _remember(self, key: PageKey, stamp: Hashable, body: bytes) -> None:
+        previous = self._pages.pop(key, None)
+        if previous is not None:
+            self._bytes -= len(previous[1])
         if len(body) > self.max_bytes:
             return
-        previous = self._pages.pop(full_key, None)
-        if previous is not None:
-            self._bytes -= len(previous)
-        self._pages[full_key] = body
+        self._pages[key] = (stamp, body)
         self._bytes += len(body)
         while len(self._pages) > self.capacity or self._bytes > self.max_bytes:
-            _, dropped = self._pages.popitem(last=False)
+            _, (_, dropped) = self._pages.popitem(last=False)
             self._bytes -= len(dropped)
 
 

@@ -176,6 +176,19 @@ def test_the_memo_is_bounded_by_entries_and_bytes() -> None:
     assert memo.page(key("d"), lambda: 1, body(b"other")).body == b"other"
 
 
+def test_a_newer_stamps_page_replaces_the_older_one(own_memo: PageMemo) -> None:
+    """Stamps only move forward: a scope that keeps changing holds one page per key, not one per change."""
+    lists = Lists()
+    for rv in range(90, 95):
+        lists.page()
+        pod = lists.pod("a2")
+        pod["metadata"]["resourceVersion"] = str(rv)
+        lists.cache.apply_event(POD, "MODIFIED", pod)
+    last = lists.page()
+    assert len(own_memo) == 1 and own_memo.size_bytes == len(last)
+    assert lists.page() is last
+
+
 def test_a_page_is_not_filed_under_a_stamp_that_moved_while_it_rendered(own_memo: PageMemo) -> None:
     stamps = iter(range(100))
     key = server_pages.PageKey(True, (), "demo", "default", ())
