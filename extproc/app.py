@@ -18,6 +18,14 @@ into (``TenantProofs``), and, for a 2xx pod write (create, patch, delete of ``..
 version Arktos gave the pod (``ClusterView.note_written``), so that server lists answered from the watch
 cache show the client's own writes (see ``extproc.compute.server_list._list``). A 2xx ConfigMap write's reply
 goes into the ``CatalogStore`` (the next conditional image write is built on it).
+
+Before ``handle``, the gRPC layer awaits ``until_settled``: a compute write is built from the watch cache
+(the uid precondition, the lock, the state rules, the metadata or tags a patch is computed from and
+tests), so while the cache has not applied every pod write this processor relayed for the tenant, the
+write waits for it (at most ``WRITE_CATCH_UP_SECONDS``; the watch normally delivers within milliseconds)
+and is built then: a client's second write right after its first is decided on a cache that shows the
+first (read-your-writes, as lists have it), not refused with a 409 "changed while this request was made"
+because the watch was a moment late.
 """
 
 from __future__ import annotations
@@ -48,6 +56,10 @@ from extproc.tenant_proofs import TenantProofs, tenant_of_path
 log = logging.getLogger(__name__)
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# How long a compute write waits for the watch cache to show this processor's earlier pod writes of its
+# tenant (``Gateway.until_settled``). Past it (a broken or very late watch) the write is built from the cache
+# as it is: its preconditions make Arktos refuse a stale one (409 to the client), nothing is lost.
+WRITE_CATCH_UP_SECONDS = 0.5
 READ_METHODS = frozenset({"GET", "HEAD"})
 # A pod collection or a pod (not a subresource such as ``/action``: that writes an Action, not the pod).
 _POD_PATH = re.compile(r"^/api/v1/(?:tenants/([^/?]+)/)?namespaces/[^/?]+/pods(?:/[^/?]+)?(?:\?|$)")
@@ -168,6 +180,30 @@ class Gateway:
         self.arktos = arktos
         # Arktos's recent read decisions per token (ttl 0 unless given: every read reaches Arktos).
         self.decisions = decisions if decisions is not None else AccessDecisions(ttl=0)
+
+    def until_settled(self, request: ClientRequest) -> Awaitable[object] | None:
+        """What a compute write waits for before ``handle`` builds it: the watch cache applying this
+        processor's earlier pod writes of the write's tenant (module docstring). None (build it now) for
+        every read, and for a write whose cache is current: one comparison of two integers when no write of
+        the processor is pending."""
+        cluster = self.cluster
+        if (
+            cluster is None
+            or request.method not in WRITE_METHODS
+            or not cluster.awaits_watch(None)
+            or not cluster.synced
+            or service_of(request.path) is not Service.COMPUTE
+        ):
+            return None
+        match = resolve(request.method, request.path)
+        tenant = None if isinstance(match, Reply) else match.tenant
+        if not cluster.awaits_watch(tenant):
+            return None
+
+        def applied() -> bool | None:
+            return None if cluster.awaits_watch(tenant) else True
+
+        return cluster.wait_for(applied, WRITE_CATCH_UP_SECONDS)
 
     def handle(self, request: ClientRequest, request_id: str) -> Outcome:
         service = Service.COMPUTE

@@ -167,6 +167,11 @@ class ClusterView(Protocol):
         went through the processor, so the cache shows them."""
         ...
 
+    def awaits_watch(self, tenant: str | None) -> bool:
+        """True while a pod write of ``tenant`` (None: of any tenant) that went through the processor is
+        not applied yet, and the pod watch can still show it (its versions compare)."""
+        ...
+
     def revision(self, resource_version: str | None) -> int | None:
         """A resourceVersion as the integer revision it is on Arktos (None: none, or not an integer)."""
         ...
@@ -236,6 +241,9 @@ class ClusterCache(WatchMirror):
 
     def caught_up(self, tenant: str | None) -> bool:
         return self.writes.caught_up(tenant)
+
+    def awaits_watch(self, tenant: str | None) -> bool:
+        return self.writes.awaits_watch(tenant)
 
     def revision(self, resource_version: str | None) -> int | None:
         return self.writes.version(resource_version)

@@ -91,6 +91,12 @@ class WriteTracker:
     def caught_up(self, tenant: str | None) -> bool:
         return self._versions_comparable and self.pod_version >= self.written_version(tenant)
 
+    def awaits_watch(self, tenant: str | None) -> bool:
+        """A pod write of ``tenant`` (None: any) went through the processor and the watch has not applied
+        it yet, as far as the versions can tell (not comparable: nothing to wait for, ``caught_up`` is
+        False for good)."""
+        return self._versions_comparable and self.pod_version < self.written_version(tenant)
+
     def shows_revision(self, tenant: str | None, namespace: str, revision: int) -> bool:
         """True if the cache shows every pod write of (tenant, namespace) (tenant None: of every tenant)
         Arktos had made at ``revision``."""

@@ -69,6 +69,8 @@ _KEEP_RESPONSE_HEADERS = frozenset({"date", "server", "connection", "transfer-en
 
 
 class GatewayLike(Protocol):
+    def until_settled(self, request: ClientRequest) -> Awaitable[object] | None: ...
+
     def handle(self, request: ClientRequest, request_id: str) -> Outcome: ...
 
 
@@ -317,7 +319,17 @@ class _Exchange:
                 mode_override=_MODE_BODY_AND_RESPONSE,
             )
         request = ClientRequest(method=method, path=path, query=query, headers=headers)
+        settling = self.gateway.until_settled(request)
+        if settling is not None:
+            return self.after(settling, lambda: self.decide(request, headers, has_body))
+        return self.decide(request, headers, has_body)
+
+    def decide(
+        self, request: ClientRequest, headers: dict[str, str], has_body: bool
+    ) -> pb.ProcessingResponse | Awaitable[pb.ProcessingResponse]:
+        """The request-headers phase's answer to a request without a body to wait for."""
         outcome = self.gateway.handle(request, self.request_id)
+        method = request.method
         if isinstance(outcome, Forward) and outcome.direct and self.reader is not None and method == "GET":
             token = outcome.upstream.bearer_token or request.auth_token
             if token:
@@ -367,7 +379,7 @@ class _Exchange:
             ),
         )
 
-    def on_request_body(self, msg: pb.HttpBody) -> pb.ProcessingResponse:
+    def on_request_body(self, msg: pb.HttpBody) -> pb.ProcessingResponse | Awaitable[pb.ProcessingResponse]:
         if self.pending is None:
             raise RuntimeError("request body without pending request headers")
         path, query, headers = self.pending
@@ -376,6 +388,15 @@ class _Exchange:
         if len(body) > self.config.max_request_body_bytes:
             return self.reply(self.too_large())
         request = ClientRequest(method=self.method, path=path, query=query, headers=headers, body=body)
+        settling = self.gateway.until_settled(request)
+        if settling is not None:
+            return self.after(settling, lambda: self.decide_with_body(request, headers))
+        return self.decide_with_body(request, headers)
+
+    def decide_with_body(
+        self, request: ClientRequest, headers: dict[str, str]
+    ) -> pb.ProcessingResponse | Awaitable[pb.ProcessingResponse]:
+        """The request-body phase's answer."""
         outcome = self.gateway.handle(request, self.request_id)
         if isinstance(outcome, Reply):
             return self.reply(outcome)
@@ -383,6 +404,19 @@ class _Exchange:
         # Headers are still held in the body phase; CONTINUE keeps the mutation applying to them.
         common.status = pb.CommonResponse.CONTINUE
         return self.paced(outcome, pb.ProcessingResponse(request_body=pb.BodyResponse(response=common)))
+
+    async def after(
+        self,
+        settling: Awaitable[object],
+        decide: Callable[[], pb.ProcessingResponse | Awaitable[pb.ProcessingResponse]],
+    ) -> pb.ProcessingResponse:
+        """``decide()`` once ``settling`` is done (``Gateway.until_settled``: a write waiting for the watch
+        cache to show this processor's earlier writes). The wait is not processor work; the decision is."""
+        await settling
+        started = time.perf_counter()
+        response = decide()
+        self.awaited_busy += time.perf_counter() - started
+        return await response if inspect.isawaitable(response) else response
 
     def paced(
         self, forward: Forward, response: pb.ProcessingResponse

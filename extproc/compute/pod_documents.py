@@ -4,10 +4,11 @@ written as ONE JSON patch computed from the pod the watch-fed cache holds.
 The patch ``test``s, in order, the pod's uid (exactly that VM pod, never a container pod of the name), that
 the server is not locked (``server_lock``) and that the annotation still holds what the new value was
 computed from, then replaces it. Arktos authorizes the caller before it applies any of it, so nothing about
-another tenant's server is told by building the patch from the cache; and a concurrent writer, or a cache
-that lags, makes Arktos refuse (422) instead of losing an update: the client gets 409 and retries, as for
-the gateway's image writes. Refusals decided from the cache are told only once Arktos has let the caller
-into the tenant (``arktos_first``).
+another tenant's server is told by building the patch from the cache; and a concurrent writer (or a cache
+that lags another replica's write) makes Arktos refuse (422) instead of losing an update: the client gets
+409 and retries, as for the gateway's image writes. This processor's own earlier writes are in the cache
+when the patch is built: the write waited for them (``Gateway.until_settled``). Refusals decided from the
+cache are told only once Arktos has let the caller into the tenant (``arktos_first``).
 """
 
 from __future__ import annotations

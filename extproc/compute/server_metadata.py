@@ -12,8 +12,9 @@
 The metadata is one JSON object in the annotation ``openstack.arktos.io/metadata`` (what ``server create``
 and ``rebuild`` write), written as ``extproc.compute.pod_documents`` writes a pod's annotation document:
 ONE JSON patch from the cached pod that tests its uid, that it is unlocked and that the annotation still
-holds what the new value was computed from; a concurrent writer or a lagging cache makes Arktos refuse (422)
-instead of losing an update, and the client gets 409 and retries, as for the gateway's image writes.
+holds what the new value was computed from; a concurrent writer makes Arktos refuse (422) instead of losing
+an update, and the client gets 409 and retries, as for the gateway's image writes (the processor's own
+earlier writes are in the cache first: ``Gateway.until_settled``).
 
 Nova's checks, in Nova's order: the body's schema (keys 1-255 characters of ``[a-zA-Z0-9-_:. ]``, values
 at most 255), for ``PUT .../{key}`` the body and URL key matching (400 ``Request body and URI mismatch``), the

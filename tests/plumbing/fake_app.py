@@ -15,6 +15,9 @@ class FakeGateway:
         self.config = config
         self.catalog = catalog
 
+    def until_settled(self, request: ClientRequest) -> None:
+        return None  # no watch cache: nothing to wait for
+
     def handle(self, request: ClientRequest, request_id: str) -> Outcome:
         if request.path == "/compute/v2.1/pods":
 

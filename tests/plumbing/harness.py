@@ -55,6 +55,9 @@ class FakeGateway:
         self.routes: dict[str, Callable[[ClientRequest], Outcome]] = {}
         self.requests: list[ClientRequest] = []
 
+    def until_settled(self, request: ClientRequest) -> None:
+        return None  # no watch cache: nothing to wait for
+
     def handle(self, request: ClientRequest, request_id: str) -> Outcome:
         self.requests.append(request)
         return self.routes[request.path](request)

@@ -36,6 +36,9 @@ class ListGateway:
         self.direct = direct
         self.translated: list[ArktosReply] = []
 
+    def until_settled(self, request: ClientRequest) -> None:
+        return None
+
     def handle(self, request: ClientRequest, request_id: str) -> Outcome:
         def translate(reply: ArktosReply) -> Reply:
             self.translated.append(reply)
