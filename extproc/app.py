@@ -19,8 +19,8 @@ version Arktos gave the pod (``ClusterView.note_written``), so that server lists
 cache show the client's own writes (see ``extproc.compute.server_list._list``). A 2xx ConfigMap write's reply
 goes into the ``CatalogStore`` (the next conditional image write is built on it).
 
-Before ``handle``, the gRPC layer awaits ``until_settled``: a compute write is built from the watch cache
-(the uid precondition, the lock, the state rules, the metadata or tags a patch is computed from and
+Before ``handle``, the gRPC layer awaits ``until_settled``: a write of one server is built from the watch
+cache (the uid precondition, the lock, the state rules, the metadata or tags a patch is computed from and
 tests), so while the cache has not applied every pod write this processor relayed for the tenant, the
 write waits for it (at most ``WRITE_CATCH_UP_SECONDS``; the watch normally delivers within milliseconds)
 and is built then: a client's second write right after its first is decided on a cache that shows the
@@ -196,7 +196,10 @@ class Gateway:
         ):
             return None
         match = resolve(request.method, request.path)
-        tenant = None if isinstance(match, Reply) else match.tenant
+        # Writes of one server (its pod is what they are built from); a create builds on no pod.
+        if isinstance(match, Reply) or "server_id" not in match.params:
+            return None
+        tenant = match.tenant
         if not cluster.awaits_watch(tenant):
             return None
 

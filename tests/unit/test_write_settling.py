@@ -43,11 +43,13 @@ def test_a_current_cache_builds_every_request_at_once() -> None:
         client("GET", "/compute/v2.1/demo/servers/detail"),
         # Another tenant's write: its cache is current.
         client("POST", "/compute/v2.1/other/servers/k2/metadata", {"metadata": {"a": "1"}}),
+        # A create builds on no pod (quota and catalog come from other watches; Arktos enforces its quota).
+        client("POST", "/compute/v2.1/demo/servers", {"server": {"name": "n"}}),
         # Not a compute write: the images' ConfigMaps have their own versions (extproc.image.records).
         client("DELETE", "/image/v2/images/i1"),
         client("POST", "/identity/v3/auth/tokens", {}),
     ],
-    ids=["get", "list", "other-tenant", "image", "identity"],
+    ids=["get", "list", "other-tenant", "create", "image", "identity"],
 )
 def test_reads_and_writes_the_pending_write_does_not_concern_go_at_once(request_: ClientRequest) -> None:
     _, gw = behind()
