@@ -16,9 +16,10 @@ each request gets its own (the gateway adds its request id to the headers).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from typing import Any
 
+from extproc.bounded_memo import BoundedMemo
 from extproc.messages import Reply
 
 # A catalog of ~10 flavors renders ~4 KB (detail); a few hundred tenants at two microversions fit in the
@@ -28,6 +29,8 @@ RENDERED_CAPACITY = 1024
 RENDERED_BYTES = 8 * 1024 * 1024
 
 RenderKey = tuple[Hashable, ...]
+# What a reply is kept as: status, body, headers.
+_Kept = tuple[int, bytes, tuple[tuple[str, str], ...]]
 
 
 def query_key(query: Mapping[str, Sequence[str]]) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -40,16 +43,23 @@ class RenderedReplies:
     """A bounded memo: key -> (status, body, headers) of the reply ``render`` made for it."""
 
     def __init__(self, capacity: int = RENDERED_CAPACITY, max_bytes: int = RENDERED_BYTES) -> None:
-        self.capacity = capacity
-        self.max_bytes = max_bytes
-        self._replies: dict[tuple[Any, ...], tuple[int, bytes, tuple[tuple[str, str], ...]]] = {}
-        self._bytes = 0
+        # First stored, first out (a hit does not renew an entry).
+        self._replies: BoundedMemo[tuple[Any, ...], _Kept] = BoundedMemo(
+            capacity, max_bytes, lambda entry: len(entry[1]), max_item_bytes=max_bytes // 4
+        )
         # The newest generation seen: older ones' entries are dropped when it moves, and a render of an
         # older generation that finishes after that is not kept.
         self._generation: tuple[int, int] | None = None
 
     def __len__(self) -> int:
         return len(self._replies)
+
+    @property
+    def size_bytes(self) -> int:
+        return self._replies.size_bytes
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        return iter(self._replies)
 
     def reply(self, generation: tuple[int, int], key: RenderKey, render: Callable[[], Reply]) -> Reply:
         """The reply ``render`` makes for ``key`` in the catalog's ``generation``, rendered once.
@@ -59,8 +69,7 @@ class RenderedReplies:
         filed under an older generation, never under the new one.
         """
         if self._generation is None or generation > self._generation:
-            self._replies = {}
-            self._bytes = 0
+            self._replies.clear()
             self._generation = generation
         full_key = (generation, *key)
         found = self._replies.get(full_key)
@@ -68,16 +77,6 @@ class RenderedReplies:
             status, body, headers = found
             return Reply(status, body, dict(headers))
         reply = render()
-        size = len(reply.body)
-        if generation == self._generation and size <= self.max_bytes // 4:
-            self._forget_until(size)
-            self._replies[full_key] = (reply.status, reply.body, tuple(reply.headers.items()))
-            self._bytes += size
+        if generation == self._generation:
+            self._replies.put(full_key, (reply.status, reply.body, tuple(reply.headers.items())))
         return reply
-
-    def _forget_until(self, room: int) -> None:
-        replies = self._replies
-        while replies and (len(replies) >= self.capacity or self._bytes + room > self.max_bytes):
-            # Oldest first (insertion order), as the server items' memo (``server_view._remember``).
-            oldest = next(iter(replies))
-            self._bytes -= len(replies.pop(oldest)[1])

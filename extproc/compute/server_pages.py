@@ -28,10 +28,10 @@ from. One page per key (the latest stamp's), bounded by entries and bytes (a 1,0
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 
+from extproc.bounded_memo import BoundedMemo
 from extproc.messages import JSON_CONTENT_TYPE, Reply
 
 # A few pages per busy scope and microversion; the byte bound keeps 1,000-server pages (~1.2 MB each) from
@@ -66,21 +66,19 @@ class PageMemo:
     kept (a scope that changes often does not fill the memo with dead pages)."""
 
     def __init__(self, capacity: int = PAGES_CAPACITY, max_bytes: int = PAGES_MAX_BYTES) -> None:
-        self.capacity = capacity
-        self.max_bytes = max_bytes
-        self._pages: OrderedDict[PageKey, tuple[Hashable, bytes]] = OrderedDict()
-        self._bytes = 0
+        self._pages: BoundedMemo[PageKey, tuple[Hashable, bytes]] = BoundedMemo(
+            capacity, max_bytes, lambda entry: len(entry[1])
+        )
 
     def __len__(self) -> int:
         return len(self._pages)
 
     @property
     def size_bytes(self) -> int:
-        return self._bytes
+        return self._pages.size_bytes
 
     def clear(self) -> None:
         self._pages.clear()
-        self._bytes = 0
 
     def page(self, key: PageKey, stamp: Callable[[], Hashable], render: Callable[[], Reply]) -> Reply:
         """The page of ``key`` at ``stamp()``: remembered, or ``render()`` (remembered when it is a 200 and
@@ -88,24 +86,12 @@ class PageMemo:
         before = stamp()
         found = self._pages.get(key)
         if found is not None and found[0] == before:
-            self._pages.move_to_end(key)
+            self._pages.touch(key)
             return Reply(200, found[1], {"content-type": JSON_CONTENT_TYPE})
         reply = render()
         if reply.status == 200 and stamp() == before:
-            self._remember(key, before, reply.body)
+            self._pages.put(key, (before, reply.body))
         return reply
-
-    def _remember(self, key: PageKey, stamp: Hashable, body: bytes) -> None:
-        previous = self._pages.pop(key, None)
-        if previous is not None:
-            self._bytes -= len(previous[1])
-        if len(body) > self.max_bytes:
-            return
-        self._pages[key] = (stamp, body)
-        self._bytes += len(body)
-        while len(self._pages) > self.capacity or self._bytes > self.max_bytes:
-            _, (_, dropped) = self._pages.popitem(last=False)
-            self._bytes -= len(dropped)
 
 
 # The processor's pages (one asyncio loop touches it, as the caches it is keyed by).

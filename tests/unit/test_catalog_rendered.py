@@ -362,10 +362,10 @@ def test_the_memo_is_bounded_by_entries_and_bytes() -> None:
     memo.reply((1, 1), ("big2",), lambda: reply_of(240))
     memo.reply((1, 1), ("big3",), lambda: reply_of(240))
     memo.reply((1, 1), ("big4",), lambda: reply_of(240))
-    assert len(memo) <= 3 and memo._bytes <= 1000
+    assert len(memo) <= 3 and memo.size_bytes <= 1000
     # Bigger than a quarter of the budget: rendered each time, never kept.
     memo.reply((1, 1), ("huge",), lambda: reply_of(300))
-    assert ("huge",) not in [key[1:] for key in memo._replies]
+    assert ("huge",) not in [key[1:] for key in memo]
 
 
 def test_a_new_generation_drops_the_old_and_an_old_render_is_not_kept() -> None:
