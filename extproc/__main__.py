@@ -158,8 +158,7 @@ async def serve(args: argparse.Namespace) -> int:
     from extproc.cluster_cache import ClusterCache
     from extproc.direct_reads import DirectReads
     from extproc.instance_action_recorder import InstanceActionRecorder
-    from extproc.key_generation import generate_key_pair
-    from extproc.key_stock import KeyStock, worker_process
+    from extproc.key_stock import KeyStock
     from extproc.keypair_store import KeypairStore
     from extproc.network.store import NetworkStore, NetworkWatch
     from extproc.server import create_server
@@ -180,7 +179,7 @@ async def serve(args: argparse.Namespace) -> int:
     factory = getattr(importlib.import_module(module_name), attr or "Gateway")
     # Stand-ins (plumbing tests) take (config, store) only.
     # Keypair generation happens in a worker process, ahead of the requests (see extproc.key_stock).
-    key_stock = KeyStock(generate_key_pair)
+    key_stock = KeyStock()
     # The processor's own Arktos calls: reconcilers, recorders, server lists whose cache is behind Arktos.
     arktos = (
         ArktosClient.connect(args.arktos_url, _token(args), args.arktos_ca, verify=not args.arktos_insecure)
@@ -224,7 +223,7 @@ async def serve(args: argparse.Namespace) -> int:
     action_recorder: InstanceActionRecorder | None = None
     background: list[asyncio.Task[None]] = []
     if factory is Gateway:
-        background.append(asyncio.create_task(key_stock.run(worker_process), name="key stock"))
+        background.append(asyncio.create_task(key_stock.run(), name="key stock"))
     if args.arktos_url:
 
         def on_loop(fn: Callable[[], None]) -> None:

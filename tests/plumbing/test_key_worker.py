@@ -1,4 +1,5 @@
-"""The key stock's worker process dies with the processor, even when the processor is SIGKILLed."""
+"""The key stock's worker process dies with the processor, even when the processor is SIGKILLed, and loads
+only key generation."""
 
 from __future__ import annotations
 
@@ -10,12 +11,19 @@ import time
 
 import pytest
 
+from extproc.key_stock import worker_command
+
 PARENT = """
-import os, sys
-from extproc.key_stock import worker_process
-pool = worker_process()
-print(pool.submit(os.getpid).result(), flush=True)
-sys.stdin.read()
+import asyncio, sys
+from extproc.key_stock import KeyWorker
+
+async def main():
+    worker = await KeyWorker.start()
+    await worker.generate()
+    print(worker.process.pid, flush=True)
+    await asyncio.to_thread(sys.stdin.read)
+
+asyncio.run(main())
 """
 
 
@@ -53,24 +61,51 @@ def test_worker_is_killed_with_its_parent() -> None:
             os.kill(worker, signal.SIGKILL)
 
 
-WORKER_MODULES = """
-from extproc.key_generation import generate_key_pair
-from extproc.key_stock import worker_process
-pool = worker_process()
-pool.submit(generate_key_pair).result()
-# A builtin as the job: a function of this script could not be unpickled in the worker.
-print(" ".join(pool.submit(eval, "sorted(__import__('sys').modules)").result()), flush=True)
-"""
+@pytest.mark.timeout(60)
+def test_worker_answers_each_line_and_exits_when_its_stdin_ends() -> None:
+    # The worker's own end when its parent goes without the kernel's signal (another OS; a parent that
+    # closes the pipe): it exits, nothing else, once its stdin ends.
+    out = subprocess.run(
+        worker_command(os.getpid()), input=b"\n\n", capture_output=True, timeout=50, check=True
+    )
+    lines = out.stdout.splitlines()
+    assert len(lines) == 2 and all(line.startswith(b'["-----BEGIN RSA PRIVATE KEY-----') for line in lines)
+    assert out.stderr == b""
+
+
+@pytest.mark.timeout(60)
+def test_worker_exits_when_its_parent_is_not_the_one_named() -> None:
+    # It named a processor that died before the kernel's signal was set up.
+    out = subprocess.run(worker_command(1), input=b"\n", capture_output=True, timeout=50)
+    assert (out.returncode, out.stdout) == (1, b"")
 
 
 @pytest.mark.timeout(60)
 def test_worker_loads_only_key_generation() -> None:
-    # The worker imports what unpickling its jobs needs; it is a process of its own, and its memory counts
-    # with the processor's (it once loaded the translators, jsonschema and structlog: 46 MB instead of 26).
+    # The worker is a process of its own and its memory counts with the processor's (it once loaded the
+    # translators, jsonschema and structlog: 46 MB instead of 26). Its exact command, with the import log on.
+    command = worker_command(os.getpid())
     out = subprocess.run(
-        [sys.executable, "-c", WORKER_MODULES], capture_output=True, text=True, timeout=50, check=True
+        [command[0], "-X", "importtime", *command[1:]],
+        input=b"\n",
+        capture_output=True,
+        timeout=50,
+        check=True,
     )
-    modules = set(out.stdout.split())
-    assert "extproc.key_generation" in modules
-    heavy = {"extproc.compute.keypairs", "extproc.key_stock", "structlog", "jsonschema", "grpc", "kubernetes"}
+    assert out.stdout.startswith(b'["-----BEGIN RSA PRIVATE KEY-----')
+    modules = {
+        line.rsplit("|", 1)[1].strip()
+        for line in out.stderr.decode().splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    assert {"extproc", "cryptography.hazmat.primitives.asymmetric.rsa"} <= modules
+    heavy = {
+        "extproc.compute.keypairs",
+        "extproc.key_stock",
+        "structlog",
+        "jsonschema",
+        "grpc",
+        "kubernetes",
+        "multiprocessing",
+    }
     assert modules.isdisjoint(heavy), sorted(modules & heavy)

@@ -437,7 +437,7 @@ def test_unsynced_store_asks_arktos() -> None:
 
 def test_generation_takes_a_key_from_the_stock_and_an_empty_stock_is_503() -> None:
     pair = keypairs.generate_key_pair()
-    stock = KeyStock(lambda: pair)
+    stock = KeyStock()
     stock.offer(pair)
     ctx = RequestContext(GatewayConfig(), CatalogStore(), "req-1", "demo", key_stock=stock)
     forward = as_forward(keypairs.create_keypair(ctx, request("POST", {"keypair": {"name": "k1"}}), {}))
