@@ -56,7 +56,7 @@ from extproc.tenant_proofs import TenantProofs, tenant_of_path
 log = logging.getLogger(__name__)
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# How long a compute write waits for the watch cache to show this processor's earlier pod writes of its
+# How long a write of one server waits for the watch cache to show this processor's earlier pod writes of its
 # tenant (``Gateway.until_settled``). Past it (a broken or very late watch) the write is built from the cache
 # as it is: its preconditions make Arktos refuse a stale one (409 to the client), nothing is lost.
 WRITE_CATCH_UP_SECONDS = 0.5

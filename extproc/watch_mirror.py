@@ -59,6 +59,14 @@ DERIVED_CAPACITY = 256
 # Tells mirrors apart in the stamps of ``WatchMirror.scope_stamp`` (their counters all start at 0).
 _MIRROR_SERIALS = itertools.count(1)
 
+
+def _count_change(counters: dict[tuple[str | None, str], int], key: Key) -> None:
+    """One more change of an object of ``key``'s (tenant, namespace), counted there and in the namespace's
+    all-tenants scope."""
+    for scope in (key[:2], (None, key[1])):
+        counters[scope] = counters.get(scope, 0) + 1
+
+
 OPERATIONS: Mapping[str, tuple[str, str]] = {
     # operation -> (spec field, field of it that identifies the Action in Arktos's 201 reply)
     "reboot": ("rebootAction", ""),
@@ -233,8 +241,7 @@ class WatchMirror:
         else:
             table[key] = obj
         if kind == POD:
-            for scope in (key[:2], (None, key[1])):
-                self._generation[scope] = self._generation.get(scope, 0) + 1
+            _count_change(self._generation, key)
             pods = self._pods_by_ns.setdefault(key[:2], {})
             tenants = self._pods_by_name.setdefault((key[1], key[2]), set())
             if event_type == "DELETED":
@@ -246,8 +253,7 @@ class WatchMirror:
         elif kind == ACTION:
             self._index_action(event_type, key, obj)
         elif kind == REPLICASET:
-            for scope in (key[:2], (None, key[1])):
-                self._rs_generation[scope] = self._rs_generation.get(scope, 0) + 1
+            _count_change(self._rs_generation, key)
         elif kind == RESOURCEQUOTA:
             quotas = self._quotas_by_ns.setdefault(key[:2], {})
             if event_type == "DELETED":
@@ -261,8 +267,7 @@ class WatchMirror:
                 log.exception("cluster_listener_failed", kind=kind, change=event_type)
 
     def _index_action(self, event_type: str, key: Key, obj: Json) -> None:
-        for scope in (key[:2], (None, key[1])):
-            self._action_generation[scope] = self._action_generation.get(scope, 0) + 1
+        _count_change(self._action_generation, key)
         pod_name = str((obj.get("spec") or {}).get("podName") or "")
         by_pod = self._actions_by_pod.setdefault((key[0], key[1], pod_name), {})
         snapshot_name = action_ref(obj) if operation_of(obj) == "snapshot" else ""

@@ -117,14 +117,15 @@ def show_flavor(ctx: RequestContext, req: ClientRequest, params: Mapping[str, st
                 return json_reply(200, {"flavor": flavor_show(ctx, flavor)})
         return flavor_not_found(flavor_id)
 
-    return read_flavors(ctx, req.auth_token, answer, _render_key(ctx, "show", flavor_id))
+    return read_flavors(ctx, req.auth_token, answer, compute_render_key(ctx, "show", flavor_id))
 
 
-def _render_key(
+def compute_render_key(
     ctx: RequestContext, *what: str | bool | tuple[tuple[str, tuple[str, ...]], ...]
 ) -> RenderKey:
-    """What a flavor reply reads besides the catalog (``extproc.catalog_rendered``): ``what`` (the kind of
-    reply and its own inputs), the microversion (fields), the URL's project and the public URL (links)."""
+    """What a Nova catalog reply (flavors, Nova's image list) reads besides the catalog
+    (``extproc.catalog_rendered``): ``what`` (the kind of reply and its own inputs), the microversion
+    (fields), the URL's project and the public URL (links)."""
     return (*what, ctx.compute_version, ctx.tenant, ctx.config.public_url)
 
 
@@ -286,7 +287,7 @@ def _list(ctx: RequestContext, req: ClientRequest, detail: bool) -> Outcome:
         return json_reply(200, body)
 
     kind = "detail" if detail else "index"
-    return read_flavors(ctx, req.auth_token, answer, _render_key(ctx, kind, query_key(req.query)))
+    return read_flavors(ctx, req.auth_token, answer, compute_render_key(ctx, kind, query_key(req.query)))
 
 
 @dataclass(frozen=True, slots=True)

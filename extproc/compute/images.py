@@ -14,7 +14,7 @@ from urllib.parse import quote
 from extproc.catalog_entries import Image, canonical_image_id
 from extproc.catalog_reads import read_images
 from extproc.catalog_rendered import query_key
-from extproc.compute.flavors import NovaPage, compute_links, parse_nova_page
+from extproc.compute.flavors import NovaPage, compute_links, compute_render_key, parse_nova_page
 from extproc.context import RequestContext
 from extproc.errors import Service, bad_request, echo, not_found
 from extproc.messages import ClientRequest, Outcome, Reply, json_reply
@@ -157,16 +157,7 @@ def _list(ctx: RequestContext, req: ClientRequest, detail: bool) -> Outcome:
     page = parse_nova_page(req)
     if isinstance(page, Reply):
         return page
-    # What the list reads besides the images (extproc.catalog_rendered): the query, the microversion, the
-    # URL's project and the public URL (links).
-    render_key = (
-        "nova list",
-        detail,
-        query_key(req.query),
-        ctx.compute_version,
-        ctx.tenant,
-        ctx.config.public_url,
-    )
+    render_key = compute_render_key(ctx, "nova list", detail, query_key(req.query))
     answer = _lister(ctx, req, detail, wanted, page)
     return read_images(ctx, Service.COMPUTE, answer, token=req.auth_token, render_key=render_key)
 
