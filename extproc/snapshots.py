@@ -21,7 +21,10 @@ How an image id and an Arktos snapshot are linked:
    a snapshot not recorded yet (the first milliseconds) is shown from the Action.
 
 What only the processor's memory holds: the image name and metadata between Arktos's 201 and the first
-record (milliseconds). If the processor dies exactly then, the record gets a fallback name.
+record (milliseconds). The watch may show the Action before that 201 is noted, and another replica's
+recorder never has the note: a recorder without the request waits ``NOTE_GRACE_SECONDS`` for the submitting
+processor to record it; only if nobody has by then (the processor died exactly then) does the record get a
+fallback name.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -57,6 +61,10 @@ ARKTOS_SNAPSHOT_ID = "arktos_snapshot_id"
 SNAPSHOT = "snapshot"
 
 GLANCE_TIME = "%Y-%m-%dT%H:%M:%SZ"
+
+# How long a recorder leaves a snapshot in flight whose request it has not noted to the processor that
+# submitted it (which records it milliseconds after Arktos's 201) before recording it under a fallback name.
+NOTE_GRACE_SECONDS = 5.0
 
 
 def glance_time(when: datetime) -> str:
@@ -276,6 +284,7 @@ class SnapshotRecorder:
         catalog: CatalogStore,
         namespace: str,
         retry_delay: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.cluster = cluster
         self.client = client
@@ -287,6 +296,9 @@ class SnapshotRecorder:
         self._task: asyncio.Task[None] | None = None
         # The request details of snapshots this processor submitted (name, metadata...), by image id.
         self._requests: dict[str, SnapshotRequest] = {}
+        # When this recorder first saw a snapshot in flight whose request it does not know, by image id.
+        self._unnoted_since: dict[str, float] = {}
+        self.clock = clock
         self.writes = 0
 
     def start(self) -> None:
@@ -375,7 +387,32 @@ class SnapshotRecorder:
         image = snapshot_image(image_id, tenant, namespace, request, recorded, created, now, snapshot_id)
         return True, image
 
+    def note_wait(self, tenant: str, namespace: str, image_id: str) -> float:
+        """Seconds still to leave an unrecorded snapshot in flight to the processor that knows its request
+        (0: decide now)."""
+        action = self.cluster.snapshot_action(image_id)
+        if (
+            action is None
+            or _action_tenant(action) != (tenant, namespace)
+            or action_outcome(action)[0] not in ("queued", "saving")
+            or image_id in self._requests
+            or self.cluster.submitted_details(image_id) is not None
+            or any(i.id == image_id for i in self.catalog.images(tenant))
+        ):
+            self._unnoted_since.pop(image_id, None)
+            return 0.0
+        now = self.clock()
+        waited = now - self._unnoted_since.setdefault(image_id, now)
+        if waited >= NOTE_GRACE_SECONDS:
+            self._unnoted_since.pop(image_id, None)
+            return 0.0
+        return NOTE_GRACE_SECONDS - waited
+
     async def reconcile(self, tenant: str, namespace: str, image_id: str) -> None:
+        wait = self.note_wait(tenant, namespace, image_id)
+        if wait > 0:
+            asyncio.get_running_loop().call_later(wait, self._enqueue, tenant, namespace, image_id)
+            return
         write, image = self.desired(tenant, namespace, image_id)
         if not write:
             return

@@ -11,6 +11,7 @@ from extproc.catalog_configmaps import parse_images
 from extproc.catalog_entries import DEFAULT_IMAGES, DELETED_SNAPSHOTS_KEY
 from extproc.cluster_cache import ACTION, POD, REPLICASET, ClusterCache
 from extproc.snapshots import (
+    NOTE_GRACE_SECONDS,
     SnapshotRecorder,
     SnapshotRequest,
     action_outcome,
@@ -147,8 +148,22 @@ class FakeArktos:
         return 200, self.configmap
 
 
-def recorder(cache: ClusterCache, fake: FakeArktos) -> SnapshotRecorder:
-    return SnapshotRecorder(cache, fake, CatalogStore(), "default")  # type: ignore[arg-type]
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def recorder(cache: ClusterCache, fake: FakeArktos, clock: Clock | None = None) -> SnapshotRecorder:
+    return SnapshotRecorder(
+        cache,
+        fake,  # type: ignore[arg-type]
+        CatalogStore(),
+        "default",
+        clock=clock or Clock(),
+    )
 
 
 async def test_recorder_creates_then_completes_the_record() -> None:
@@ -175,10 +190,62 @@ async def test_recorder_creates_then_completes_the_record() -> None:
     assert [m for m, _ in fake.calls[2:]] == ["GET", "PUT", "GET", "PUT"]
 
 
+async def test_the_watch_ahead_of_the_submission_note_keeps_the_requested_name() -> None:
+    """The watch may show the new Action before the processor has noted Arktos's 201 (name, metadata): the
+    recorder waits for that note rather than record a made-up name, which a read of the image shows (with
+    the Action's status) until the recorder writes the active record."""
+    cache = cache_with(snap_action())
+    fake = FakeArktos()
+    clock = Clock()
+    rec = recorder(cache, fake, clock)
+    await rec.reconcile("demo", "default", IMAGE_ID)
+    assert fake.calls == []
+    clock.now += NOTE_GRACE_SECONDS / 2
+    await rec.reconcile("demo", "default", IMAGE_ID)
+    assert fake.calls == []
+    cache.note_submitted(
+        "demo", "default", SID, "snapshot", IMAGE_ID, details=SnapshotRequest("snap1", SID, {}).as_details()
+    )
+    await rec.reconcile("demo", "default", IMAGE_ID)
+    assert fake.configmap is not None
+    (queued,) = [i for i in parse_images(fake.configmap["data"]) if i.id == IMAGE_ID]
+    assert (queued.name, queued.status) == ("snap1", "queued")
+
+
+async def test_a_snapshot_nobody_noted_is_recorded_under_a_fallback_name_after_the_grace() -> None:
+    """A processor that never saw the createImage (restarted since, or another replica took it) still
+    records the snapshot, once the submitting processor had its time to record it."""
+    cache = cache_with(snap_action())
+    fake = FakeArktos()
+    clock = Clock()
+    rec = recorder(cache, fake, clock)
+    await rec.reconcile("demo", "default", IMAGE_ID)
+    assert fake.calls == []
+    clock.now += NOTE_GRACE_SECONDS
+    await rec.reconcile("demo", "default", IMAGE_ID)
+    assert fake.configmap is not None
+    (queued,) = [i for i in parse_images(fake.configmap["data"]) if i.id == IMAGE_ID]
+    assert (queued.name, queued.status) == (f"snapshot-{IMAGE_ID}", "queued")
+
+
+async def test_a_finished_snapshot_nobody_noted_is_recorded_at_once() -> None:
+    """Only a snapshot in flight waits for its note: a finished one without a record would not be shown."""
+    cache = cache_with(snap_action(DONE))
+    fake = FakeArktos()
+    rec = recorder(cache, fake)
+    await rec.reconcile("demo", "default", IMAGE_ID)
+    assert fake.configmap is not None
+    (active,) = [i for i in parse_images(fake.configmap["data"]) if i.id == IMAGE_ID]
+    assert (active.name, active.status) == (f"snapshot-{IMAGE_ID}", "active")
+
+
 async def test_recorder_removes_a_failed_snapshot() -> None:
     cache = cache_with(snap_action())
     fake = FakeArktos()
-    rec = recorder(cache, fake)
+    clock = Clock()
+    rec = recorder(cache, fake, clock)
+    await rec.reconcile("demo", "default", IMAGE_ID)
+    clock.now += NOTE_GRACE_SECONDS
     await rec.reconcile("demo", "default", IMAGE_ID)
     assert fake.configmap is not None
     # Recorded with a fallback name: this processor never saw the createImage request.
