@@ -20,6 +20,7 @@ Memory: every object handed on is parsed by orjson (which shares the key strings
 and its string values are interned (``shared_strings``): the processor keeps every VM pod of every tenant
 (10,000 pods: 161 MB with one ``json.loads`` per watch event, 77 MB this way, bench/README.md lever (r1)),
 and most of a pod's values are the same in every pod (image, flavor, resources, node, condition names...).
+The mirror then keeps VM pods without the fields no reader uses (``watch_mirror.UNREAD_POD_FIELDS``, (r7)).
 
 It runs in a daemon thread (the connection is blocking). Consumer calls go through ``apply``, which
 defaults to calling them directly; the processor passes a function that runs them on its asyncio loop, so

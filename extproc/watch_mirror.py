@@ -9,6 +9,9 @@ it can be rebuilt by relisting. ``extproc.cluster_cache.ClusterCache`` is this m
 read-your-writes tracker (``extproc.read_your_writes``) and the journal of the processor's own intents
 (``extproc.intent_journal``); the hooks below are where they meet.
 
+VM pods are kept without the fields no reader uses (``UNREAD_POD_FIELDS``, ``kept_pod``): the mirror holds
+every VM pod of every tenant, and a server shown from it is shown exactly as from Arktos's own reply.
+
 Per (tenant or all tenants, namespace) the mirror also keeps values derived from its pods (``derived``: the
 servers sorted in Nova's order), rebuilt only after a pod of that scope changed.
 
@@ -115,6 +118,54 @@ def tenant_of(obj: Mapping[str, Any]) -> str:
 
 def _is_vm_pod(obj: Mapping[str, Any]) -> bool:
     return isinstance((obj.get("spec") or {}).get("virtualMachine"), dict)
+
+
+# What the mirror does not keep of a VM pod (bench/README.md lever (r7)): fields Arktos fills in on every pod
+# that no reader of the mirror reads. The readers: the server views (show, list, detail; ``extproc.compute``),
+# what is written back from a cached pod (the uid precondition, JSON-patch ``test`` ops on annotations and on
+# ``spec.virtualMachine``), the state rules of actions, locks, metadata and tags, instance actions, server
+# groups, networks, quotas and the reconcilers (instance actions, snapshots, batches). No module of
+# ``extproc`` names any of these fields, and none copies a cached pod or part of it back to Arktos or into a
+# reply whole (``tests/unit/test_pod_slimming.py`` checks the names, and that servers render and writes are
+# built byte for byte the same from a slimmed pod as from Arktos's own). Everything else is kept as sent.
+UNREAD_POD_FIELDS: Mapping[str, frozenset[str]] = {
+    # selfLink: the pod's own API path, a string unique to each pod; hashKey: Arktos's int64 hash of the uid
+    # (its tenant partitioning), a large int per pod.
+    "metadata": frozenset({"selfLink", "hashKey"}),
+    "spec": frozenset(
+        {
+            # Kubernetes's two default NoExecute tolerations (a list, two dicts and two ints per pod): about
+            # node eviction, which Nova has no view of.
+            "tolerations",
+            # Arktos's copy, made at creation, of the VM's name, image and resources: the views read
+            # ``spec.virtualMachine``, which is what a rebuild or resize changes.
+            "workloadInfo",
+            # Pod defaults the API server sets on every pod and Nova has no field for.
+            "securityContext",
+            "dnsPolicy",
+            "enableServiceLinks",
+            "priority",
+            "restartPolicy",
+            "schedulerName",
+            "serviceAccount",
+            "serviceAccountName",
+            "terminationGracePeriodSeconds",
+        }
+    ),
+    # The QoS class Kubernetes derives from the resources; the views read the resources themselves.
+    "status": frozenset({"qosClass"}),
+}
+
+
+def kept_pod(pod: Json) -> Json:
+    """``pod`` as the mirror keeps it: without ``UNREAD_POD_FIELDS``. A new object whose slimmed parts are
+    new, compact dicts (everything else is ``pod``'s own); ``pod`` itself is left as it is."""
+    kept = dict(pod)
+    for part, unread in UNREAD_POD_FIELDS.items():
+        fields = pod.get(part)
+        if isinstance(fields, dict) and not unread.isdisjoint(fields):
+            kept[part] = {key: value for key, value in fields.items() if key not in unread}
+    return kept
 
 
 def _rv(obj: Mapping[str, Any]) -> str:
@@ -235,7 +286,7 @@ class WatchMirror:
         key = object_key(obj)
         table = self._objects[kind]
         if kind == POD and event_type != "DELETED":
-            obj = self._pod_as_kept(key, obj)
+            obj = self._pod_as_kept(key, kept_pod(obj))
         if event_type == "DELETED":
             table.pop(key, None)
         else:
