@@ -8,7 +8,7 @@ Envoy honours it for the request side) for exactly what it needs:
 - for a ``Forward``: the Arktos reply's headers (``SEND``) and whole body (``BUFFERED``).
 
 Translated replies are delivered by mutating the held response (``:status``, headers, body and a matching
-content-length in the response-body phase); see ``_reply_mutation``. Anything else the processor answers
+content-length in the response-body phase); see ``reply_mutation``. Anything else the processor answers
 alone goes out as an ``ImmediateResponse``.
 
 Per-stream state lives in a ``_Exchange`` created by the stream's coroutine; the only shared object is
@@ -21,22 +21,32 @@ import inspect
 import time
 import traceback
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 from urllib.parse import parse_qs
 
 import grpc
 import structlog
-from envoy.config.core.v3 import base_pb2
-from envoy.extensions.filters.http.ext_proc.v3 import processing_mode_pb2
 from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 from google.protobuf import duration_pb2
 
 from extproc.action_pacing import WAITING_MESSAGE_TIMEOUT_SECONDS, ActionPacer, QueueFull
 from extproc.config import GatewayConfig
 from extproc.errors import Service, error_reply
+from extproc.ext_proc_messages import (
+    CONTINUE_AND_REPLACE,
+    ENVOY_RETRY_HEADERS,
+    MODE_BODY_AND_RESPONSE,
+    MODE_RESPONSE,
+    NAME_COLLISION_RETRY,
+    header_value,
+    headers_of,
+    immediate,
+    reply_mutation,
+)
 from extproc.headers import REQUEST_ID
 from extproc.messages import ArktosReply, ClientRequest, DirectReader, Forward, Outcome, Reply
+from extproc.reply_budget import ReplyBudget
 
 # Set by envoy.yaml's local_reply_config on the local replies Envoy makes while a stream is being processed.
 LOCAL_REPLY_MARKER = "x-openstack-gateway-local-reply"
@@ -47,25 +57,6 @@ log = structlog.get_logger("extproc")
 DEFAULT_GRPC_MESSAGE_LIMIT = 2 * 64 * 1024 * 1024 + 1024 * 1024
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-
-_Mode = processing_mode_pb2.ProcessingMode
-_OVERWRITE = base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
-_CONTINUE_AND_REPLACE = pb.CommonResponse.CONTINUE_AND_REPLACE
-
-# Mode overrides, built once.
-# Forward without reading the request body: the Arktos reply's headers and whole body.
-_MODE_RESPONSE = _Mode(response_header_mode=_Mode.SEND, response_body_mode=_Mode.BUFFERED)
-# Read the request body first; the response phases are requested too because a mode override is only
-# honoured in a headers reply (if the outcome is a local Reply, Envoy never reaches them).
-_MODE_BODY_AND_RESPONSE = _Mode(
-    request_body_mode=_Mode.BUFFERED,
-    response_header_mode=_Mode.SEND,
-    response_body_mode=_Mode.BUFFERED,
-)
-
-# Arktos/Envoy response headers that never reach the client as such (the Reply decides). Pseudo-headers
-# cannot be removed; hop-by-hop ones are Envoy's business.
-_KEEP_RESPONSE_HEADERS = frozenset({"date", "server", "connection", "transfer-encoding"})
 
 
 class GatewayLike(Protocol):
@@ -83,124 +74,6 @@ def service_of(path: str) -> Service:
     if path.startswith("/networking"):
         return Service.NETWORK
     return Service.COMPUTE
-
-
-def _new_hv(key: str, value: str) -> base_pb2.HeaderValueOption:
-    return base_pb2.HeaderValueOption(
-        header=base_pb2.HeaderValue(key=key, raw_value=value.encode("utf-8", "surrogateescape")),
-        append_action=_OVERWRITE,
-    )
-
-
-# Headers whose few values repeat on almost every reply (status, content type, microversion headers): their
-# protobufs are built once. A repeated field copies what it is given, so sharing them is safe.
-_REPEATED_HEADERS = frozenset(
-    {":status", ":method", "content-type", "openstack-api-version", "x-openstack-nova-api-version", "vary"}
-)
-_HV_CACHE_LIMIT = 512
-_hv_cache: dict[tuple[str, str], base_pb2.HeaderValueOption] = {}
-
-# Request headers that make Envoy's router retry (it removes them before sending upstream).
-ENVOY_RETRY_HEADERS = (
-    "x-envoy-retry-on",
-    "x-envoy-retriable-status-codes",
-    "x-envoy-retriable-header-names",
-    "x-envoy-retry-grpc-on",
-    "x-envoy-max-retries",
-    "x-envoy-upstream-rq-timeout-ms",
-    "x-envoy-upstream-rq-per-try-timeout-ms",
-    "x-envoy-hedge-on-per-try-timeout",
-)
-# Arktos's 409 on a name it took from its clock (Action "<op>-<unix seconds>"): Envoy retries it after the
-# route's rate-limited back-off, at least one second later (envoy.yaml.tmpl), so the name is a new one.
-# Arktos takes one such write per operation, namespace and second: a burst of N in one namespace is
-# through in about N seconds. Ten retries (10 to 15 s) stay within the route's upstream timeout (20 s);
-# a longer burst ends in the 409 (Nova's conflictingRequest) as before.
-NAME_COLLISION_MAX_RETRIES = 10
-NAME_COLLISION_RETRY = {
-    "x-envoy-retry-on": "retriable-status-codes",
-    "x-envoy-retriable-status-codes": "409",
-    "x-envoy-max-retries": str(NAME_COLLISION_MAX_RETRIES),
-}
-
-
-def _hv(key: str, value: str) -> base_pb2.HeaderValueOption:
-    if key not in _REPEATED_HEADERS:
-        return _new_hv(key, value)
-    found = _hv_cache.get((key, value))
-    if found is None:
-        found = _new_hv(key, value)
-        if len(_hv_cache) < _HV_CACHE_LIMIT:
-            _hv_cache[(key, value)] = found
-    return found
-
-
-def _headers_of(header_map: Any) -> tuple[dict[str, str], dict[str, str]]:
-    """(pseudo-headers, other headers) of an Envoy HeaderMap; repeated headers are joined with ', '."""
-    pseudo: dict[str, str] = {}
-    headers: dict[str, str] = {}
-    for h in header_map.headers:
-        key = h.key
-        raw = h.raw_value
-        value = raw.decode("utf-8", "surrogateescape") if raw else h.value
-        if key[0] == ":":
-            pseudo[key] = value
-        elif key in headers:
-            headers[key] = headers[key] + ", " + value
-        else:
-            headers[key] = value
-    return pseudo, headers
-
-
-def immediate(reply: Reply, details: str = "openstack_gateway") -> pb.ProcessingResponse:
-    """An ImmediateResponse carrying ``reply`` exactly.
-
-    Built by filling the message's own fields in place (issue 13 lever (q3)): constructing each header's
-    ``HeaderValue`` and ``HeaderValueOption`` and then the list (which the repeated field copies again) cost
-    ~20-30 us per reply of seven headers, filling them ~10-15 us; this is on every request answered at once.
-    """
-    response = pb.ProcessingResponse()
-    immediate_response = response.immediate_response
-    immediate_response.status.code = reply.status
-    add_header = immediate_response.headers.set_headers.add
-    for key, value in reply.headers.items():
-        option = add_header()
-        header = option.header
-        header.key = key
-        header.raw_value = value.encode("utf-8", "surrogateescape")
-        option.append_action = _OVERWRITE
-    immediate_response.body = reply.body
-    immediate_response.details = details
-    return response
-
-
-def _reply_mutation(reply: Reply, upstream_headers: Iterable[str], in_body_phase: bool) -> pb.CommonResponse:
-    """Turn the held Arktos response into ``reply``: status, headers (Arktos's removed), body.
-
-    In the response-body phase (BUFFERED, headers still held) the body mutation and an exact
-    content-length go together. In the response-headers phase (Arktos sent no body) an empty reply only
-    needs the header mutation; a non-empty one needs CONTINUE_AND_REPLACE, and Envoy then drops
-    content-length and sends the body chunked.
-    """
-    set_headers = [_hv(":status", str(reply.status))]
-    body = reply.body
-    if in_body_phase or not body:
-        set_headers.append(_hv("content-length", str(len(body))))
-    set_headers.extend([_hv(k, v) for k, v in reply.headers.items()])
-    own = reply.headers
-    remove = [
-        k
-        for k in upstream_headers
-        if k not in own and k != "content-length" and k not in _KEEP_RESPONSE_HEADERS
-    ]
-    mutation = pb.HeaderMutation(set_headers=set_headers, remove_headers=remove)
-    if in_body_phase:
-        return pb.CommonResponse(header_mutation=mutation, body_mutation=pb.BodyMutation(body=body))
-    if not body:
-        return pb.CommonResponse(header_mutation=mutation)
-    return pb.CommonResponse(
-        status=_CONTINUE_AND_REPLACE, header_mutation=mutation, body_mutation=pb.BodyMutation(body=body)
-    )
 
 
 # NOTE for whoever edits this file (issue 5, batch create): ``Forward.translate`` may return an awaitable
@@ -227,12 +100,14 @@ class _Exchange:
         "arktos_method",
         "arktos_path",
         "awaited_busy",
+        "budget",
         "config",
         "direct",
         "done",
         "extend_timeout",
         "forward",
         "gateway",
+        "large_reply",
         "method",
         "pacer",
         "path",
@@ -250,10 +125,15 @@ class _Exchange:
         config: GatewayConfig,
         pacer: ActionPacer | None = None,
         reader: DirectReader | None = None,
+        budget: ReplyBudget | None = None,
     ) -> None:
         self.gateway = gateway
         self.config = config
         self.pacer = pacer
+        # Large final replies wait for it before their message is built (``extproc.reply_budget``).
+        self.budget = budget
+        # Such a reply and how to build its message, while ``LARGE_REPLY_PENDING`` stands for it.
+        self.large_reply: tuple[Reply, Callable[[Reply], pb.ProcessingResponse]] | None = None
         # Sends ``Forward.direct`` reads to Arktos itself (None: they go through Envoy as any Forward).
         self.reader = reader
         # Set when the response being awaited waits for an Arktos write's turn (``extproc.action_pacing``):
@@ -302,7 +182,7 @@ class _Exchange:
         self, msg: pb.HttpHeaders
     ) -> pb.ProcessingResponse | Awaitable[pb.ProcessingResponse]:
         self.request_id = "req-" + str(uuid.uuid4())
-        pseudo, headers = _headers_of(msg.headers)
+        pseudo, headers = headers_of(msg.headers)
         self.method = method = pseudo.get(":method", "GET")
         raw_path = pseudo.get(":path", "/")
         path, _, qs = raw_path.partition("?")
@@ -316,7 +196,7 @@ class _Exchange:
             self.pending = (path, query, headers)
             return pb.ProcessingResponse(
                 request_headers=pb.HeadersResponse(response=pb.CommonResponse()),
-                mode_override=_MODE_BODY_AND_RESPONSE,
+                mode_override=MODE_BODY_AND_RESPONSE,
             )
         request = ClientRequest(method=method, path=path, query=query, headers=headers)
         settling = self.gateway.until_settled(request)
@@ -375,7 +255,7 @@ class _Exchange:
         return self.paced(
             outcome,
             pb.ProcessingResponse(
-                request_headers=pb.HeadersResponse(response=common), mode_override=_MODE_RESPONSE
+                request_headers=pb.HeadersResponse(response=common), mode_override=MODE_RESPONSE
             ),
         )
 
@@ -449,26 +329,35 @@ class _Exchange:
     def on_response_headers(
         self, msg: pb.HttpHeaders
     ) -> pb.ProcessingResponse | Awaitable[pb.ProcessingResponse]:
-        pseudo, headers = _headers_of(msg.headers)
+        pseudo, headers = headers_of(msg.headers)
         status = int(pseudo.get(":status", "0") or 0)
         self.upstream_status = status
         self.upstream_headers = headers
         if not msg.end_of_stream:
             # The body comes next (BUFFERED); the reply is built then.
             return pb.ProcessingResponse(response_headers=pb.HeadersResponse(response=pb.CommonResponse()))
-        return _then(
-            self.translate(b""),
-            lambda reply: pb.ProcessingResponse(
-                response_headers=pb.HeadersResponse(response=_reply_mutation(reply, headers, False))
-            ),
-        )
+
+        def build(reply: Reply) -> pb.ProcessingResponse:
+            return pb.ProcessingResponse(
+                response_headers=pb.HeadersResponse(response=reply_mutation(reply, headers, False))
+            )
+
+        return _then(self.translate(b""), lambda reply: self.final(reply, build))
 
     def on_response_body(self, msg: pb.HttpBody) -> pb.ProcessingResponse | Awaitable[pb.ProcessingResponse]:
-        return _then(self.translate(msg.body), self._body_reply)
+        return _then(self.translate(msg.body), lambda reply: self.final(reply, self._body_reply))
 
     def _body_reply(self, reply: Reply) -> pb.ProcessingResponse:
-        common = _reply_mutation(reply, self.upstream_headers, True)
+        common = reply_mutation(reply, self.upstream_headers, True)
         return pb.ProcessingResponse(response_body=pb.BodyResponse(response=common))
+
+    def final(self, reply: Reply, build: Callable[[Reply], pb.ProcessingResponse]) -> pb.ProcessingResponse:
+        """``build(reply)``, the stream's last message; for a large reply, ``LARGE_REPLY_PENDING`` instead:
+        ``Process`` builds it once the reply budget has room (``extproc.reply_budget``)."""
+        if self.budget is not None and self.budget.counts(len(reply.body)):
+            self.large_reply = (reply, build)
+            return LARGE_REPLY_PENDING
+        return build(reply)
 
     # -- helpers ------------------------------------------------------------------------------------
 
@@ -507,7 +396,7 @@ class _Exchange:
     def reply(self, reply: Reply) -> pb.ProcessingResponse:
         self.status = reply.status
         self.done = True
-        return immediate(reply)
+        return self.final(reply, immediate)
 
     def forward_mutation(
         self, forward: Forward, client_headers: Mapping[str, str], replace_body: bool
@@ -522,10 +411,10 @@ class _Exchange:
         self.arktos_method = up.method
         self.arktos_path = up.path
         token = up.bearer_token or client_headers.get("x-auth-token")
-        set_headers = [_hv(":method", up.method), _hv(":path", up.path)]
+        set_headers = [header_value(":method", up.method), header_value(":path", up.path)]
         remove: list[str] = []
         if token:
-            set_headers.append(_hv("authorization", "Bearer " + token))
+            set_headers.append(header_value("authorization", "Bearer " + token))
         else:
             remove.append("authorization")
         if "x-auth-token" in client_headers:
@@ -533,7 +422,7 @@ class _Exchange:
         # Envoy's retry headers are the processor's to set, never the client's.
         remove.extend(h for h in ENVOY_RETRY_HEADERS if h in client_headers)
         if up.retry_name_collision:
-            set_headers.extend(_hv(k, v) for k, v in NAME_COLLISION_RETRY.items())
+            set_headers.extend(header_value(k, v) for k, v in NAME_COLLISION_RETRY.items())
         status = pb.CommonResponse.CONTINUE
         body_mutation = None
         if not replace_body:
@@ -541,18 +430,18 @@ class _Exchange:
                 remove.append("content-type")
         elif up.body is None:
             remove.extend(("content-type", "transfer-encoding"))
-            set_headers.append(_hv("content-length", "0"))
+            set_headers.append(header_value("content-length", "0"))
             body_mutation = pb.BodyMutation(clear_body=True)
-            status = _CONTINUE_AND_REPLACE
+            status = CONTINUE_AND_REPLACE
         else:
             if up.content_type:
-                set_headers.append(_hv("content-type", up.content_type))
+                set_headers.append(header_value("content-type", up.content_type))
             elif "content-type" in client_headers:
                 remove.append("content-type")
-            set_headers.append(_hv("content-length", str(len(up.body))))
+            set_headers.append(header_value("content-length", str(len(up.body))))
             remove.append("transfer-encoding")
             body_mutation = pb.BodyMutation(body=up.body)
-            status = _CONTINUE_AND_REPLACE
+            status = CONTINUE_AND_REPLACE
         common = pb.CommonResponse(
             status=status,
             header_mutation=pb.HeaderMutation(set_headers=set_headers, remove_headers=remove),
@@ -584,17 +473,22 @@ class ExternalProcessor:
     """
 
     def __init__(
-        self, gateway: GatewayLike, config: GatewayConfig, reader: DirectReader | None = None
+        self,
+        gateway: GatewayLike,
+        config: GatewayConfig,
+        reader: DirectReader | None = None,
+        budget: ReplyBudget | None = None,
     ) -> None:
         self.gateway = gateway
         self.config = config
         self.pacer = ActionPacer()
         self.reader = reader
+        self.budget = budget if budget is not None else ReplyBudget()
 
     async def Process(
         self, request_iterator: Any, context: grpc.aio.ServicerContext
     ) -> pb.ProcessingResponse:
-        ex = _Exchange(self.gateway, self.config, self.pacer, self.reader)
+        ex = _Exchange(self.gateway, self.config, self.pacer, self.reader, self.budget)
         busy = 0.0
         perf = time.perf_counter
         try:
@@ -627,6 +521,8 @@ class ExternalProcessor:
                     response = ex.fault()
                 busy += perf() - t0
                 if ex.done:
+                    if response is LARGE_REPLY_PENDING:
+                        response = await self._when_admitted(ex, context)
                     # Sent with the status in one batch (see the class docstring).
                     return response
                 await context.write(response.SerializeToString())
@@ -645,8 +541,23 @@ class ExternalProcessor:
                     processor_ms=round((busy + ex.awaited_busy) * 1000.0, 3),
                 )
 
+    async def _when_admitted(self, ex: _Exchange, context: grpc.aio.ServicerContext) -> pb.ProcessingResponse:
+        """The large reply ``ex`` holds, built once the budget has room for it; its bytes count until gRPC
+        has finished the call (grpc.aio runs a call's done callbacks when its task ends, sent or not)."""
+        assert ex.large_reply is not None
+        reply, build = ex.large_reply
+        ex.large_reply = None
+        release = await self.budget.admit(len(reply.body))
+        context.add_done_callback(lambda _context: release())
+        started = time.perf_counter()
+        response = build(reply)
+        ex.awaited_busy += time.perf_counter() - started
+        return response
+
 
 _NO_RESPONSE = pb.ProcessingResponse()
+# Stands for a large final reply until ``ExternalProcessor`` builds it (``_Exchange.final``); never sent.
+LARGE_REPLY_PENDING = pb.ProcessingResponse()
 # Sent before a response that waits for its turn (extproc.action_pacing): Envoy then waits that long for it.
 _EXTEND_MESSAGE_TIMEOUT = pb.ProcessingResponse(
     override_message_timeout=duration_pb2.Duration(seconds=WAITING_MESSAGE_TIMEOUT_SECONDS)
@@ -687,11 +598,13 @@ def create_server(
     listen: str,
     message_limit: int = DEFAULT_GRPC_MESSAGE_LIMIT,
     reader: DirectReader | None = None,
+    budget: ReplyBudget | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """A grpc.aio server serving the processor on ``listen`` (``host:port`` or ``unix:/path``), not yet
-    started; also the bound TCP port (0 for unix sockets). ``reader``: see ``_Exchange.read_directly``."""
+    started; also the bound TCP port (0 for unix sockets). ``reader``: see ``_Exchange.read_directly``;
+    ``budget``: the large replies' (``extproc.reply_budget``; a default one if None)."""
     server = grpc.aio.server(options=grpc_options(message_limit))
-    add_processor(server, ExternalProcessor(gateway, config, reader))
+    add_processor(server, ExternalProcessor(gateway, config, reader, budget))
     port = server.add_insecure_port(listen)
     if not listen.startswith("unix:") and port == 0:
         raise OSError(f"cannot listen on {listen}")

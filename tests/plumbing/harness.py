@@ -25,6 +25,7 @@ from aiohttp import web
 from extproc.config import GatewayConfig
 from extproc.direct_reads import DirectReads
 from extproc.messages import ClientRequest, Outcome
+from extproc.reply_budget import ReplyBudget
 from extproc.server import create_server
 
 REPO = Path(__file__).resolve().parents[2]
@@ -134,6 +135,8 @@ class Plumbing:
         self.envoy: subprocess.Popen[bytes] | None = None
         self._server: Any = None
         self._reader: Any = None
+        # The processor's large-reply budget (extproc.reply_budget), for tests to read.
+        self.budget = ReplyBudget()
         self._runner: web.AppRunner | None = None
 
     # -- processes ------------------------------------------------------------------------------
@@ -192,7 +195,9 @@ class Plumbing:
         async def start() -> Any:
             # Forward.direct reads go to the fake upstream as the processor's own GETs (extproc.direct_reads).
             self._reader = DirectReads(f"http://127.0.0.1:{self.upstream_port}")
-            server, _ = create_server(self.gateway, self.config, self.processor_address, reader=self._reader)
+            server, _ = create_server(
+                self.gateway, self.config, self.processor_address, reader=self._reader, budget=self.budget
+            )
             await server.start()
             return server
 

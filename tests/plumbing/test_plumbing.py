@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import orjson
 import pytest
@@ -228,6 +229,44 @@ def test_large_upstream_reply(env: Plumbing) -> None:
     )
     status, _, body = env.request("GET", "/compute/v2.1/servers/detail", headers={"X-Auth-Token": "t"})
     assert (status, orjson.loads(body)) == (200, {"count": 100_000})
+
+
+def test_large_replies_go_out_within_the_reply_budget(env: Plumbing) -> None:
+    """Eight clients at once each get their own 3 MB reply, byte for byte, while the processor never holds
+    more than its budget of large replies in flight (extproc.reply_budget), and gives every byte back once
+    gRPC has sent them. The translated reply of a Forward counts as an immediate one does."""
+    size = 3 * 1024 * 1024
+    for n in range(8):
+        body = orjson.dumps({"n": n, "pad": str(n) * size})
+        env.gateway.routes[f"/compute/v2.1/big/{n}"] = lambda r, body=body: Reply(
+            200, body, {"content-type": "application/json"}
+        )
+    with ThreadPoolExecutor(8) as pool:
+        replies = list(pool.map(lambda n: env.request("GET", f"/compute/v2.1/big/{n}"), range(8)))
+    for n, (status, headers, body) in enumerate(replies):
+        assert status == 200
+        assert headers["content-length"] == str(len(body))
+        assert orjson.loads(body)["n"] == n and len(body) > size
+    assert size < env.budget.peak <= env.budget.limit_bytes
+
+    env.arktos.body = b'{"kind":"PodList","items":[]}'
+    large = orjson.dumps({"servers": ["x" * 1000] * 5000})
+    env.gateway.routes["/compute/v2.1/servers/detail"] = lambda r: Forward(
+        ArktosRequest("GET", "/api/v1/pods"),
+        lambda a: Reply(200, large, {"content-type": "application/json"}),
+    )
+    env.budget.peak = 0
+    status, _, body = env.request("GET", "/compute/v2.1/servers/detail", headers={"X-Auth-Token": "t"})
+    assert (status, body) == (200, large)
+    assert env.budget.peak == len(large)
+
+    def all_given_back() -> bool:
+        return env.budget.in_flight == 0
+
+    deadline = time.monotonic() + 5
+    while not all_given_back() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert env.budget.in_flight == 0
 
 
 def test_unknown_prefix_gets_nova_404_from_envoy(env: Plumbing) -> None:

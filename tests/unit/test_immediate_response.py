@@ -1,5 +1,6 @@
-"""extproc.server.immediate: the ImmediateResponse carrying a reply, built field by field, is the message the
-nested constructors built (status, every header in order with OVERWRITE_IF_EXISTS_OR_ADD, body, details)."""
+"""extproc.ext_proc_messages.immediate: the ImmediateResponse carrying a reply, built field by field, is the
+message the nested constructors built (status, every header in order with OVERWRITE_IF_EXISTS_OR_ADD, body,
+details)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from envoy.config.core.v3 import base_pb2
 from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 from envoy.type.v3 import http_status_pb2
 
+from extproc.ext_proc_messages import immediate
 from extproc.messages import Reply
-from extproc.server import immediate
 
 
 def constructed(reply: Reply, details: str) -> pb.ProcessingResponse:
