@@ -66,6 +66,20 @@ def record(status: str = "queued", snapshot_id: str = "") -> Any:
     )
 
 
+def note_snap1(cache: ClusterCache) -> None:
+    """What the processor notes when Arktos answers its createImage ``snap1`` with 201."""
+    cache.note_submitted(
+        "demo", "default", SID, "snapshot", IMAGE_ID, details=SnapshotRequest("snap1", SID, {}).as_details()
+    )
+
+
+def recorded(fake: FakeArktos) -> Any:
+    """The snapshot's record in the ConfigMap the recorder wrote."""
+    assert fake.configmap is not None
+    (image,) = [i for i in parse_images(fake.configmap["data"]) if i.id == IMAGE_ID]
+    return image
+
+
 def test_action_outcome() -> None:
     assert action_outcome(snap_action()) == ("saving", "")
     assert action_outcome(snap_action(DONE)) == ("active", "arktos-snap-1")
@@ -103,9 +117,7 @@ def test_live_state_overlays_the_cache() -> None:
 
 def test_unrecorded_snapshot_is_shown_from_the_action() -> None:
     cache = cache_with()
-    cache.note_submitted(
-        "demo", "default", SID, "snapshot", IMAGE_ID, details=SnapshotRequest("snap1", SID, {}).as_details()
-    )
+    note_snap1(cache)
     (shown,) = with_live_state([], "demo", cache)
     assert (shown.id, shown.name, shown.status) == (IMAGE_ID, "snap1", "queued")
     assert with_live_state([], "alt", cache) == []
@@ -170,18 +182,15 @@ async def test_recorder_creates_then_completes_the_record() -> None:
     cache = cache_with(snap_action())
     fake = FakeArktos(conflicts=1)
     rec = recorder(cache, fake)
-    cache.note_submitted(
-        "demo", "default", SID, "snapshot", IMAGE_ID, details=SnapshotRequest("snap1", SID, {}).as_details()
-    )
+    note_snap1(cache)
     await rec.reconcile("demo", "default", IMAGE_ID)
-    assert fake.configmap is not None
-    (queued,) = [i for i in parse_images(fake.configmap["data"]) if i.id == IMAGE_ID]
+    queued = recorded(fake)
     assert (queued.name, queued.status) == ("snap1", "queued")
     assert fake.calls == [("GET", CM_PATH), ("POST", CM_PATH.rsplit("/", 1)[0])]
 
     cache.apply_event(ACTION, "MODIFIED", snap_action(DONE))
     await rec.reconcile("demo", "default", IMAGE_ID)  # the first PUT conflicts, the retry succeeds
-    (active,) = [i for i in parse_images(fake.configmap["data"]) if i.id == IMAGE_ID]
+    active = recorded(fake)
     assert (active.name, active.status, active.properties["arktos_snapshot_id"]) == (
         "snap1",
         "active",
@@ -203,12 +212,9 @@ async def test_the_watch_ahead_of_the_submission_note_keeps_the_requested_name()
     clock.now += NOTE_GRACE_SECONDS / 2
     await rec.reconcile("demo", "default", IMAGE_ID)
     assert fake.calls == []
-    cache.note_submitted(
-        "demo", "default", SID, "snapshot", IMAGE_ID, details=SnapshotRequest("snap1", SID, {}).as_details()
-    )
+    note_snap1(cache)
     await rec.reconcile("demo", "default", IMAGE_ID)
-    assert fake.configmap is not None
-    (queued,) = [i for i in parse_images(fake.configmap["data"]) if i.id == IMAGE_ID]
+    queued = recorded(fake)
     assert (queued.name, queued.status) == ("snap1", "queued")
 
 
@@ -223,8 +229,7 @@ async def test_a_snapshot_nobody_noted_is_recorded_under_a_fallback_name_after_t
     assert fake.calls == []
     clock.now += NOTE_GRACE_SECONDS
     await rec.reconcile("demo", "default", IMAGE_ID)
-    assert fake.configmap is not None
-    (queued,) = [i for i in parse_images(fake.configmap["data"]) if i.id == IMAGE_ID]
+    queued = recorded(fake)
     assert (queued.name, queued.status) == (f"snapshot-{IMAGE_ID}", "queued")
 
 
@@ -234,8 +239,7 @@ async def test_a_finished_snapshot_nobody_noted_is_recorded_at_once() -> None:
     fake = FakeArktos()
     rec = recorder(cache, fake)
     await rec.reconcile("demo", "default", IMAGE_ID)
-    assert fake.configmap is not None
-    (active,) = [i for i in parse_images(fake.configmap["data"]) if i.id == IMAGE_ID]
+    active = recorded(fake)
     assert (active.name, active.status) == (f"snapshot-{IMAGE_ID}", "active")
 
 
