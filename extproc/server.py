@@ -509,6 +509,11 @@ class ExternalProcessor:
                         busy += perf() - t0
                         response = await response
                         t0 = perf()
+                    if response is LARGE_REPLY_PENDING:
+                        # Waiting for the budget is not processor work; the build is counted inside.
+                        busy += perf() - t0
+                        response = await self._when_admitted(ex, context)
+                        t0 = perf()
                 except Exception as exc:
                     log.error(
                         "processor_error",
@@ -521,8 +526,6 @@ class ExternalProcessor:
                     response = ex.fault()
                 busy += perf() - t0
                 if ex.done:
-                    if response is LARGE_REPLY_PENDING:
-                        response = await self._when_admitted(ex, context)
                     # Sent with the status in one batch (see the class docstring).
                     return response
                 await context.write(response.SerializeToString())

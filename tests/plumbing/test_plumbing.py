@@ -6,6 +6,7 @@ import json
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import orjson
 import pytest
@@ -327,6 +328,22 @@ def test_processor_exception_is_500_compute_fault(env: Plumbing) -> None:
     assert env.arktos.seen == []
     errors = [e for e in logs if e["event"] == "processor_error"]
     assert errors and "RuntimeError: translator bug" in errors[0]["traceback"]
+
+
+def test_a_large_reply_that_cannot_be_built_is_500_compute_fault(env: Plumbing) -> None:
+    """A large reply's message is built after the reply budget admits it: a failure there is the same
+    OpenStack fault as anywhere else in the exchange, and its bytes go back to the budget."""
+    big = b"x" * (env.budget.large_bytes + 1)
+    bad_header: Any = 5  # a translator bug: a header value that is not a string
+    env.gateway.routes["/compute/v2.1/big"] = lambda r: Reply(200, big, {"x-count": bad_header})
+    status, headers, body = env.request("GET", "/compute/v2.1/big", headers={"X-Auth-Token": "t"})
+    assert status == 500
+    assert headers["content-type"].startswith("application/json")
+    assert orjson.loads(body)["computeFault"]["code"] == 500
+    deadline = time.monotonic() + 5
+    while env.budget.in_flight and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert env.budget.in_flight == 0
 
 
 def test_exception_in_reply_translation_is_500(env: Plumbing) -> None:
