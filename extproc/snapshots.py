@@ -35,7 +35,7 @@ import dataclasses
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import structlog
@@ -203,6 +203,15 @@ def fallback_request(image_id: str, server_id: str) -> SnapshotRequest:
     return SnapshotRequest(name=f"snapshot-{image_id}", server_id=server_id, metadata={})
 
 
+class RecordDecision(NamedTuple):
+    """The recorder's decision for one snapshot: whether to write, the record (None: remove it), and, when
+    it waits for the submitting processor's note, in how many seconds to decide again."""
+
+    write: bool
+    image: Image | None
+    recheck_in: float = 0.0
+
+
 def with_live_state(
     images: list[Image],
     tenant: str | None,
@@ -352,15 +361,15 @@ class SnapshotRecorder:
                 await asyncio.sleep(self.retry_delay)
                 self._enqueue(*item)
 
-    def desired(self, tenant: str, namespace: str, image_id: str) -> tuple[bool, Image | None]:
-        """(whether to write, the record to write or None to remove it), from the cache and the catalog."""
+    def desired(self, tenant: str, namespace: str, image_id: str) -> RecordDecision:
+        """What to record (or remove) for ``image_id``, from the cache and the catalog."""
         action = self.cluster.snapshot_action(image_id)
         if action is None or _action_tenant(action) != (tenant, namespace):
-            return False, None  # the Action expired: the record stays as it is
+            return RecordDecision(False, None)  # the Action expired: the record stays as it is
         current = next((i for i in self.catalog.images(tenant) if i.id == image_id), None)
         status, snapshot_id = action_outcome(action)
         if status == "killed":
-            return current is not None, None
+            return RecordDecision(current is not None, None)
         request = self._requests.get(image_id) or SnapshotRequest.from_details(
             self.cluster.submitted_details(image_id)
         )
@@ -377,43 +386,36 @@ class SnapshotRecorder:
                 base_image_ref=current.properties.get(BASE_IMAGE_REF, ""),
                 user_id=current.properties.get(USER_ID, ""),
             )
+        if request is None and status != "active":
+            # In flight and nobody's request known: the processor that submitted it records it at once.
+            grace = self._grace_left(image_id)
+            if grace > 0:
+                return RecordDecision(False, None, recheck_in=grace)
         pod_name = str((action.get("spec") or {}).get("podName") or "")
         request = request or fallback_request(image_id, pod_name)
         recorded = "active" if status == "active" else "queued"
         if current is not None and current.status == recorded:
-            return False, None
+            return RecordDecision(False, None)
         created = current.created_at if current is not None else _created(action)
         now = glance_time(datetime.now(UTC))
         image = snapshot_image(image_id, tenant, namespace, request, recorded, created, now, snapshot_id)
-        return True, image
+        return RecordDecision(True, image)
 
-    def note_wait(self, tenant: str, namespace: str, image_id: str) -> float:
-        """Seconds still to leave an unrecorded snapshot in flight to the processor that knows its request
-        (0: decide now)."""
-        action = self.cluster.snapshot_action(image_id)
-        if (
-            action is None
-            or _action_tenant(action) != (tenant, namespace)
-            or action_outcome(action)[0] not in ("queued", "saving")
-            or image_id in self._requests
-            or self.cluster.submitted_details(image_id) is not None
-            or any(i.id == image_id for i in self.catalog.images(tenant))
-        ):
-            self._unnoted_since.pop(image_id, None)
-            return 0.0
+    def _grace_left(self, image_id: str) -> float:
+        """Seconds still to leave a snapshot whose request this recorder does not know to the processor that
+        does, counted from when this recorder first had to decide it."""
         now = self.clock()
-        waited = now - self._unnoted_since.setdefault(image_id, now)
-        if waited >= NOTE_GRACE_SECONDS:
-            self._unnoted_since.pop(image_id, None)
-            return 0.0
-        return NOTE_GRACE_SECONDS - waited
+        return max(0.0, NOTE_GRACE_SECONDS - (now - self._unnoted_since.setdefault(image_id, now)))
 
     async def reconcile(self, tenant: str, namespace: str, image_id: str) -> None:
-        wait = self.note_wait(tenant, namespace, image_id)
-        if wait > 0:
-            asyncio.get_running_loop().call_later(wait, self._enqueue, tenant, namespace, image_id)
+        decision = self.desired(tenant, namespace, image_id)
+        if decision.recheck_in > 0:
+            asyncio.get_running_loop().call_later(
+                decision.recheck_in, self._enqueue, tenant, namespace, image_id
+            )
             return
-        write, image = self.desired(tenant, namespace, image_id)
+        self._unnoted_since.pop(image_id, None)
+        write, image = decision.write, decision.image
         if not write:
             return
         await self.write(tenant, namespace, image_id, image)
