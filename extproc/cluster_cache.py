@@ -105,8 +105,11 @@ class ClusterView(Protocol):
         self, tenant: str, namespace: str, key: str, value: str
     ) -> list[Mapping[str, Any]]: ...
 
-    def pending_actions(self, tenant: str, namespace: str, pod_name: str) -> list[Mapping[str, Any]]:
-        """Action objects for the pod that Arktos has not completed yet, oldest first."""
+    def pending_actions(
+        self, tenant: str, namespace: str, pod_name: str, pod: Mapping[str, Any] | None = None
+    ) -> list[Mapping[str, Any]]:
+        """Action objects for the pod that Arktos has not completed yet, oldest first. ``pod`` is the pod as
+        the caller has it (default: the watch's), whose instance-action records say which reboots are HARD."""
         ...
 
     def actions_of_pod(self, tenant: str, namespace: str, pod_name: str) -> list[Mapping[str, Any]]:
@@ -294,7 +297,9 @@ class ClusterCache(WatchMirror):
     def submitted_details(self, ref: str) -> Mapping[str, Any] | None:
         return self.journal.submitted_details(ref)
 
-    def pending_actions(self, tenant: str, namespace: str, pod_name: str) -> list[Mapping[str, Any]]:
+    def pending_actions(
+        self, tenant: str, namespace: str, pod_name: str, pod: Mapping[str, Any] | None = None
+    ) -> list[Mapping[str, Any]]:
         known = self._actions_by_pod.get((tenant, namespace, pod_name))
         if not known and not self.journal.submitted:
             # The common case, asked for every server of a list: nothing in flight anywhere for it.
@@ -307,7 +312,11 @@ class ClusterCache(WatchMirror):
                 continue
             if operation_of(action) == "reboot":
                 if recorded is None:
-                    recorded = hard_reboots_recorded(self.pod(tenant, namespace, pod_name))
+                    # The caller's pod when it has one: read from Arktos, it can be newer than the watch's,
+                    # which a restarted processor may not have listed yet while its Action watch has.
+                    recorded = hard_reboots_recorded(
+                        pod if pod is not None else self.pod(tenant, namespace, pod_name)
+                    )
                 if _name(action) in recorded or self.journal.hard_reboot(tenant, namespace, action):
                     action = with_marks(action, {REBOOT_TYPE: "HARD"})
             found.append(action)

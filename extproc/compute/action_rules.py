@@ -161,6 +161,8 @@ def task_lookup_for(cluster: ClusterView | None, namespace: str) -> Callable[[Ma
         name = str(meta.get("name") or "")
         if not tenant or not name:
             return None
-        return pending_task(cluster.pending_actions(tenant, str(meta.get("namespace") or namespace), name))
+        return pending_task(
+            cluster.pending_actions(tenant, str(meta.get("namespace") or namespace), name, pod)
+        )
 
     return lookup

@@ -58,7 +58,7 @@ def cached_in(ctx: RequestContext, tenant: str, sid: str) -> KnownServer | None:
     pod = cluster.pod(tenant, ctx.config.namespace, sid)
     if pod is None:
         return None
-    pending = cluster.pending_actions(tenant, ctx.config.namespace, sid)
+    pending = cluster.pending_actions(tenant, ctx.config.namespace, sid, pod)
     return KnownServer(pod, pending, state_of(pod, pending_task(pending)))
 
 

@@ -437,7 +437,7 @@ def _entries_of(ctx: RequestContext, sid: str, pod: Mapping[str, Any]) -> list[E
         arktos_actions = cluster.actions_of_pod(tenant, ctx.config.namespace, sid)
         # With stand-ins for what this processor submitted and the watch has not shown yet.
         names = {str((a.get("metadata") or {}).get("name") or "") for a in arktos_actions}
-        for pending in cluster.pending_actions(tenant, ctx.config.namespace, sid):
+        for pending in cluster.pending_actions(tenant, ctx.config.namespace, sid, pod):
             if str((pending.get("metadata") or {}).get("name") or "") not in names:
                 arktos_actions.append(pending)
         for action in arktos_actions:

@@ -116,7 +116,7 @@ def after_arktos(ctx: RequestContext, token: str | None, sid: str, answer: Reply
 def _state_refusal(ctx: RequestContext, sid: str, pod: Mapping[str, Any], nova_name: str) -> str | None:
     cluster = ctx.cluster
     tenant = str((pod.get("metadata") or {}).get("tenant") or ctx.tenant or "")
-    pending = cluster.pending_actions(tenant, ctx.config.namespace, sid) if cluster is not None else []
+    pending = cluster.pending_actions(tenant, ctx.config.namespace, sid, pod) if cluster is not None else []
     state = state_of(pod, pending_task(pending))
     if state.vm_state not in WRITABLE_VM_STATES:
         return conflict_message(nova_name, sid, "vm_state", state.vm_state)

@@ -231,7 +231,9 @@ def _after_lookup(ctx: RequestContext, sid: str, action: str, args: Any) -> Call
             )
         tenant = str((pod.get("metadata") or {}).get("tenant") or ctx.tenant or "")
         cluster = ctx.cluster
-        pending = cluster.pending_actions(tenant, ctx.config.namespace, sid) if cluster is not None else []
+        pending = (
+            cluster.pending_actions(tenant, ctx.config.namespace, sid, pod) if cluster is not None else []
+        )
         return answer(action, args, Target(sid, state_of(pod, pending_task(pending)), tenant))
 
     return translate
