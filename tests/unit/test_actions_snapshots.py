@@ -199,16 +199,23 @@ async def test_recorder_creates_then_completes_the_record() -> None:
     assert [m for m, _ in fake.calls[2:]] == ["GET", "PUT", "GET", "PUT"]
 
 
-async def test_the_watch_ahead_of_the_submission_note_keeps_the_requested_name() -> None:
-    """The watch may show the new Action before the processor has noted Arktos's 201 (name, metadata): the
-    recorder waits for that note rather than record a made-up name, which a read of the image shows (with
-    the Action's status) until the recorder writes the active record."""
+async def unnoted_snapshot_in_flight() -> tuple[ClusterCache, FakeArktos, Clock, SnapshotRecorder]:
+    """A recorder whose watch shows a snapshot Action in flight that no processor has noted: at first sight
+    it writes nothing (it waits for the note)."""
     cache = cache_with(snap_action())
     fake = FakeArktos()
     clock = Clock()
     rec = recorder(cache, fake, clock)
     await rec.reconcile("demo", "default", IMAGE_ID)
     assert fake.calls == []
+    return cache, fake, clock, rec
+
+
+async def test_the_watch_ahead_of_the_submission_note_keeps_the_requested_name() -> None:
+    """The watch may show the new Action before the processor has noted Arktos's 201 (name, metadata): the
+    recorder waits for that note rather than record a made-up name, which a read of the image shows (with
+    the Action's status) until the recorder writes the active record."""
+    cache, fake, clock, rec = await unnoted_snapshot_in_flight()
     clock.now += NOTE_GRACE_SECONDS / 2
     await rec.reconcile("demo", "default", IMAGE_ID)
     assert fake.calls == []
@@ -221,12 +228,7 @@ async def test_the_watch_ahead_of_the_submission_note_keeps_the_requested_name()
 async def test_a_snapshot_nobody_noted_is_recorded_under_a_fallback_name_after_the_grace() -> None:
     """A processor that never saw the createImage (restarted since, or another replica took it) still
     records the snapshot, once the submitting processor had its time to record it."""
-    cache = cache_with(snap_action())
-    fake = FakeArktos()
-    clock = Clock()
-    rec = recorder(cache, fake, clock)
-    await rec.reconcile("demo", "default", IMAGE_ID)
-    assert fake.calls == []
+    _cache, fake, clock, rec = await unnoted_snapshot_in_flight()
     clock.now += NOTE_GRACE_SECONDS
     await rec.reconcile("demo", "default", IMAGE_ID)
     queued = recorded(fake)
